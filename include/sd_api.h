@@ -1,0 +1,45 @@
+/* sd_api: the session operations behind the HTTP API (instantiate, load,
+ * save, health). Each takes validated inputs, works through sd_doc and
+ * sd_store, and returns an sd_err plus a result; HTTP status mapping,
+ * headers and conditional requests are http.c's. */
+#ifndef SD_API_H
+#define SD_API_H
+
+#include <jansson.h>
+#include "sd_doc.h"
+#include "sd_err.h"
+#include "sd_store.h"
+
+/* How many key draws instantiate makes before answering busy. */
+#define SD_API_KEY_TRIES 8
+
+typedef struct sd_api_result {
+	json_t *doc;        /* new reference: the document after the operation,
+			       or the current one on conflict; may be NULL */
+	char key[SD_KEY_LEN + 1];
+	char msg[SD_MSG_MAX]; /* detail for an error, "" when none */
+} sd_api_result;
+
+void sd_api_result_free(sd_api_result *r);
+
+/* Create a session from an instantiate body. rng NULL: libsodium. */
+sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, void *rng_ctx,
+			  sd_api_result *r);
+/* Load a session (no lock). */
+sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r);
+/* An If-Match header, parsed: absent, "*", or a list of strong ETags. An
+ * ETag that is not a version ("abc", W/"1") is kept as unmatchable. */
+#define SD_IF_MATCH_MAX 8
+typedef struct sd_if_match {
+	int present;
+	int any;
+	int n;
+	long long v[SD_IF_MATCH_MAX];
+} sd_if_match;
+
+/* Save under the session's lock. A body version that differs answers
+ * SD_ERR_CONFLICT, an If-Match that does not match SD_ERR_PRECONDITION;
+ * either way nothing is written and r->doc is the current document. */
+sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd_api_result *r);
+
+#endif

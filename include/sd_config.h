@@ -1,0 +1,38 @@
+/* sd_config: sessiond's options, from the command line and from SESSIOND_*
+ * environment variables (the command line wins). Parsing returns a status;
+ * main decides whether to exit. */
+#ifndef SD_CONFIG_H
+#define SD_CONFIG_H
+
+#include <stddef.h>
+#include "sd_err.h"
+#include "sd_log.h"
+#include "sd_store.h"
+
+#define SD_MAX_ORIGINS 16
+
+typedef struct sd_config {
+	char data_dir[4096];
+	char listen[4096];        /* "" means: FastCGI socket on fd 0 (spawn-fcgi) */
+	int threads;
+	size_t max_body;
+	int lock_timeout_ms;
+	sd_durability durability;
+	int cors_any;             /* --cors-origin '*' */
+	int n_origins;
+	char origins[SD_MAX_ORIGINS][256];
+	sd_log_level log_level;
+	int backlog;
+} sd_config;
+
+typedef enum { SD_CONFIG_RUN = 0, SD_CONFIG_HELP, SD_CONFIG_VERSION, SD_CONFIG_ERROR } sd_config_result;
+
+/* Defaults, then environment (getenv), then argv. On SD_CONFIG_ERROR msg
+ * holds a one-line reason. */
+sd_config_result sd_config_parse(sd_config *c, int argc, char **argv, char msg[SD_MSG_MAX]);
+/* The --help text. */
+const char *sd_config_usage(void);
+/* 1 when origin (as sent by the browser) is allowed by --cors-origin. */
+int sd_config_origin_allowed(const sd_config *c, const char *origin);
+
+#endif

@@ -1,0 +1,39 @@
+/* sd_err: the one error type of sessiond, and the one place that maps it to
+ * HTTP. Every module returns an sd_err; only http.c turns it into a status
+ * line and an error body, through sd_err_status() and sd_err_code(). */
+#ifndef SD_ERR_H
+#define SD_ERR_H
+
+typedef enum sd_err {
+	SD_OK = 0,
+	SD_ERR_BAD_REQUEST,   /* body or query well-formed JSON but wrong shape */
+	SD_ERR_BAD_JSON,      /* body is not JSON (message names line/column) */
+	SD_ERR_BAD_KEY,       /* key missing or not 8 of [A-Za-z0-9] */
+	SD_ERR_NOT_FOUND,     /* no such session, or no such path */
+	SD_ERR_CONFLICT,      /* body "version" differs from the stored one */
+	SD_ERR_PRECONDITION,  /* If-Match differs from the stored version */
+	SD_ERR_TOO_LARGE,     /* body over --max-body */
+	SD_ERR_MEDIA_TYPE,    /* Content-Type neither application/json nor text/plain */
+	SD_ERR_METHOD,        /* method not allowed on this path */
+	SD_ERR_BUSY,          /* lock timeout, or every key draw collided */
+	SD_ERR_STORAGE_FULL,  /* ENOSPC / EDQUOT while writing */
+	SD_ERR_INTERNAL,      /* any other I/O or allocation failure */
+	SD_ERR_EXISTS,        /* store: create found the key taken (internal) */
+	SD_ERR_CORRUPT,       /* store: a file did not parse as a session */
+	SD_ERR__COUNT
+} sd_err;
+
+/* HTTP status for an error (200 for SD_OK). */
+int sd_err_status(sd_err e);
+/* The API error code string, e.g. "bad_key". Static storage. */
+const char *sd_err_code(sd_err e);
+/* A default human sentence for the error. Static storage. */
+const char *sd_err_message(sd_err e);
+/* Map an errno from a write path: ENOSPC/EDQUOT to SD_ERR_STORAGE_FULL,
+ * anything else to SD_ERR_INTERNAL. */
+sd_err sd_err_from_errno(int errnum);
+
+/* Messages that carry detail (parse positions, field names) use this size. */
+#define SD_MSG_MAX 256
+
+#endif

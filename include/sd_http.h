@@ -1,0 +1,55 @@
+/* sd_http: HTTP semantics, independent of FastCGI. A plain request comes in
+ * (method, path, query, headers we care about, body); routing picks the
+ * handler, checks method and media type, evaluates conditional headers,
+ * adds CORS, and turns every sd_err into a status and a JSON error body in
+ * one place. The FastCGI loop (fcgi.c) only fills sd_request and writes
+ * sd_response. */
+#ifndef SD_HTTP_H
+#define SD_HTTP_H
+
+#include <stddef.h>
+#include "sd_config.h"
+#include "sd_metrics.h"
+#include "sd_store.h"
+
+typedef struct sd_request {
+	const char *method;         /* "GET", "POST", ... */
+	const char *path;           /* without the query string */
+	const char *query;          /* after '?', may be NULL */
+	const char *content_type;   /* may be NULL */
+	const char *if_match;       /* may be NULL */
+	const char *if_none_match;  /* may be NULL */
+	const char *origin;         /* may be NULL */
+	const char *body;           /* may be NULL when body_len is 0 */
+	size_t body_len;
+	int body_too_large;         /* Content-Length exceeded --max-body: body not read */
+} sd_request;
+
+#define SD_HDR_MAX 1024
+
+typedef struct sd_response {
+	int status;
+	char headers[SD_HDR_MAX];   /* extra header lines, each ending "\r\n" */
+	size_t headers_len;
+	const char *content_type;   /* NULL: application/json */
+	char *body;                 /* malloc'd, may be NULL (204, 304) */
+	size_t body_len;
+	sd_endpoint endpoint;       /* for metrics */
+} sd_response;
+
+typedef struct sd_app {
+	sd_store *store;
+	const sd_config *cfg;
+} sd_app;
+
+/* Handle one request. Always fills resp; release with sd_response_free. */
+void sd_http_handle(const sd_app *app, const sd_request *req, sd_response *resp);
+void sd_response_free(sd_response *r);
+
+/* Append a header line ("Name: value") to resp. Returns 0, or -1 if full. */
+int sd_response_header(sd_response *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reason phrase for a status code. */
+const char *sd_http_reason(int status);
+
+#endif

@@ -1,0 +1,29 @@
+/* sd_key: session keys. Eight characters over A-Z0-9, drawn on the server
+ * with libsodium's randombytes_uniform (no modulo bias). Client keys are
+ * validated and upper-cased here before anything touches the disk. */
+#ifndef SD_KEY_H
+#define SD_KEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "sd_err.h"
+
+#define SD_KEY_LEN 8
+#define SD_KEY_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+#define SD_KEY_ALPHABET_LEN 36
+
+/* A source of uniform integers in [0, upper). NULL means libsodium's
+ * randombytes_uniform; tests inject their own to force collisions. */
+typedef uint32_t (*sd_key_rng)(uint32_t upper, void *ctx);
+
+/* Write a fresh key and a NUL into out. */
+void sd_key_generate(char out[SD_KEY_LEN + 1], sd_key_rng rng, void *ctx);
+
+/* Validate len bytes of in as a key; on success write the upper-case form
+ * and a NUL into out. Returns SD_OK or SD_ERR_BAD_KEY. */
+sd_err sd_key_normalize(const char *in, size_t len, char out[SD_KEY_LEN + 1]);
+
+/* 1 when s is exactly a normalised key (8 of A-Z0-9 then NUL). */
+int sd_key_is_canonical(const char *s);
+
+#endif

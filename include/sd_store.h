@@ -1,0 +1,101 @@
+/* sd_store: session files on disk. Owns the layout
+ * DATA_DIR/sessions/<first two chars>/<KEY>.json, atomic create and
+ * replace (temporary file in the same folder, fsync, rename or link, fsync
+ * of the folder), and the lock protocol that survives rename: flock on the
+ * session file, then fstat of the locked descriptor compared with stat of
+ * the path, retried until they name the same inode. Threads of one process
+ * also queue on a striped mutex so that flock only arbitrates between
+ * processes. Readers take no lock: rename makes every read whole.
+ * sessiond and sessionctl share this module, so both obey one protocol. */
+#ifndef SD_STORE_H
+#define SD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include "sd_err.h"
+#include "sd_key.h"
+
+typedef enum { SD_DURABLE_FULL = 0, SD_DURABLE_NONE } sd_durability;
+
+typedef struct sd_store_opts {
+	const char *data_dir;
+	sd_durability durability;
+	int lock_timeout_ms;      /* how long sd_store_lock waits, then SD_ERR_BUSY */
+	int skip_inode_check;     /* TEST ONLY: disables the rename-safe check so the
+				     stress test can show the bug it guards against */
+} sd_store_opts;
+
+typedef struct sd_store sd_store;
+typedef struct sd_lock sd_lock;
+
+/* Open (creating DATA_DIR and DATA_DIR/sessions when missing). */
+sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX]);
+void sd_store_close(sd_store *s);
+const char *sd_store_dir(const sd_store *s);
+
+/* Path of a session file into buf; returns buf. */
+char *sd_store_path(const sd_store *s, const char *key, char *buf, size_t n);
+
+/* Read a whole session file without a lock. *buf is malloc'd and NUL
+ * terminated (caller frees). SD_ERR_NOT_FOUND when absent. */
+sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len);
+
+/* Create a session file with these bytes, only if the key is free: the
+ * bytes go to a temporary file that is then linked into place, so the
+ * file appears whole or not at all. SD_ERR_EXISTS when taken. */
+sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len);
+
+/* Take the exclusive lock of a session and read its current bytes through
+ * the locked descriptor. Waits at most the lock timeout (SD_ERR_BUSY);
+ * SD_ERR_NOT_FOUND when the session does not exist. *wait_ns gets the time
+ * spent waiting. *buf is malloc'd (caller frees). */
+sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, size_t *len,
+		     int64_t *wait_ns);
+/* Atomically replace the locked session's file with these bytes. The lock
+ * stays held (on the new file's behalf: no other writer can have slipped
+ * in, because every writer re-checks the inode after locking). */
+sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len);
+/* Remove the locked session's file (gc). */
+sd_err sd_store_remove(sd_lock *l);
+/* Release the lock and free l. NULL-safe. */
+void sd_store_unlock(sd_lock *l);
+
+/* Write bytes at key even when it exists (import --force): lock when the
+ * file exists and replace, otherwise create. */
+sd_err sd_store_put(sd_store *s, const char *key, const char *buf, size_t len);
+
+/* 0 when DATA_DIR/sessions accepts a new file (create, fsync, unlink). */
+sd_err sd_store_check_writable(sd_store *s);
+
+/* What sd_store_scan reports for each entry it meets. */
+typedef enum {
+	SD_ENTRY_SESSION,   /* sessions/XX/KEY.json with a canonical key */
+	SD_ENTRY_TEMP,      /* a temporary file left by an interrupted write */
+	SD_ENTRY_STRAY      /* anything else: wrong name, wrong folder, a dir... */
+} sd_entry_kind;
+
+typedef struct sd_entry {
+	sd_entry_kind kind;
+	const char *path;   /* full path */
+	const char *key;    /* canonical key for SD_ENTRY_SESSION, else NULL */
+	struct stat st;     /* lstat of path (st_mode 0 when lstat failed) */
+	int stat_errno;     /* errno from lstat, 0 when it worked */
+} sd_entry;
+
+/* Visit every entry under DATA_DIR/sessions. Return non-zero from the
+ * visitor to stop. Returns SD_OK, or SD_ERR_INTERNAL if sessions/ cannot be
+ * opened. Unreadable sub-folders are reported as SD_ENTRY_STRAY with
+ * stat_errno set, and the scan goes on. */
+typedef int (*sd_store_visitor)(const sd_entry *e, void *ctx);
+sd_err sd_store_scan(sd_store *s, sd_store_visitor fn, void *ctx);
+
+/* Test hook: when set, called before each I/O step with its name ("open",
+ * "write", "fsync", "rename", "link", "dirsync"); a non-zero return is
+ * taken as that step failing with that errno. */
+extern int (*sd_store_fault_hook)(const char *step);
+
+/* Suffix of temporary files; they are named .KEY.XXXXXX.tmp. */
+#define SD_STORE_TMP_SUFFIX ".tmp"
+
+#endif

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make run`: nginx + sessiond in the foreground on 127.0.0.1:PORT, data in
+# DATA_DIR. Ctrl-C or SIGTERM stops both; nothing is left running.
+set -uo pipefail
+port=8080 data="$(pwd)/var"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --port) port=$2; shift 2 ;;
+    --data-dir) data=$2; shift 2 ;;
+    *) echo "run: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$data"
+data=$(cd "$data" && pwd)
+run="$data/run"
+# shellcheck source=scripts/stack.sh
+. "$(dirname "$0")/stack.sh"
+
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "run: something already listens on 127.0.0.1:$port (make run PORT=...)" >&2
+  exit 1
+fi
+stopping=0
+stop() { stopping=1; echo; echo "run: stopping nginx and sessiond"; stack_stop; exit 0; }
+trap stop INT TERM
+STACK_ACCESS_LOG="$run/access.log" stack_start "$run" "$port" "$data" || exit 1
+cat <<MSG
+sessiond is serving on http://127.0.0.1:$port (data in $data/sessions, logs in $run)
+Try:
+  curl -s -X POST http://127.0.0.1:$port/api/instantiate -H 'Content-Type: application/json' -d '{"data":{"hello":"world"}}'
+  curl -s 'http://127.0.0.1:$port/api/load?key=KEY'
+Press Ctrl-C to stop.
+MSG
+# Stay in the foreground; if either server dies, stop the other.
+while [ "$stopping" -eq 0 ]; do
+  for p in "${STACK_PIDS[@]}"; do
+    if ! kill -0 "$p" 2>/dev/null; then echo "run: a server exited; stopping" >&2; stack_stop; exit 1; fi
+  done
+  sleep 1 & wait $!
+done

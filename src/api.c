@@ -1,0 +1,162 @@
+/* api.c: the session operations. Request bodies arrive validated (sd_doc);
+ * each operation reads or changes documents through sd_store and returns
+ * an sd_err with the resulting document. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sd_api.h"
+#include "sd_log.h"
+#include "sd_metrics.h"
+#include "sd_time.h"
+
+void sd_api_result_free(sd_api_result *r)
+{
+	if (r && r->doc) {
+		json_decref(r->doc);
+		r->doc = NULL;
+	}
+}
+
+static void result_init(sd_api_result *r)
+{
+	memset(r, 0, sizeof *r);
+}
+
+/* Read and validate a stored session. */
+static sd_err load_doc(sd_store *s, const char *key, json_t **doc, char msg[SD_MSG_MAX])
+{
+	char *buf;
+	size_t len;
+	sd_err e = sd_store_read(s, key, &buf, &len);
+	if (e != SD_OK)
+		return e;
+	e = sd_doc_parse_stored(buf, len, key, doc, msg);
+	free(buf);
+	if (e == SD_ERR_CORRUPT)
+		sd_log_error("session %s is damaged: %s", key, msg);
+	return e;
+}
+
+sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, void *rng_ctx,
+			  sd_api_result *r)
+{
+	result_init(r);
+	json_t *src = NULL;
+	const json_t *meta = b->meta, *data = b->data;
+	if (b->has_from) {
+		sd_err e = load_doc(s, b->from, &src, r->msg);
+		if (e != SD_OK) {
+			if (e == SD_ERR_NOT_FOUND)
+				snprintf(r->msg, sizeof r->msg, "No session %s to copy from.", b->from);
+			return e;
+		}
+		meta = json_object_get(src, "meta");
+		data = json_object_get(src, "data");
+	}
+	char now[SD_TIME_LEN];
+	sd_time_now(now);
+	sd_err e = SD_ERR_BUSY;
+	for (int i = 0; i < SD_API_KEY_TRIES; i++) {
+		char key[SD_KEY_LEN + 1];
+		sd_key_generate(key, rng, rng_ctx);
+		json_t *doc = sd_doc_new(key, meta, data, now);
+		size_t len;
+		char *bytes = doc ? sd_doc_dump(doc, &len) : NULL;
+		e = bytes ? sd_store_create(s, key, bytes, len) : SD_ERR_INTERNAL;
+		free(bytes);
+		if (e == SD_OK) {
+			memcpy(r->key, key, sizeof key);
+			r->doc = doc;
+			break;
+		}
+		json_decref(doc);
+		if (e != SD_ERR_EXISTS)
+			break;
+		sd_metrics_add(SD_M_KEY_COLLISIONS, 1);
+		sd_log_warn("key collision: %s already exists, drawing again", key);
+		e = SD_ERR_BUSY;
+	}
+	if (e == SD_ERR_BUSY)
+		snprintf(r->msg, sizeof r->msg, "Every key drawn (%d) was taken; retry.", SD_API_KEY_TRIES);
+	json_decref(src);
+	return e;
+}
+
+sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r)
+{
+	result_init(r);
+	memcpy(r->key, key, SD_KEY_LEN + 1);
+	return load_doc(s, key, &r->doc, r->msg);
+}
+
+static int if_match_ok(const sd_if_match *im, int64_t version)
+{
+	if (!im || !im->present || im->any)
+		return 1;
+	for (int i = 0; i < im->n; i++)
+		if (im->v[i] == version)
+			return 1;
+	return 0;
+}
+
+sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd_api_result *r)
+{
+	result_init(r);
+	memcpy(r->key, b->key, SD_KEY_LEN + 1);
+	sd_lock *l;
+	char *buf;
+	size_t len;
+	int64_t waited = 0;
+	sd_err e = sd_store_lock(s, b->key, &l, &buf, &len, &waited);
+	sd_metrics_lock_wait(waited);
+	if (e == SD_ERR_BUSY) {
+		sd_metrics_add(SD_M_LOCK_TIMEOUTS, 1);
+		sd_log_warn("lock timeout on session %s after %lld ms", b->key, (long long)(waited / 1000000));
+	}
+	if (e != SD_OK)
+		return e;
+	json_t *doc = NULL;
+	e = sd_doc_parse_stored(buf, len, b->key, &doc, r->msg);
+	free(buf);
+	if (e == SD_ERR_CORRUPT)
+		sd_log_error("session %s is damaged: %s", b->key, r->msg);
+	if (e == SD_OK) {
+		int64_t cur = sd_doc_version(doc);
+		if (!if_match_ok(im, cur)) {
+			e = SD_ERR_PRECONDITION;
+			snprintf(r->msg, sizeof r->msg, "If-Match does not match; the current version is %lld.",
+				 (long long)cur);
+		} else if (b->has_version && b->version != cur) {
+			e = SD_ERR_CONFLICT;
+			snprintf(r->msg, sizeof r->msg, "Version %lld is stale; the current version is %lld.",
+				 (long long)b->version, (long long)cur);
+		}
+		if (e != SD_OK) {
+			sd_metrics_add(SD_M_CONFLICTS, 1);
+			r->doc = doc; /* the current document, for the client to merge */
+			doc = NULL;
+		}
+	}
+	if (e == SD_OK) {
+		char now[SD_TIME_LEN];
+		sd_time_now(now);
+		e = sd_doc_apply_save(doc, b, now);
+		char *bytes = e == SD_OK ? sd_doc_dump(doc, &len) : NULL;
+		if (e == SD_OK && !bytes)
+			e = SD_ERR_INTERNAL;
+		if (e == SD_OK)
+			e = sd_store_replace(l, bytes, len);
+		free(bytes);
+		if (e == SD_OK) {
+			r->doc = doc;
+			doc = NULL;
+		} else if (e == SD_ERR_STORAGE_FULL) {
+			sd_log_error("storage full while saving session %s; the old document stays", b->key);
+		} else {
+			sd_log_error("write failed for session %s", b->key);
+		}
+	}
+	json_decref(doc);
+	sd_store_unlock(l);
+	return e;
+}

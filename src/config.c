@@ -1,0 +1,228 @@
+/* config.c: sessiond options from SESSIOND_* variables and the command
+ * line. Each bad value yields a one-line reason; main exits 2 with it. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sd_config.h"
+#include "sd_time.h"
+
+enum { O_DATA_DIR = 256, O_LISTEN, O_THREADS, O_MAX_BODY, O_LOCK_TIMEOUT, O_DURABILITY, O_CORS, O_LOG_LEVEL, O_BACKLOG };
+
+static const struct option longopts[] = {
+	{"data-dir", required_argument, 0, O_DATA_DIR},
+	{"listen", required_argument, 0, O_LISTEN},
+	{"threads", required_argument, 0, O_THREADS},
+	{"max-body", required_argument, 0, O_MAX_BODY},
+	{"lock-timeout", required_argument, 0, O_LOCK_TIMEOUT},
+	{"durability", required_argument, 0, O_DURABILITY},
+	{"cors-origin", required_argument, 0, O_CORS},
+	{"log-level", required_argument, 0, O_LOG_LEVEL},
+	{"backlog", required_argument, 0, O_BACKLOG},
+	{"help", no_argument, 0, 'h'},
+	{"version", no_argument, 0, 'V'},
+	{0, 0, 0, 0},
+};
+
+/* Environment variable for each option, in longopts order. */
+static const struct {
+	int opt;
+	const char *env;
+} envs[] = {
+	{O_DATA_DIR, "SESSIOND_DATA_DIR"},   {O_LISTEN, "SESSIOND_LISTEN"},
+	{O_THREADS, "SESSIOND_THREADS"},     {O_MAX_BODY, "SESSIOND_MAX_BODY"},
+	{O_LOCK_TIMEOUT, "SESSIOND_LOCK_TIMEOUT"}, {O_DURABILITY, "SESSIOND_DURABILITY"},
+	{O_CORS, "SESSIOND_CORS_ORIGIN"},    {O_LOG_LEVEL, "SESSIOND_LOG_LEVEL"},
+	{O_BACKLOG, "SESSIOND_BACKLOG"},
+};
+
+const char *sd_config_usage(void)
+{
+	return "Usage: sessiond [OPTION]...\n"
+	       "FastCGI session store. Each option can also be set by the environment\n"
+	       "variable shown; the command line wins.\n\n"
+	       "  --data-dir DIR        session files live under DIR/sessions (SESSIOND_DATA_DIR, default ./var)\n"
+	       "  --listen ADDR         unix:PATH or HOST:PORT to bind; without it the FastCGI\n"
+	       "                        socket is fd 0, as spawn-fcgi passes it (SESSIOND_LISTEN)\n"
+	       "  --threads N           worker threads, 1-1024 (SESSIOND_THREADS, default 32)\n"
+	       "  --max-body SIZE       largest request body, bytes or with k/M suffix\n"
+	       "                        (SESSIOND_MAX_BODY, default 1M)\n"
+	       "  --lock-timeout DUR    longest wait for a session lock, e.g. 5s, 500ms\n"
+	       "                        (SESSIOND_LOCK_TIMEOUT, default 5s)\n"
+	       "  --durability MODE     full: fsync file and folder before answering; none: leave\n"
+	       "                        it to the kernel (SESSIOND_DURABILITY, default full)\n"
+	       "  --cors-origin LIST    comma-separated allowed Origins, or * (SESSIOND_CORS_ORIGIN,\n"
+	       "                        default none: no CORS headers)\n"
+	       "  --log-level LEVEL     error, warn, info or debug (SESSIOND_LOG_LEVEL, default info)\n"
+	       "  --backlog N           listen backlog for --listen (SESSIOND_BACKLOG, default 1024)\n"
+	       "  --help                show this text and exit\n"
+	       "  --version             show the version and exit\n";
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	if (!s || !*s)
+		return -1;
+	long v = strtol(s, &end, 10);
+	if (*end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+	char *end;
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	unsigned long long v = strtoull(s, &end, 10);
+	unsigned long long mul = 1;
+	if (strcmp(end, "k") == 0 || strcmp(end, "K") == 0 || strcmp(end, "KiB") == 0)
+		mul = 1024;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "M") == 0 || strcmp(end, "MiB") == 0)
+		mul = 1024 * 1024;
+	else if (*end)
+		return -1;
+	if (v == 0 || v > (256ULL << 20) / mul)
+		return -1;
+	*out = (size_t)(v * mul);
+	return 0;
+}
+
+static int parse_origins(sd_config *c, const char *s)
+{
+	c->cors_any = 0;
+	c->n_origins = 0;
+	char buf[4096];
+	snprintf(buf, sizeof buf, "%s", s);
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		if (strcmp(tok, "*") == 0) {
+			c->cors_any = 1;
+			continue;
+		}
+		if (c->n_origins >= SD_MAX_ORIGINS || strlen(tok) >= sizeof c->origins[0] ||
+		    (strncmp(tok, "http://", 7) != 0 && strncmp(tok, "https://", 8) != 0))
+			return -1;
+		snprintf(c->origins[c->n_origins++], sizeof c->origins[0], "%s", tok);
+	}
+	return 0;
+}
+
+/* Apply one option value; returns 0 or -1 with msg set. */
+static int apply(sd_config *c, int opt, const char *v, char msg[SD_MSG_MAX])
+{
+	long n;
+	int64_t ms;
+	switch (opt) {
+	case O_DATA_DIR:
+		if (!*v || strlen(v) >= sizeof c->data_dir - 64)
+			goto bad;
+		snprintf(c->data_dir, sizeof c->data_dir, "%s", v);
+		return 0;
+	case O_LISTEN:
+		if (strlen(v) >= sizeof c->listen ||
+		    (strncmp(v, "unix:", 5) != 0 && !strchr(v, ':')) || strcmp(v, "unix:") == 0)
+			goto bad;
+		snprintf(c->listen, sizeof c->listen, "%s", v);
+		return 0;
+	case O_THREADS:
+		if (parse_int(v, 1, 1024, &n))
+			goto bad;
+		c->threads = (int)n;
+		return 0;
+	case O_BACKLOG:
+		if (parse_int(v, 1, 65535, &n))
+			goto bad;
+		c->backlog = (int)n;
+		return 0;
+	case O_MAX_BODY:
+		if (parse_size(v, &c->max_body))
+			goto bad;
+		return 0;
+	case O_LOCK_TIMEOUT:
+		if (sd_time_parse_duration(v, &ms) || ms < 1 || ms > 600000)
+			goto bad;
+		c->lock_timeout_ms = (int)ms;
+		return 0;
+	case O_DURABILITY:
+		if (strcmp(v, "full") == 0)
+			c->durability = SD_DURABLE_FULL;
+		else if (strcmp(v, "none") == 0)
+			c->durability = SD_DURABLE_NONE;
+		else
+			goto bad;
+		return 0;
+	case O_CORS:
+		if (parse_origins(c, v))
+			goto bad;
+		return 0;
+	case O_LOG_LEVEL:
+		if (sd_log_parse_level(v, &c->log_level))
+			goto bad;
+		return 0;
+	}
+bad:
+	for (const struct option *o = longopts; o->name; o++)
+		if (o->val == opt)
+			snprintf(msg, SD_MSG_MAX, "invalid value for --%s: '%.100s'", o->name, v);
+	return -1;
+}
+
+sd_config_result sd_config_parse(sd_config *c, int argc, char **argv, char msg[SD_MSG_MAX])
+{
+	memset(c, 0, sizeof *c);
+	snprintf(c->data_dir, sizeof c->data_dir, "./var");
+	c->threads = 32;
+	c->max_body = 1024 * 1024;
+	c->lock_timeout_ms = 5000;
+	c->durability = SD_DURABLE_FULL;
+	c->log_level = SD_LOG_INFO;
+	c->backlog = 1024;
+	msg[0] = '\0';
+
+	for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
+		const char *v = getenv(envs[i].env);
+		if (v && *v && apply(c, envs[i].opt, v, msg)) {
+			char tmp[SD_MSG_MAX];
+			snprintf(tmp, sizeof tmp, "%s (from %s)", msg, envs[i].env);
+			memcpy(msg, tmp, SD_MSG_MAX);
+			return SD_CONFIG_ERROR;
+		}
+	}
+	optind = 1;
+	opterr = 0;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		if (opt == 'h')
+			return SD_CONFIG_HELP;
+		if (opt == 'V')
+			return SD_CONFIG_VERSION;
+		if (opt == '?' || opt == ':') {
+			snprintf(msg, SD_MSG_MAX, "unknown option or missing value: '%.100s' (see --help)",
+				 argv[optind - 1]);
+			return SD_CONFIG_ERROR;
+		}
+		if (apply(c, opt, optarg, msg))
+			return SD_CONFIG_ERROR;
+	}
+	if (optind < argc) {
+		snprintf(msg, SD_MSG_MAX, "unexpected argument '%.100s' (see --help)", argv[optind]);
+		return SD_CONFIG_ERROR;
+	}
+	return SD_CONFIG_RUN;
+}
+
+int sd_config_origin_allowed(const sd_config *c, const char *origin)
+{
+	if (!origin || !*origin)
+		return 0;
+	if (c->cors_any)
+		return 1;
+	for (int i = 0; i < c->n_origins; i++)
+		if (strcmp(c->origins[i], origin) == 0)
+			return 1;
+	return 0;
+}

@@ -1,0 +1,371 @@
+/* doc.c: the session document and the request bodies that change it.
+ * Validation, RFC 7386 merge patch, the save rules and the canonical
+ * serialisation. No I/O. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sd_doc.h"
+#include "sd_time.h"
+
+static void setmsg(char msg[SD_MSG_MAX], const char *fmt, const char *a)
+{
+	if (msg)
+		snprintf(msg, SD_MSG_MAX, fmt, a);
+}
+
+static int depth_ok(const json_t *v, int depth)
+{
+	if (depth > SD_DOC_MAX_DEPTH)
+		return 0;
+	if (json_is_object(v)) {
+		const char *k;
+		json_t *c;
+		json_object_foreach((json_t *)v, k, c) if (!depth_ok(c, depth + 1)) return 0;
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *c;
+		json_array_foreach(v, i, c) if (!depth_ok(c, depth + 1)) return 0;
+	}
+	return 1;
+}
+
+sd_err sd_doc_parse_object(const char *buf, size_t len, json_t **out, char msg[SD_MSG_MAX])
+{
+	json_error_t je;
+	*out = NULL;
+	json_t *v = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES, &je);
+	if (!v) {
+		if (msg)
+			snprintf(msg, SD_MSG_MAX, "Invalid JSON at line %d, column %d: %s.", je.line,
+				 je.column, je.text);
+		return SD_ERR_BAD_JSON;
+	}
+	if (!json_is_object(v)) {
+		json_decref(v);
+		setmsg(msg, "The body must be a JSON object%s.", "");
+		return SD_ERR_BAD_REQUEST;
+	}
+	if (!depth_ok(v, 1)) {
+		json_decref(v);
+		if (msg)
+			snprintf(msg, SD_MSG_MAX, "The body nests deeper than %d levels.", SD_DOC_MAX_DEPTH);
+		return SD_ERR_BAD_REQUEST;
+	}
+	*out = v;
+	return SD_OK;
+}
+
+/* A key field of a body: a string that normalises, else bad_key. */
+static sd_err body_key(json_t *root, const char *field, char out[SD_KEY_LEN + 1], char msg[SD_MSG_MAX])
+{
+	json_t *k = json_object_get(root, field);
+	if (!k) {
+		setmsg(msg, "The body has no \"%s\" field.", field);
+		return SD_ERR_BAD_KEY;
+	}
+	if (!json_is_string(k) ||
+	    sd_key_normalize(json_string_value(k), json_string_length(k), out) != SD_OK) {
+		setmsg(msg, "\"%s\" must be exactly 8 letters or digits.", field);
+		return SD_ERR_BAD_KEY;
+	}
+	return SD_OK;
+}
+
+/* Refuse any field of root not listed in allowed (NULL-terminated). */
+static sd_err only_fields(json_t *root, const char *const *allowed, char msg[SD_MSG_MAX])
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(root, k, v)
+	{
+		int ok = 0;
+		for (const char *const *a = allowed; *a; a++)
+			if (strcmp(*a, k) == 0)
+				ok = 1;
+		if (!ok) {
+			char name[64];
+			snprintf(name, sizeof name, "%s", k);
+			setmsg(msg, "Unknown field \"%s\" in the body.", name);
+			return SD_ERR_BAD_REQUEST;
+		}
+	}
+	return SD_OK;
+}
+
+static sd_err meta_field(json_t *root, json_t **out, char msg[SD_MSG_MAX])
+{
+	json_t *m = json_object_get(root, "meta");
+	if (m && !json_is_object(m)) {
+		setmsg(msg, "\"meta\" must be a JSON object%s.", "");
+		return SD_ERR_BAD_REQUEST;
+	}
+	*out = m;
+	return SD_OK;
+}
+
+sd_err sd_doc_parse_save(const char *buf, size_t len, sd_save_body *b, char msg[SD_MSG_MAX])
+{
+	static const char *const allowed[] = {"key", "version", "data", "meta", NULL};
+	memset(b, 0, sizeof *b);
+	if (len == 0) {
+		setmsg(msg, "The save body is empty; send {\"key\": ..., \"data\": ...}%s.", "");
+		return SD_ERR_BAD_REQUEST;
+	}
+	sd_err e = sd_doc_parse_object(buf, len, &b->root, msg);
+	if (e == SD_OK)
+		e = only_fields(b->root, allowed, msg);
+	if (e == SD_OK)
+		e = body_key(b->root, "key", b->key, msg);
+	if (e == SD_OK)
+		e = meta_field(b->root, &b->meta, msg);
+	if (e == SD_OK) {
+		json_t *v = json_object_get(b->root, "version");
+		if (v) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1) {
+				setmsg(msg, "\"version\" must be a positive integer%s.", "");
+				e = SD_ERR_BAD_REQUEST;
+			} else {
+				b->has_version = 1;
+				b->version = json_integer_value(v);
+			}
+		}
+		b->data = json_object_get(b->root, "data");
+	}
+	if (e != SD_OK)
+		sd_save_body_free(b);
+	return e;
+}
+
+void sd_save_body_free(sd_save_body *b)
+{
+	if (b && b->root) {
+		json_decref(b->root);
+		b->root = NULL;
+	}
+}
+
+sd_err sd_doc_parse_inst(const char *buf, size_t len, sd_inst_body *b, char msg[SD_MSG_MAX])
+{
+	static const char *const allowed[] = {"data", "meta", "from", NULL};
+	memset(b, 0, sizeof *b);
+	if (len == 0)
+		return SD_OK;
+	sd_err e = sd_doc_parse_object(buf, len, &b->root, msg);
+	if (e == SD_OK)
+		e = only_fields(b->root, allowed, msg);
+	if (e == SD_OK)
+		e = meta_field(b->root, &b->meta, msg);
+	if (e == SD_OK) {
+		b->data = json_object_get(b->root, "data");
+		if (json_object_get(b->root, "from")) {
+			if (b->data || b->meta) {
+				setmsg(msg, "\"from\" copies data and meta; do not send them too%s.", "");
+				e = SD_ERR_BAD_REQUEST;
+			} else {
+				e = body_key(b->root, "from", b->from, msg);
+				b->has_from = e == SD_OK;
+			}
+		}
+	}
+	if (e != SD_OK)
+		sd_inst_body_free(b);
+	return e;
+}
+
+void sd_inst_body_free(sd_inst_body *b)
+{
+	if (b && b->root) {
+		json_decref(b->root);
+		b->root = NULL;
+	}
+}
+
+/* Build the canonical object: fields in their fixed order. Steals nothing;
+ * takes new references to meta and data. */
+static json_t *doc_build(const char *key, json_int_t version, const char *created,
+			 const char *updated, json_t *meta, json_t *data)
+{
+	json_t *d = json_object();
+	if (!d)
+		return NULL;
+	if (json_object_set_new(d, "key", json_string(key)) ||
+	    json_object_set_new(d, "version", json_integer(version)) ||
+	    json_object_set_new(d, "created", json_string(created)) ||
+	    json_object_set_new(d, "updated", json_string(updated)) ||
+	    json_object_set(d, "meta", meta) || json_object_set(d, "data", data)) {
+		json_decref(d);
+		return NULL;
+	}
+	return d;
+}
+
+json_t *sd_doc_new(const char *key, const json_t *meta, const json_t *data, const char *now)
+{
+	json_t *m = meta ? json_deep_copy(meta) : json_object();
+	json_t *d = data ? json_deep_copy(data) : json_object();
+	json_t *doc = (m && d) ? doc_build(key, 1, now, now, m, d) : NULL;
+	json_decref(m);
+	json_decref(d);
+	return doc;
+}
+
+static int is_time(const json_t *v)
+{
+	int64_t ms;
+	return json_is_string(v) && sd_time_parse(json_string_value(v), &ms) == 0;
+}
+
+sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MSG_MAX])
+{
+	static const char *const allowed[] = {"key", "version", "created", "updated", "meta", "data", NULL};
+	if (!json_is_object(doc)) {
+		setmsg(msg, "the document is not a JSON object%s", "");
+		return SD_ERR_CORRUPT;
+	}
+	json_t *k = json_object_get(doc, "key");
+	if (!json_is_string(k) || !sd_key_is_canonical(json_string_value(k))) {
+		setmsg(msg, "\"key\" is missing or not a canonical key%s", "");
+		return SD_ERR_CORRUPT;
+	}
+	if (expect_key && strcmp(json_string_value(k), expect_key) != 0) {
+		setmsg(msg, "\"key\" inside the file is not the file's key %s", expect_key);
+		return SD_ERR_CORRUPT;
+	}
+	json_t *v = json_object_get(doc, "version");
+	if (!json_is_integer(v) || json_integer_value(v) < 1) {
+		setmsg(msg, "\"version\" is missing or not an integer >= 1%s", "");
+		return SD_ERR_CORRUPT;
+	}
+	if (!is_time(json_object_get(doc, "created")) || !is_time(json_object_get(doc, "updated"))) {
+		setmsg(msg, "\"created\" or \"updated\" is missing or not an RFC 3339 time%s", "");
+		return SD_ERR_CORRUPT;
+	}
+	if (!json_is_object(json_object_get(doc, "meta"))) {
+		setmsg(msg, "\"meta\" is missing or not an object%s", "");
+		return SD_ERR_CORRUPT;
+	}
+	if (!json_object_get(doc, "data")) {
+		setmsg(msg, "\"data\" is missing%s", "");
+		return SD_ERR_CORRUPT;
+	}
+	if (only_fields((json_t *)doc, allowed, NULL) != SD_OK) {
+		setmsg(msg, "the document has an unknown field%s", "");
+		return SD_ERR_CORRUPT;
+	}
+	return SD_OK;
+}
+
+sd_err sd_doc_parse_stored(const char *buf, size_t len, const char *expect_key, json_t **out,
+			   char msg[SD_MSG_MAX])
+{
+	json_error_t je;
+	*out = NULL;
+	json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (!v) {
+		if (msg)
+			snprintf(msg, SD_MSG_MAX, "not valid JSON (line %d, column %d: %s)", je.line,
+				 je.column, je.text);
+		return SD_ERR_CORRUPT;
+	}
+	sd_err e = sd_doc_validate(v, expect_key, msg);
+	if (e != SD_OK) {
+		json_decref(v);
+		return e;
+	}
+	*out = v;
+	return SD_OK;
+}
+
+int64_t sd_doc_version(const json_t *doc)
+{
+	return (int64_t)json_integer_value(json_object_get(doc, "version"));
+}
+
+json_t *sd_merge_patch(const json_t *target, const json_t *patch)
+{
+	if (!json_is_object(patch))
+		return json_deep_copy(patch);
+	json_t *out = json_is_object(target) ? json_deep_copy(target) : json_object();
+	if (!out)
+		return NULL;
+	const char *k;
+	json_t *pv;
+	json_object_foreach((json_t *)patch, k, pv)
+	{
+		if (json_is_null(pv)) {
+			json_object_del(out, k);
+			continue;
+		}
+		json_t *nv = sd_merge_patch(json_object_get(out, k), pv);
+		if (!nv || json_object_set_new(out, k, nv)) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+sd_err sd_doc_apply_save(json_t *doc, const sd_save_body *b, const char *now)
+{
+	json_t *meta = json_object_get(doc, "meta");
+	json_t *data = json_object_get(doc, "data");
+	json_t *nmeta = b->meta ? sd_merge_patch(meta, b->meta) : json_incref(meta);
+	json_t *ndata = b->data ? json_incref(b->data) : json_incref(data);
+	sd_err e = SD_ERR_INTERNAL;
+	if (!nmeta || !ndata)
+		goto out;
+	/* Rebuild rather than edit so the field order stays canonical. */
+	json_t *created = json_incref(json_object_get(doc, "created"));
+	json_t *fresh = doc_build(json_string_value(json_object_get(doc, "key")),
+				  json_integer_value(json_object_get(doc, "version")) + 1,
+				  json_string_value(created), now, nmeta, ndata);
+	json_decref(created);
+	if (!fresh)
+		goto out;
+	json_object_clear(doc);
+	if (json_object_update(doc, fresh) == 0)
+		e = SD_OK;
+	json_decref(fresh);
+out:
+	json_decref(nmeta);
+	json_decref(ndata);
+	return e;
+}
+
+static char *dump(const json_t *doc, size_t flags, int newline, size_t *len)
+{
+	char *s = json_dumps(doc, flags);
+	if (!s)
+		return NULL;
+	size_t n = strlen(s);
+	if (newline) {
+		char *t = realloc(s, n + 2);
+		if (!t) {
+			free(s);
+			return NULL;
+		}
+		s = t;
+		s[n++] = '\n';
+		s[n] = '\0';
+	}
+	if (len)
+		*len = n;
+	return s;
+}
+
+char *sd_doc_dump(const json_t *doc, size_t *len)
+{
+	/* Canonical order, whatever order doc was parsed in. */
+	json_t *c = doc_build(json_string_value(json_object_get(doc, "key")),
+			      json_integer_value(json_object_get(doc, "version")),
+			      json_string_value(json_object_get(doc, "created")),
+			      json_string_value(json_object_get(doc, "updated")),
+			      json_object_get(doc, "meta"), json_object_get(doc, "data"));
+	if (!c)
+		return NULL;
+	char *s = dump(c, JSON_INDENT(2), 1, len);
+	json_decref(c);
+	return s;
+}
+
+char *sd_doc_dump_compact(const json_t *doc, size_t *len) { return dump(doc, JSON_COMPACT, 0, len); }

@@ -1,0 +1,39 @@
+/* err.c: the single table from sd_err to HTTP status, API code and a
+ * default message. */
+#include <errno.h>
+#include "sd_err.h"
+
+static const struct {
+	int status;
+	const char *code;
+	const char *message;
+} table[SD_ERR__COUNT] = {
+	[SD_OK] = {200, "ok", "OK."},
+	[SD_ERR_BAD_REQUEST] = {400, "bad_request", "The request is not valid."},
+	[SD_ERR_BAD_JSON] = {400, "bad_json", "The body is not valid JSON."},
+	[SD_ERR_BAD_KEY] = {400, "bad_key", "The key must be exactly 8 letters or digits."},
+	[SD_ERR_NOT_FOUND] = {404, "not_found", "No such session."},
+	[SD_ERR_CONFLICT] = {409, "conflict", "The session has changed since that version."},
+	[SD_ERR_PRECONDITION] = {412, "precondition_failed", "If-Match does not match the current version."},
+	[SD_ERR_TOO_LARGE] = {413, "too_large", "The body is larger than the server accepts."},
+	[SD_ERR_MEDIA_TYPE] = {415, "unsupported_media_type", "Send the body as application/json or text/plain."},
+	[SD_ERR_METHOD] = {405, "method_not_allowed", "That method is not allowed here."},
+	[SD_ERR_BUSY] = {503, "busy", "The session is busy; retry shortly."},
+	[SD_ERR_STORAGE_FULL] = {507, "storage_full", "The server has no space left to store this; nothing was changed."},
+	[SD_ERR_INTERNAL] = {500, "internal", "Internal error; nothing was changed."},
+	[SD_ERR_EXISTS] = {503, "busy", "Could not allocate a free key; retry."},
+	[SD_ERR_CORRUPT] = {500, "internal", "The stored session is damaged; an administrator has been told."},
+};
+
+static int valid(sd_err e) { return e >= SD_OK && e < SD_ERR__COUNT; }
+
+int sd_err_status(sd_err e) { return valid(e) ? table[e].status : 500; }
+const char *sd_err_code(sd_err e) { return valid(e) ? table[e].code : "internal"; }
+const char *sd_err_message(sd_err e) { return valid(e) ? table[e].message : table[SD_ERR_INTERNAL].message; }
+
+sd_err sd_err_from_errno(int errnum)
+{
+	if (errnum == ENOSPC || errnum == EDQUOT)
+		return SD_ERR_STORAGE_FULL;
+	return SD_ERR_INTERNAL;
+}

@@ -1,0 +1,349 @@
+/* http.c: routing and HTTP semantics. Picks the operation for a path,
+ * checks method and media type, parses keys and conditional headers, adds
+ * CORS, and writes every answer, errors included, as JSON. This is the one
+ * place where an sd_err becomes a status line. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "sd_api.h"
+#include "sd_http.h"
+#include "sd_time.h"
+
+const char *sd_http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 412: return "Precondition Failed";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	case 507: return "Insufficient Storage";
+	default: return "Unknown";
+	}
+}
+
+int sd_response_header(sd_response *r, const char *fmt, ...)
+{
+	size_t room = sizeof r->headers - r->headers_len;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(r->headers + r->headers_len, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n + 2 >= room) {
+		r->headers[r->headers_len] = '\0';
+		return -1;
+	}
+	r->headers_len += (size_t)n;
+	memcpy(r->headers + r->headers_len, "\r\n", 3);
+	r->headers_len += 2;
+	return 0;
+}
+
+void sd_response_free(sd_response *r)
+{
+	if (r) {
+		free(r->body);
+		r->body = NULL;
+	}
+}
+
+/* Set resp's body to v (stolen) serialised on one line plus a newline. */
+static void set_json(sd_response *resp, int status, json_t *v)
+{
+	resp->status = status;
+	free(resp->body);
+	resp->body = NULL;
+	resp->body_len = 0;
+	if (!v) {
+		resp->status = 500;
+		return;
+	}
+	size_t n;
+	char *s = sd_doc_dump_compact(v, &n);
+	json_decref(v);
+	if (!s)
+		return;
+	char *t = realloc(s, n + 2);
+	if (!t) {
+		free(s);
+		return;
+	}
+	t[n++] = '\n';
+	t[n] = '\0';
+	resp->body = t;
+	resp->body_len = n;
+}
+
+/* The single mapping from an error to an answer. current, when given, is
+ * the session's current document (conflicts): it is borrowed. */
+static void set_error(sd_response *resp, sd_err e, const char *msg, const json_t *current)
+{
+	json_t *b = json_pack("{s:s, s:s}", "error", sd_err_code(e), "message",
+			      (msg && *msg) ? msg : sd_err_message(e));
+	if (b && current) {
+		json_object_set_new(b, "version", json_integer(sd_doc_version(current)));
+		json_object_set(b, "current", (json_t *)current);
+	}
+	if (e == SD_ERR_BUSY)
+		sd_response_header(resp, "Retry-After: 1");
+	set_json(resp, sd_err_status(e), b);
+}
+
+static void set_etag(sd_response *resp, int64_t version)
+{
+	sd_response_header(resp, "ETag: \"%lld\"", (long long)version);
+}
+
+/* Find key=VALUE in a query string and normalise it. */
+static sd_err query_key(const char *query, char key[SD_KEY_LEN + 1])
+{
+	for (const char *p = query; p && *p;) {
+		const char *amp = strchr(p, '&');
+		size_t n = amp ? (size_t)(amp - p) : strlen(p);
+		if (n >= 4 && strncmp(p, "key=", 4) == 0)
+			return sd_key_normalize(p + 4, n - 4, key);
+		p = amp ? amp + 1 : NULL;
+	}
+	return SD_ERR_BAD_KEY;
+}
+
+/* Parse an If-Match / If-None-Match list. weak_ok: W/"n" counts (weak
+ * comparison, If-None-Match); otherwise it never matches (strong). */
+static void parse_etags(const char *h, int weak_ok, sd_if_match *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!h)
+		return;
+	out->present = 1;
+	const char *p = h;
+	while (*p) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		if (*p == '*') {
+			out->any = 1;
+			p++;
+			continue;
+		}
+		int weak = 0;
+		if (p[0] == 'W' && p[1] == '/') {
+			weak = 1;
+			p += 2;
+		}
+		if (*p != '"') { /* malformed: skip to the next comma */
+			while (*p && *p != ',')
+				p++;
+			continue;
+		}
+		const char *q = strchr(p + 1, '"');
+		if (!q)
+			break;
+		char *end;
+		long long v = strtoll(p + 1, &end, 10);
+		int numeric = end == q && q > p + 1 && isdigit((unsigned char)p[1]);
+		if (numeric && (!weak || weak_ok) && out->n < SD_IF_MATCH_MAX)
+			out->v[out->n++] = v;
+		p = q + 1;
+	}
+}
+
+static int etag_listed(const sd_if_match *m, int64_t version)
+{
+	if (m->any)
+		return 1;
+	for (int i = 0; i < m->n; i++)
+		if (m->v[i] == version)
+			return 1;
+	return 0;
+}
+
+static int media_ok(const char *ct)
+{
+	if (!ct)
+		return 0;
+	while (*ct == ' ')
+		ct++;
+	size_t n = strcspn(ct, "; ");
+	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+	       (n == 10 && strncasecmp(ct, "text/plain", 10) == 0);
+}
+
+static json_t *time_field(const json_t *doc, const char *f) { return json_object_get(doc, f); }
+
+static void do_instantiate(const sd_app *app, const sd_request *req, sd_response *resp)
+{
+	sd_inst_body b;
+	sd_api_result r = {0};
+	sd_err e = sd_doc_parse_inst(req->body, req->body_len, &b, r.msg);
+	if (e == SD_OK) {
+		e = sd_api_instantiate(app->store, &b, NULL, NULL, &r);
+		sd_inst_body_free(&b);
+	}
+	if (e != SD_OK) {
+		set_error(resp, e, r.msg, NULL);
+	} else {
+		sd_response_header(resp, "Location: /api/load?key=%s", r.key);
+		set_etag(resp, 1);
+		set_json(resp, 201,
+			 json_pack("{s:s, s:i, s:O, s:O}", "key", r.key, "version", 1, "created",
+				   time_field(r.doc, "created"), "updated", time_field(r.doc, "updated")));
+	}
+	sd_api_result_free(&r);
+}
+
+static void do_load(const sd_app *app, const sd_request *req, sd_response *resp)
+{
+	char key[SD_KEY_LEN + 1];
+	sd_api_result r = {0};
+	sd_err e = query_key(req->query, key);
+	if (e == SD_OK)
+		e = sd_api_load(app->store, key, &r);
+	if (e != SD_OK) {
+		set_error(resp, e, r.msg, NULL);
+	} else {
+		int64_t v = sd_doc_version(r.doc);
+		sd_if_match inm;
+		parse_etags(req->if_none_match, 1, &inm);
+		set_etag(resp, v);
+		if (inm.present && etag_listed(&inm, v))
+			resp->status = 304;
+		else
+			set_json(resp, 200, json_incref(r.doc));
+	}
+	sd_api_result_free(&r);
+}
+
+static void do_save(const sd_app *app, const sd_request *req, sd_response *resp)
+{
+	sd_save_body b;
+	sd_api_result r = {0};
+	sd_err e = sd_doc_parse_save(req->body, req->body_len, &b, r.msg);
+	if (e == SD_OK) {
+		sd_if_match im;
+		parse_etags(req->if_match, 0, &im);
+		e = sd_api_save(app->store, &b, &im, &r);
+		sd_save_body_free(&b);
+	}
+	if (e != SD_OK) {
+		set_error(resp, e, r.msg, r.doc);
+	} else {
+		int64_t v = sd_doc_version(r.doc);
+		set_etag(resp, v);
+		set_json(resp, 200, json_pack("{s:s, s:I, s:O}", "key", r.key, "version", (json_int_t)v,
+					      "updated", time_field(r.doc, "updated")));
+	}
+	sd_api_result_free(&r);
+}
+
+static void do_health(const sd_app *app, const sd_request *req, sd_response *resp)
+{
+	(void)req;
+	sd_err e = sd_store_check_writable(app->store);
+	char now[SD_TIME_LEN];
+	sd_time_now(now);
+	if (e == SD_OK)
+		set_json(resp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "time", now, "durability",
+					      app->cfg->durability == SD_DURABLE_FULL ? "full" : "none"));
+	else
+		set_json(resp, 503, json_pack("{s:s, s:s, s:s}", "status", "unavailable", "error",
+					      sd_err_code(e), "message",
+					      "The data directory does not accept writes."));
+}
+
+static void do_metrics(const sd_app *app, const sd_request *req, sd_response *resp)
+{
+	(void)app;
+	(void)req;
+	size_t n;
+	char *text = sd_metrics_render(&n);
+	if (!text) {
+		set_error(resp, SD_ERR_INTERNAL, NULL, NULL);
+		return;
+	}
+	resp->status = 200;
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	resp->body = text;
+	resp->body_len = n;
+}
+
+typedef void (*handler_fn)(const sd_app *, const sd_request *, sd_response *);
+
+static const struct route {
+	const char *path;
+	const char *method;   /* GET routes also answer HEAD */
+	handler_fn fn;
+	sd_endpoint ep;
+	int has_body;
+} routes[] = {
+	{"/api/instantiate", "POST", do_instantiate, SD_EP_INSTANTIATE, 1},
+	{"/api/load", "GET", do_load, SD_EP_LOAD, 0},
+	{"/api/save", "POST", do_save, SD_EP_SAVE, 1},
+	{"/api/health", "GET", do_health, SD_EP_HEALTH, 0},
+	{"/api/metrics", "GET", do_metrics, SD_EP_METRICS, 0},
+};
+
+static void add_cors(const sd_app *app, const sd_request *req, sd_response *resp, int preflight)
+{
+	if (!sd_config_origin_allowed(app->cfg, req->origin))
+		return;
+	sd_response_header(resp, "Access-Control-Allow-Origin: %.200s", req->origin);
+	sd_response_header(resp, "Vary: Origin");
+	if (preflight) {
+		sd_response_header(resp, "Access-Control-Allow-Methods: GET, POST");
+		sd_response_header(resp, "Access-Control-Allow-Headers: Content-Type, If-Match, If-None-Match");
+		sd_response_header(resp, "Access-Control-Max-Age: 600");
+	} else {
+		sd_response_header(resp, "Access-Control-Expose-Headers: ETag, Location");
+	}
+}
+
+void sd_http_handle(const sd_app *app, const sd_request *req, sd_response *resp)
+{
+	memset(resp, 0, sizeof *resp);
+	resp->endpoint = SD_EP_OTHER;
+	const struct route *rt = NULL;
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		if (req->path && strcmp(req->path, routes[i].path) == 0)
+			rt = &routes[i];
+	if (!rt) {
+		add_cors(app, req, resp, 0);
+		set_error(resp, SD_ERR_NOT_FOUND, "No such endpoint.", NULL);
+		return;
+	}
+	resp->endpoint = rt->ep;
+	const char *m = req->method ? req->method : "";
+	int is_get = strcmp(rt->method, "GET") == 0;
+	if (strcmp(m, "OPTIONS") == 0) {
+		resp->status = 204;
+		sd_response_header(resp, "Allow: %s, OPTIONS", is_get ? "GET, HEAD" : rt->method);
+		add_cors(app, req, resp, 1);
+		return;
+	}
+	add_cors(app, req, resp, 0);
+	if (strcmp(m, rt->method) != 0 && !(is_get && strcmp(m, "HEAD") == 0)) {
+		sd_response_header(resp, "Allow: %s, OPTIONS", is_get ? "GET, HEAD" : rt->method);
+		set_error(resp, SD_ERR_METHOD, NULL, NULL);
+		return;
+	}
+	if (req->body_too_large) {
+		set_error(resp, SD_ERR_TOO_LARGE, NULL, NULL);
+		return;
+	}
+	if (rt->has_body && req->body_len > 0 && !media_ok(req->content_type)) {
+		set_error(resp, SD_ERR_MEDIA_TYPE, NULL, NULL);
+		return;
+	}
+	rt->fn(app, req, resp);
+}

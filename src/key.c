@@ -1,0 +1,51 @@
+/* key.c: session keys, drawn with libsodium, validated and normalised. */
+#include <sodium.h>
+#include "sd_key.h"
+
+static uint32_t sodium_rng(uint32_t upper, void *ctx)
+{
+	(void)ctx;
+	return randombytes_uniform(upper);
+}
+
+void sd_key_generate(char out[SD_KEY_LEN + 1], sd_key_rng rng, void *ctx)
+{
+	if (!rng)
+		rng = sodium_rng;
+	for (int i = 0; i < SD_KEY_LEN; i++)
+		out[i] = SD_KEY_ALPHABET[rng(SD_KEY_ALPHABET_LEN, ctx) % SD_KEY_ALPHABET_LEN];
+	out[SD_KEY_LEN] = '\0';
+}
+
+static int key_char(unsigned char c)
+{
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 'A';
+	if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return c;
+	return -1;
+}
+
+sd_err sd_key_normalize(const char *in, size_t len, char out[SD_KEY_LEN + 1])
+{
+	if (!in || len != SD_KEY_LEN)
+		return SD_ERR_BAD_KEY;
+	for (size_t i = 0; i < SD_KEY_LEN; i++) {
+		int c = key_char((unsigned char)in[i]);
+		if (c < 0)
+			return SD_ERR_BAD_KEY;
+		out[i] = (char)c;
+	}
+	out[SD_KEY_LEN] = '\0';
+	return SD_OK;
+}
+
+int sd_key_is_canonical(const char *s)
+{
+	for (int i = 0; i < SD_KEY_LEN; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+			return 0;
+	}
+	return s[SD_KEY_LEN] == '\0';
+}

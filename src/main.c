@@ -1,0 +1,96 @@
+/* main.c: sessiond's entry point. Reads the configuration, opens the
+ * store, binds the socket, starts the FastCGI workers and waits for
+ * SIGINT/SIGTERM to stop them cleanly. The only place that exits. */
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "sd_config.h"
+#include "sd_fcgi.h"
+#include "sd_http.h"
+#include "sd_log.h"
+#include "sd_store.h"
+
+#ifndef SD_VERSION
+#define SD_VERSION "dev"
+#endif
+
+int main(int argc, char **argv)
+{
+	sd_config cfg;
+	char msg[SD_MSG_MAX];
+	switch (sd_config_parse(&cfg, argc, argv, msg)) {
+	case SD_CONFIG_HELP:
+		fputs(sd_config_usage(), stdout);
+		return 0;
+	case SD_CONFIG_VERSION:
+		printf("sessiond %s\n", SD_VERSION);
+		return 0;
+	case SD_CONFIG_ERROR:
+		fprintf(stderr, "sessiond: %s\n", msg);
+		return 2;
+	case SD_CONFIG_RUN:
+		break;
+	}
+	sd_log_set_level(cfg.log_level);
+	if (sodium_init() < 0) {
+		sd_log_error("libsodium failed to initialise");
+		return 1;
+	}
+
+	/* Every thread inherits this mask; only the main thread takes signals. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int fd = 0;
+	if (cfg.listen[0]) {
+		if (sd_fcgi_listen(cfg.listen, cfg.backlog, &fd, msg) != SD_OK) {
+			sd_log_error("%s", msg);
+			return 1;
+		}
+	} else {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		if (getsockname(0, (struct sockaddr *)&ss, &sl) != 0) {
+			sd_log_error("no --listen given and fd 0 is not a socket (run under spawn-fcgi, or "
+				     "pass --listen unix:PATH or --listen 127.0.0.1:PORT)");
+			return 2;
+		}
+	}
+
+	sd_store_opts so = {.data_dir = cfg.data_dir, .durability = cfg.durability,
+			    .lock_timeout_ms = cfg.lock_timeout_ms};
+	sd_store *store;
+	if (sd_store_open(&so, &store, msg) != SD_OK) {
+		sd_log_error("%s", msg);
+		return 1;
+	}
+	sd_app app = {.store = store, .cfg = &cfg};
+	sd_fcgi *f;
+	if (sd_fcgi_start(&app, fd, cfg.threads, cfg.max_body, &f) != SD_OK) {
+		sd_log_error("cannot start worker threads");
+		sd_fcgi_stop(f, 0);
+		sd_store_close(store);
+		return 1;
+	}
+	sd_log_info("serving on %s with %d threads, data in %s, durability %s", cfg.listen[0] ? cfg.listen : "fd 0",
+		    cfg.threads, cfg.data_dir, cfg.durability == SD_DURABLE_FULL ? "full" : "none");
+
+	int sig = 0;
+	sigwait(&stop, &sig);
+	sd_log_info("signal %d: finishing requests in progress", sig);
+	sd_fcgi_stop(f, 5000);
+	if (strncmp(cfg.listen, "unix:", 5) == 0)
+		unlink(cfg.listen + 5);
+	close(fd);
+	sd_store_close(store);
+	sd_log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,531 @@
+/* store.c: session files, atomic create/replace, and the rename-safe lock.
+ *
+ * Lock protocol (shared by every process that opens the data dir):
+ *   1. threads of this process queue on a striped mutex chosen by key, with
+ *      a deadline (pthread_mutex_timedlock), so flock only arbitrates
+ *      between processes;
+ *   2. open the session file and flock(LOCK_EX|LOCK_NB), polling with a
+ *      short back-off until the deadline;
+ *   3. fstat the locked descriptor and stat the path: if the path now names
+ *      another inode (a writer renamed a new file over it while we waited)
+ *      or nothing (gc removed it), the lock guards nothing: drop it and
+ *      start again at 2.
+ * A writer replaces the file by rename while still holding the lock on the
+ * old inode, so any waiter that wins the old inode's lock sees the mismatch
+ * and retries on the new one: no read-modify-write can start from a stale
+ * copy. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+#include "sd_metrics.h"
+#include "sd_store.h"
+#include "sd_time.h"
+
+#define STRIPES 1024
+#define PATH_MAX_LEN 4096
+
+int (*sd_store_fault_hook)(const char *step);
+
+struct sd_store {
+	char dir[PATH_MAX_LEN];
+	char sessions[PATH_MAX_LEN];
+	sd_durability durability;
+	int lock_timeout_ms;
+	int skip_inode_check;
+	pthread_mutex_t stripe[STRIPES];
+};
+
+struct sd_lock {
+	sd_store *s;
+	int fd;
+	unsigned stripe;
+	char key[SD_KEY_LEN + 1];
+	char path[PATH_MAX_LEN];
+};
+
+/* Returns the errno a test wants this step to fail with, 0 normally. */
+static int fault(const char *step) { return sd_store_fault_hook ? sd_store_fault_hook(step) : 0; }
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX_LEN];
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX])
+{
+	*out = NULL;
+	sd_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return SD_ERR_INTERNAL;
+	snprintf(s->dir, sizeof s->dir, "%s", o->data_dir);
+	snprintf(s->sessions, sizeof s->sessions, "%s/sessions", o->data_dir);
+	s->durability = o->durability;
+	s->lock_timeout_ms = o->lock_timeout_ms;
+	s->skip_inode_check = o->skip_inode_check;
+	if (mkdir_p(s->sessions, 0750) != 0) {
+		if (msg)
+			snprintf(msg, SD_MSG_MAX, "cannot create %s: %s", s->sessions, strerror(errno));
+		free(s);
+		return SD_ERR_INTERNAL;
+	}
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_init(&s->stripe[i], NULL);
+	*out = s;
+	return SD_OK;
+}
+
+void sd_store_close(sd_store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_destroy(&s->stripe[i]);
+	free(s);
+}
+
+const char *sd_store_dir(const sd_store *s) { return s->dir; }
+
+char *sd_store_path(const sd_store *s, const char *key, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%.2s/%s.json", s->sessions, key, key);
+	return buf;
+}
+
+static void fan_dir(const sd_store *s, const char *key, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%.2s", s->sessions, key);
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	int f = fault("write");
+	if (f) {
+		errno = f;
+		return -1;
+	}
+	while (len > 0) {
+		ssize_t w = write(fd, buf, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int do_fsync(int fd, const char *step)
+{
+	int f = fault(step);
+	if (f) {
+		errno = f;
+		return -1;
+	}
+	sd_metrics_add(SD_M_FSYNCS, 1);
+	return fsync(fd);
+}
+
+static int sync_dir(const sd_store *s, const char *dir)
+{
+	if (s->durability == SD_DURABLE_NONE)
+		return 0;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int r = do_fsync(fd, "dirsync");
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return r;
+}
+
+/* Make sure sessions/XX exists; a new folder is made durable in its parent. */
+static int ensure_fan_dir(const sd_store *s, const char *key)
+{
+	char dir[PATH_MAX_LEN];
+	fan_dir(s, key, dir, sizeof dir);
+	if (mkdir(dir, 0750) == 0)
+		return sync_dir(s, s->sessions);
+	return errno == EEXIST ? 0 : -1;
+}
+
+/* Write bytes to a fresh temporary file in dir (O_CREAT|O_EXCL through
+ * mkostemps) and make them durable. On success tmp holds its path. On
+ * failure nothing is left behind and errno says why. */
+static int write_temp(const sd_store *s, const char *dir, const char *key, const char *buf,
+		      size_t len, char *tmp, size_t tmpn)
+{
+	snprintf(tmp, tmpn, "%s/.%s.XXXXXX" SD_STORE_TMP_SUFFIX, dir, key);
+	int f = fault("open");
+	if (f) {
+		errno = f;
+		return -1;
+	}
+	int fd = mkostemps(tmp, (int)strlen(SD_STORE_TMP_SUFFIX), O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fchmod(fd, 0640) != 0 || write_all(fd, buf, len) != 0 ||
+	    (s->durability == SD_DURABLE_FULL && do_fsync(fd, "fsync") != 0)) {
+		int saved = errno;
+		close(fd);
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	if (close(fd) != 0) {
+		int saved = errno;
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	sd_metrics_add(SD_M_BYTES_WRITTEN, len);
+	return 0;
+}
+
+static sd_err read_fd(int fd, char **buf, size_t *len)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return SD_ERR_INTERNAL;
+	size_t cap = (size_t)st.st_size + 1, n = 0;
+	char *b = malloc(cap);
+	if (!b)
+		return SD_ERR_INTERNAL;
+	for (;;) {
+		if (n + 1 >= cap) {
+			char *nb = realloc(b, cap * 2);
+			if (!nb) {
+				free(b);
+				return SD_ERR_INTERNAL;
+			}
+			b = nb;
+			cap *= 2;
+		}
+		ssize_t r = pread(fd, b + n, cap - n - 1, (off_t)n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			free(b);
+			return SD_ERR_INTERNAL;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	b[n] = '\0';
+	*buf = b;
+	*len = n;
+	return SD_OK;
+}
+
+sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len)
+{
+	char path[PATH_MAX_LEN];
+	sd_store_path(s, key, path, sizeof path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+	sd_err e = read_fd(fd, buf, len);
+	close(fd);
+	return e;
+}
+
+sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len)
+{
+	char dir[PATH_MAX_LEN], tmp[PATH_MAX_LEN], path[PATH_MAX_LEN];
+	fan_dir(s, key, dir, sizeof dir);
+	sd_store_path(s, key, path, sizeof path);
+	if (ensure_fan_dir(s, key) != 0)
+		return sd_err_from_errno(errno);
+	if (write_temp(s, dir, key, buf, len, tmp, sizeof tmp) != 0)
+		return sd_err_from_errno(errno);
+	/* link(2) creates the name only if it is free, and the file it names is
+	 * already whole: a reader or a crash never sees a partial session. */
+	int f = fault("link");
+	int r = f ? -1 : link(tmp, path);
+	int saved = f ? f : errno;
+	unlink(tmp);
+	if (r != 0)
+		return saved == EEXIST ? SD_ERR_EXISTS : sd_err_from_errno(saved);
+	if (sync_dir(s, dir) != 0)
+		return sd_err_from_errno(errno);
+	sd_metrics_add(SD_M_SESSIONS_CREATED, 1);
+	return SD_OK;
+}
+
+static unsigned stripe_of(const char *key)
+{
+	uint32_t h = 2166136261u;
+	for (int i = 0; i < SD_KEY_LEN; i++)
+		h = (h ^ (unsigned char)key[i]) * 16777619u;
+	return h % STRIPES;
+}
+
+sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, size_t *len,
+		     int64_t *wait_ns)
+{
+	*out = NULL;
+	int64_t t0 = sd_time_mono_ns();
+	int64_t deadline = t0 + (int64_t)s->lock_timeout_ms * 1000000;
+	sd_lock *l = calloc(1, sizeof *l);
+	if (!l)
+		return SD_ERR_INTERNAL;
+	l->s = s;
+	l->fd = -1;
+	l->stripe = stripe_of(key);
+	snprintf(l->key, sizeof l->key, "%s", key);
+	sd_store_path(s, key, l->path, sizeof l->path);
+
+	struct timespec abs;
+	clock_gettime(CLOCK_REALTIME, &abs);
+	abs.tv_sec += s->lock_timeout_ms / 1000;
+	abs.tv_nsec += (long)(s->lock_timeout_ms % 1000) * 1000000;
+	if (abs.tv_nsec >= 1000000000) {
+		abs.tv_sec++;
+		abs.tv_nsec -= 1000000000;
+	}
+	int r = pthread_mutex_timedlock(&s->stripe[l->stripe], &abs);
+	if (r != 0) {
+		free(l);
+		return r == ETIMEDOUT ? SD_ERR_BUSY : SD_ERR_INTERNAL;
+	}
+
+	sd_err e = SD_OK;
+	long backoff_us = 50;
+	for (;;) {
+		l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
+		if (l->fd < 0) {
+			e = (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+			break;
+		}
+		if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
+			if (errno != EWOULDBLOCK && errno != EINTR) {
+				e = SD_ERR_INTERNAL;
+				break;
+			}
+			close(l->fd);
+			l->fd = -1;
+			if (sd_time_mono_ns() >= deadline) {
+				e = SD_ERR_BUSY;
+				break;
+			}
+			usleep((useconds_t)backoff_us);
+			if (backoff_us < 2000)
+				backoff_us *= 2;
+			continue;
+		}
+		if (s->skip_inode_check)
+			break;
+		struct stat held, now;
+		if (fstat(l->fd, &held) != 0) {
+			e = SD_ERR_INTERNAL;
+			break;
+		}
+		if (stat(l->path, &now) != 0) {
+			e = (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+			break;
+		}
+		if (held.st_ino == now.st_ino && held.st_dev == now.st_dev)
+			break;
+		/* Replaced while we waited: this lock guards a dead inode. */
+		close(l->fd);
+		l->fd = -1;
+	}
+	if (e == SD_OK)
+		e = read_fd(l->fd, buf, len);
+	if (wait_ns)
+		*wait_ns = sd_time_mono_ns() - t0;
+	if (e != SD_OK) {
+		sd_store_unlock(l);
+		return e;
+	}
+	*out = l;
+	return SD_OK;
+}
+
+sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len)
+{
+	char dir[PATH_MAX_LEN], tmp[PATH_MAX_LEN];
+	fan_dir(l->s, l->key, dir, sizeof dir);
+	if (write_temp(l->s, dir, l->key, buf, len, tmp, sizeof tmp) != 0)
+		return sd_err_from_errno(errno);
+	int f = fault("rename");
+	if (f || rename(tmp, l->path) != 0) {
+		int saved = f ? f : errno;
+		unlink(tmp);
+		return sd_err_from_errno(saved);
+	}
+	if (sync_dir(l->s, dir) != 0)
+		return sd_err_from_errno(errno);
+	return SD_OK;
+}
+
+sd_err sd_store_remove(sd_lock *l)
+{
+	char dir[PATH_MAX_LEN];
+	fan_dir(l->s, l->key, dir, sizeof dir);
+	if (unlink(l->path) != 0)
+		return errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+	if (sync_dir(l->s, dir) != 0)
+		return sd_err_from_errno(errno);
+	return SD_OK;
+}
+
+void sd_store_unlock(sd_lock *l)
+{
+	if (!l)
+		return;
+	if (l->fd >= 0)
+		close(l->fd); /* closing the last descriptor releases the flock */
+	pthread_mutex_unlock(&l->s->stripe[l->stripe]);
+	free(l);
+}
+
+sd_err sd_store_put(sd_store *s, const char *key, const char *buf, size_t len)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		sd_lock *l;
+		char *old;
+		size_t oldlen;
+		sd_err e = sd_store_lock(s, key, &l, &old, &oldlen, NULL);
+		if (e == SD_OK) {
+			free(old);
+			e = sd_store_replace(l, buf, len);
+			sd_store_unlock(l);
+			return e;
+		}
+		if (e != SD_ERR_NOT_FOUND)
+			return e;
+		e = sd_store_create(s, key, buf, len);
+		if (e != SD_ERR_EXISTS)
+			return e;
+	}
+	return SD_ERR_BUSY;
+}
+
+sd_err sd_store_check_writable(sd_store *s)
+{
+	char tmp[PATH_MAX_LEN];
+	snprintf(tmp, sizeof tmp, "%s/.health.XXXXXX" SD_STORE_TMP_SUFFIX, s->sessions);
+	int fd = mkostemps(tmp, (int)strlen(SD_STORE_TMP_SUFFIX), O_CLOEXEC);
+	if (fd < 0)
+		return sd_err_from_errno(errno);
+	int ok = write(fd, "{}\n", 3) == 3;
+	int saved = errno;
+	close(fd);
+	unlink(tmp);
+	return ok ? SD_OK : sd_err_from_errno(saved);
+}
+
+static int is_temp_name(const char *name)
+{
+	size_t n = strlen(name), sl = strlen(SD_STORE_TMP_SUFFIX);
+	return name[0] == '.' && n > sl && strcmp(name + n - sl, SD_STORE_TMP_SUFFIX) == 0;
+}
+
+/* KEY.json in folder fan, where KEY is canonical and starts with fan. */
+static int session_name(const char *fan, const char *name, char key[SD_KEY_LEN + 1])
+{
+	if (strlen(name) != SD_KEY_LEN + 5 || strcmp(name + SD_KEY_LEN, ".json") != 0)
+		return 0;
+	memcpy(key, name, SD_KEY_LEN);
+	key[SD_KEY_LEN] = '\0';
+	return sd_key_is_canonical(key) && strncmp(key, fan, 2) == 0;
+}
+
+static int visit(sd_store_visitor fn, void *ctx, sd_entry_kind kind, const char *path,
+		 const char *key)
+{
+	sd_entry e = {.kind = kind, .path = path, .key = key};
+	if (lstat(path, &e.st) != 0) {
+		e.stat_errno = errno;
+		memset(&e.st, 0, sizeof e.st);
+	}
+	if (kind == SD_ENTRY_SESSION && e.stat_errno == 0 && !S_ISREG(e.st.st_mode)) {
+		e.kind = SD_ENTRY_STRAY;
+		e.key = NULL;
+	}
+	return fn(&e, ctx);
+}
+
+static int is_fan_name(const char *name)
+{
+	for (int i = 0; i < 2; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+			return 0;
+	}
+	return name[2] == '\0';
+}
+
+static int scan_fan(const char *fanpath, const char *fan, sd_store_visitor fn, void *ctx)
+{
+	DIR *d = opendir(fanpath);
+	if (!d) {
+		sd_entry e = {.kind = SD_ENTRY_STRAY, .path = fanpath, .stat_errno = errno};
+		lstat(fanpath, &e.st);
+		return fn(&e, ctx);
+	}
+	struct dirent *de;
+	int stop = 0;
+	char path[PATH_MAX_LEN], key[SD_KEY_LEN + 1];
+	while (!stop && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", fanpath, de->d_name);
+		if (is_temp_name(de->d_name))
+			stop = visit(fn, ctx, SD_ENTRY_TEMP, path, NULL);
+		else if (session_name(fan, de->d_name, key))
+			stop = visit(fn, ctx, SD_ENTRY_SESSION, path, key);
+		else
+			stop = visit(fn, ctx, SD_ENTRY_STRAY, path, NULL);
+	}
+	closedir(d);
+	return stop;
+}
+
+sd_err sd_store_scan(sd_store *s, sd_store_visitor fn, void *ctx)
+{
+	DIR *d = opendir(s->sessions);
+	if (!d)
+		return SD_ERR_INTERNAL;
+	struct dirent *de;
+	int stop = 0;
+	char path[PATH_MAX_LEN];
+	while (!stop && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", s->sessions, de->d_name);
+		struct stat st;
+		int isdir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+		if (isdir && is_fan_name(de->d_name))
+			stop = scan_fan(path, de->d_name, fn, ctx);
+		else if (!isdir && is_temp_name(de->d_name))
+			stop = visit(fn, ctx, SD_ENTRY_TEMP, path, NULL);
+		else
+			stop = visit(fn, ctx, SD_ENTRY_STRAY, path, NULL);
+	}
+	closedir(d);
+	return SD_OK;
+}

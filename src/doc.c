@@ -33,7 +33,7 @@ sd_err sd_doc_parse_object(const char *buf, size_t len, json_t **out, char msg[S
 {
 	json_error_t je;
 	*out = NULL;
-	json_t *v = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES, &je);
+	json_t *v = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 	if (!v) {
 		if (msg)
 			snprintf(msg, SD_MSG_MAX, "Invalid JSON at line %d, column %d: %s.", je.line,
@@ -260,7 +260,7 @@ sd_err sd_doc_parse_stored(const char *buf, size_t len, const char *expect_key, 
 {
 	json_error_t je;
 	*out = NULL;
-	json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 	if (!v) {
 		if (msg)
 			snprintf(msg, SD_MSG_MAX, "not valid JSON (line %d, column %d: %s)", je.line,

@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Every endpoint and every error of the HTTP API, through a real nginx in
+# front of sessiond. Bad input must answer a JSON error and write nothing.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+STACK_MAX_BODY=64k
+it_setup --threads 8 --cors-origin http://app.example --max-body 64k
+
+json() { printf '%s' "$BODY" | jq -e "$1" >/dev/null 2>&1; }
+# Bytes of every session file, to prove bad input changed nothing.
+snapshot() { find "$DATA/sessions" -type f -printf '%P %s %T@\n' 2>/dev/null | sort | md5sum; }
+is_error() { # STATUS CODE
+  [ "$STATUS" = "$1" ] && json ".error == \"$2\" and (.message | type == \"string\" and length > 0)" &&
+    [ "$(hdr Content-Type)" = application/json ] && [ "$(hdr Cache-Control)" = no-store ]
+}
+CT=(-H 'Content-Type: application/json')
+
+# --- instantiate ---
+req POST /api/instantiate
+ok "instantiate with empty body: 201" [ "$STATUS" = 201 ]
+ok "instantiate answers key, version 1, created, updated" json '(.key|test("^[A-Z0-9]{8}$")) and .version == 1 and (.created|type=="string") and .created == .updated'
+K=$(printf '%s' "$BODY" | jq -r .key)
+eq "Location header" "$(hdr Location)" "/api/load?key=$K"
+eq "ETag header" "$(hdr ETag)" '"1"'
+eq "Content-Type json" "$(hdr Content-Type)" application/json
+eq "Cache-Control no-store" "$(hdr Cache-Control)" no-store
+F=$DATA/sessions/${K:0:2}/$K.json
+ok "file at sessions/XX/KEY.json" test -f "$F"
+ok "file is the canonical document" bash -c "jq -e '.key == \"$K\" and .version == 1 and .meta == {} and .data == {}' '$F' >/dev/null && [ \"\$(jq -r 'keys_unsorted|join(\",\")' '$F')\" = key,version,created,updated,meta,data ] && [ \"\$(tail -c1 '$F' | od -An -c | tr -d ' ')\" = '\n' ] && grep -q '^  \"version\": 1,' '$F'"
+
+req POST /api/instantiate "${CT[@]}" -d '{}'
+ok "instantiate {}: 201" [ "$STATUS" = 201 ]
+req POST /api/instantiate "${CT[@]}" -d '{"data":{"n":1,"list":[1,2]},"meta":{"owner":"ann"}}'
+K2=$(printf '%s' "$BODY" | jq -r .key)
+req GET "/api/load?key=$K2"
+ok "instantiate with data and meta stores both" json '.data == {"n":1,"list":[1,2]} and .meta == {"owner":"ann"} and .version == 1'
+req POST /api/instantiate -H 'Content-Type: text/plain;charset=UTF-8' -d "{\"from\":\"${K2,,}\"}"
+ok "instantiate from KEY (text/plain, lower-case key): 201" [ "$STATUS" = 201 ]
+K3=$(printf '%s' "$BODY" | jq -r .key)
+req GET "/api/load?key=$K3"
+ok "copy has the source's data and meta, version 1" json '.data == {"n":1,"list":[1,2]} and .meta == {"owner":"ann"} and .version == 1'
+ok "copy has its own key" [ "$K3" != "$K2" ]
+before=$(snapshot)
+req POST /api/instantiate "${CT[@]}" -d '{"from":"ZZZZZZZZ"}'
+ok "instantiate from unknown key: 404 not_found" is_error 404 not_found
+req POST /api/instantiate "${CT[@]}" -d '{"from":"../etc/x"}'
+ok "instantiate from a bad key: 400 bad_key" is_error 400 bad_key
+req POST /api/instantiate "${CT[@]}" -d '{"meta":[1]}'
+ok "instantiate with non-object meta: 400 bad_request" is_error 400 bad_request
+req POST /api/instantiate "${CT[@]}" -d '{"colour":"red"}'
+ok "instantiate with an unknown field: 400 bad_request" is_error 400 bad_request
+req POST /api/instantiate "${CT[@]}" -d '{"data":'
+ok "instantiate with broken JSON: 400 bad_json" is_error 400 bad_json
+eq "failed instantiates wrote nothing" "$(snapshot)" "$before"
+
+# --- load ---
+req GET "/api/load?key=$K2"
+ok "load: 200" [ "$STATUS" = 200 ]
+eq "load ETag" "$(hdr ETag)" '"1"'
+req GET "/api/load?key=${K2,,}"
+ok "load accepts a lower-case key" [ "$STATUS" = 200 ]
+req GET "/api/load?key=$K2" -H 'If-None-Match: "1"'
+ok "If-None-Match matching: 304 with no body" bash -c "[ '$STATUS' = 304 ] && [ -z \"\$BODY\" ]"
+req GET "/api/load?key=$K2" -H 'If-None-Match: "7", W/"1"'
+ok "If-None-Match list with a weak match: 304" [ "$STATUS" = 304 ]
+req GET "/api/load?key=$K2" -H 'If-None-Match: "2"'
+ok "If-None-Match not matching: 200" [ "$STATUS" = 200 ]
+req GET "/api/load?key=QQQQQQQQ"
+ok "load unknown key: 404 not_found" is_error 404 not_found
+for bad in "" "key=" "key=ABC" "key=ABCDEFGHI" "key=../../etc" "key=%2e%2e%2fABCD" "key=ABCD%00EF" "key=AB/CDEFG" "key=%C3%A9BCDEFG" "other=$K2"; do
+  req GET "/api/load?$bad"
+  ok "load ?$bad: 400 bad_key" is_error 400 bad_key
+done
+req HEAD "/api/load?key=$K2"
+ok "HEAD load: 200" [ "$STATUS" = 200 ]
+
+# --- save ---
+req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"version\":1,\"data\":{\"n\":2},\"meta\":{\"owner\":null,\"tags\":{\"a\":1}}}"
+ok "conditional save: 200" [ "$STATUS" = 200 ]
+ok "save answers key, version 2, updated" json ".key == \"$K2\" and .version == 2 and (.updated|type==\"string\")"
+eq "save ETag" "$(hdr ETag)" '"2"'
+req GET "/api/load?key=$K2"
+ok "data replaced, meta merged (null deletes)" json '.data == {"n":2} and .meta == {"tags":{"a":1}} and .version == 2'
+req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"meta\":{\"tags\":{\"b\":2}}}"
+req GET "/api/load?key=$K2"
+ok "save without data keeps data; meta merge is recursive" json '.data == {"n":2} and .meta == {"tags":{"a":1,"b":2}} and .version == 3'
+ok "created is kept, updated moves" json '.created < .updated'
+req POST /api/save -H 'Content-Type: text/plain' -H 'If-Match: "3"' -d "{\"key\":\"$K2\",\"data\":[]}"
+ok "If-Match matching (text/plain, as sendBeacon): 200" [ "$STATUS" = 200 ]
+req POST /api/save -H 'Content-Type: text/plain' -H 'If-Match: *' -d "{\"key\":\"$K2\",\"data\":[1]}"
+ok "If-Match *: 200" [ "$STATUS" = 200 ]
+before=$(snapshot)
+req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"version\":1,\"data\":\"stale\"}"
+ok "stale body version: 409 conflict" is_error 409 conflict
+ok "409 carries version and the current document" json '.version == 5 and .current.version == 5 and .current.data == [1]'
+req POST /api/save "${CT[@]}" -H 'If-Match: "2"' -d "{\"key\":\"$K2\",\"data\":\"stale\"}"
+ok "stale If-Match: 412 precondition_failed" is_error 412 precondition_failed
+ok "412 carries version and the current document" json '.version == 5 and .current.key == "'"$K2"'"'
+req POST /api/save "${CT[@]}" -H 'If-Match: W/"5"' -d "{\"key\":\"$K2\",\"data\":\"weak\"}"
+ok "weak If-Match never matches: 412" is_error 412 precondition_failed
+req POST /api/save "${CT[@]}" -d '{"key":"NOSUCHKY","data":1}'
+ok "save unknown key: 404 not_found" is_error 404 not_found
+req POST /api/save "${CT[@]}"
+ok "empty save body: 400 bad_request" is_error 400 bad_request
+req POST /api/save "${CT[@]}" -d '{"key":"'"$K2"'", "data": [1,2'
+ok "broken JSON: 400 bad_json" is_error 400 bad_json
+ok "bad_json names line and column" json '.message | test("line 1, column [0-9]+")'
+req POST /api/save "${CT[@]}" -d $'{\n  "key": "'"$K2"$'",\n  "data": nope\n}'
+ok "bad_json on line 3" json '.message | test("line 3")'
+req POST /api/save "${CT[@]}" -d '[1,2]'
+ok "body not an object: 400 bad_request" is_error 400 bad_request
+req POST /api/save "${CT[@]}" -d '"text"'
+ok "body a string: 400 bad_request" is_error 400 bad_request
+req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"meta\":\"x\"}"
+ok "non-object meta: 400 bad_request" is_error 400 bad_request
+for v in '1.5' '"5"' 'true' '0' '-3' 'null'; do
+  req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"version\":$v}"
+  ok "version $v: 400 bad_request" is_error 400 bad_request
+done
+req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"dta\":1}"
+ok "unknown field: 400 bad_request" is_error 400 bad_request
+req POST /api/save "${CT[@]}" -d '{"data":1}'
+ok "missing key: 400 bad_key" is_error 400 bad_key
+for bad in '"../x/abcd"' '"ABC"' '"ABCDEFGHI"' '12345678' '"ABCD\u0000EF"' '"ÀBCDEFGH"'; do
+  req POST /api/save "${CT[@]}" -d "{\"key\":$bad,\"data\":1}"
+  ok "key $bad: 400 bad_key" is_error 400 bad_key
+done
+deep=$(printf '%.0s[' $(seq 1 200))
+req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"data\":$deep}"
+ok "absurd nesting (unterminated): 400" bash -c "[ '$STATUS' = 400 ]"
+deep2="$(printf '%.0s[' $(seq 1 100))1$(printf '%.0s]' $(seq 1 100))"
+req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"data\":$deep2}"
+ok "nesting deeper than the limit: 400 bad_request" is_error 400 bad_request
+req POST /api/save -H 'Content-Type: application/x-www-form-urlencoded' -d "key=$K2"
+ok "form body: 415 unsupported_media_type" is_error 415 unsupported_media_type
+req POST /api/save -H 'Content-Type: text/html' -d "{\"key\":\"$K2\"}"
+ok "text/html body: 415" is_error 415 unsupported_media_type
+head -c 70000 /dev/zero | tr '\0' ' ' > "$IT_TMP/big"
+req POST /api/save "${CT[@]}" --data-binary @"$IT_TMP/big"
+ok "body over nginx's limit: 413 too_large as JSON" is_error 413 too_large
+req POST /api/save "${CT[@]}" -H 'Transfer-Encoding: chunked' --data-binary @"$IT_TMP/big"
+ok "chunked body over the limit: 413 too_large" is_error 413 too_large
+eq "no bad input changed any file" "$(snapshot)" "$before"
+ok "no temporary files left" bash -c "[ -z \"\$(find '$DATA/sessions' -name '*.tmp')\" ]"
+req POST /api/save "${CT[@]}" -H 'Transfer-Encoding: chunked' -d "{\"key\":\"$K2\",\"data\":\"chunked\"}"
+ok "chunked body within the limit: 200" [ "$STATUS" = 200 ]
+
+# --- methods, paths, health, metrics ---
+req GET /api/save
+ok "GET /api/save: 405" is_error 405 method_not_allowed
+eq "405 Allow header" "$(hdr Allow)" "POST, OPTIONS"
+req POST /api/load
+ok "POST /api/load: 405 with Allow" bash -c "[ '$STATUS' = 405 ] && [ \"\$(grep -i '^Allow:' '$HDRS' | tr -d '\r')\" = 'Allow: GET, HEAD, OPTIONS' ]"
+req PUT /api/instantiate
+ok "PUT /api/instantiate: 405" is_error 405 method_not_allowed
+req GET /api/nothing
+ok "unknown path under /api/: 404 not_found" is_error 404 not_found
+req GET /elsewhere
+ok "path outside /api/: 404 JSON" bash -c "[ '$STATUS' = 404 ] && printf '%s' \"\$BODY\" | jq -e '.error == \"not_found\"' >/dev/null"
+req GET /api/health
+ok "health: 200 ok" bash -c "[ '$STATUS' = 200 ] && printf '%s' \"\$BODY\" | jq -e '.status == \"ok\"' >/dev/null"
+req GET /api/metrics
+ok "metrics from loopback: 200 Prometheus text" bash -c "[ '$STATUS' = 200 ] && grep -q '^sessiond_requests_total{endpoint=\"save\",status=\"409\"} 1$' '$IT_TMP/body'"
+for m in sessiond_request_duration_seconds_bucket sessiond_key_collisions_total sessiond_save_conflicts_total sessiond_lock_wait_seconds_bucket sessiond_lock_timeouts_total sessiond_sessions_created_total sessiond_bytes_written_total sessiond_fsyncs_total process_open_fds process_resident_memory_bytes; do
+  ok "metrics has $m" grep -q "^$m" "$IT_TMP/body"
+done
+ok "conflicts counted (409 and 412)" grep -q '^sessiond_save_conflicts_total 3$' "$IT_TMP/body"
+
+# --- CORS ---
+req OPTIONS /api/save -H 'Origin: http://app.example' -H 'Access-Control-Request-Method: POST'
+ok "preflight: 204" [ "$STATUS" = 204 ]
+eq "preflight allow-origin" "$(hdr Access-Control-Allow-Origin)" http://app.example
+eq "preflight methods" "$(hdr Access-Control-Allow-Methods)" "GET, POST"
+eq "preflight headers" "$(hdr Access-Control-Allow-Headers)" "Content-Type, If-Match, If-None-Match"
+req GET "/api/load?key=$K2" -H 'Origin: http://app.example'
+eq "allowed origin gets Allow-Origin" "$(hdr Access-Control-Allow-Origin)" http://app.example
+eq "Vary: Origin" "$(hdr Vary)" Origin
+eq "Expose-Headers" "$(hdr Access-Control-Expose-Headers)" "ETag, Location"
+req GET "/api/load?key=$K2" -H 'Origin: http://evil.example'
+ok "other origin: no CORS headers" bash -c "! grep -qi '^Access-Control-' '$HDRS'"
+req OPTIONS /api/save -H 'Origin: http://evil.example'
+ok "other origin preflight: no CORS headers" bash -c "! grep -qi '^Access-Control-' '$HDRS'"
+
+# --- 100 concurrent unconditional saves: version 101, a valid file ---
+req POST /api/instantiate
+KC=$(printf '%s' "$BODY" | jq -r .key)
+seq 1 100 | xargs -P 100 -I{} curl -s -o /dev/null -w '%{http_code}\n' -X POST "${CT[@]}" \
+  -d "{\"key\":\"$KC\",\"data\":{\"writer\":{}}}" "$BASE/api/save" > "$IT_TMP/codes"
+eq "100 concurrent unconditional saves all 200" "$(sort "$IT_TMP/codes" | uniq -c | tr -s ' ')" " 100 200"
+req GET "/api/load?key=$KC"
+ok "version is 101 after 100 saves" json '.version == 101'
+FC=$DATA/sessions/${KC:0:2}/$KC.json
+ok "the file parses and is the last save" bash -c "jq -e '.version == 101 and (.data.writer|type==\"number\")' '$FC' >/dev/null"
+
+# --- the server keeps serving after all of the above ---
+req GET "/api/load?key=$K"
+ok "still serving" [ "$STATUS" = 200 ]
+it_done

@@ -192,7 +192,7 @@ sd_config_result sd_config_parse(sd_config *c, int argc, char **argv, char msg[S
 			return SD_CONFIG_ERROR;
 		}
 	}
-	optind = 1;
+	optind = 0; /* 0, not 1: also resets getopt's internal state (a "-hV" cut short) */
 	opterr = 0;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {

@@ -1,5 +1,6 @@
 /* time.c: timestamps (RFC 3339, UTC, milliseconds), durations, clocks. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,7 +117,10 @@ int sd_time_parse_duration(const char *s, int64_t *ms)
 	if (!s || !isdigit((unsigned char)*s))
 		return -1;
 	char *end;
+	errno = 0;
 	long long n = strtoll(s, &end, 10);
+	if (errno == ERANGE) /* saturated at LLONG_MAX: would pass as a valid huge value */
+		return -1;
 	int64_t unit;
 	if (strcmp(end, "ms") == 0)
 		unit = 1;

@@ -1,0 +1,755 @@
+/* test_doc.c: the session document (sd_doc).
+ *
+ * - sd_merge_patch: every example of RFC 7386 Appendix A, plus nested
+ *   deletes and the rule that neither argument changes;
+ * - request bodies: tables of save and instantiate bodies with the error
+ *   each must give (and, for the good ones, what was parsed), the depth
+ *   limit at its boundary, and absurdly deep input that must not crash;
+ * - sd_doc_apply_save: version + 1, data replaced only when sent, meta
+ *   merged, created kept, updated set;
+ * - sd_doc_dump: the exact canonical bytes, whatever the input order;
+ * - sd_doc_parse_stored / sd_doc_validate: what a stored file must be. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sd_doc.h"
+#include "sd_time.h"
+
+static json_t *J(const char *text)
+{
+	json_error_t je;
+	json_t *v = json_loads(text, JSON_DECODE_ANY, &je);
+	if (!v)
+		fail_msg("test JSON does not parse: %s: %s", text, je.text);
+	return v;
+}
+
+/* ---- RFC 7386 merge patch ---------------------------------------------- */
+
+static const struct {
+	const char *target, *patch, *result;
+} merge_cases[] = {
+	/* RFC 7386, Appendix A, in order. */
+	{"{\"a\":\"b\"}", "{\"a\":\"c\"}", "{\"a\":\"c\"}"},
+	{"{\"a\":\"b\"}", "{\"b\":\"c\"}", "{\"a\":\"b\",\"b\":\"c\"}"},
+	{"{\"a\":\"b\"}", "{\"a\":null}", "{}"},
+	{"{\"a\":\"b\",\"b\":\"c\"}", "{\"a\":null}", "{\"b\":\"c\"}"},
+	{"{\"a\":[\"b\"]}", "{\"a\":\"c\"}", "{\"a\":\"c\"}"},
+	{"{\"a\":\"c\"}", "{\"a\":[\"b\"]}", "{\"a\":[\"b\"]}"},
+	{"{\"a\":{\"b\":\"c\"}}", "{\"a\":{\"b\":\"d\",\"c\":null}}", "{\"a\":{\"b\":\"d\"}}"},
+	{"{\"a\":[{\"b\":\"c\"}]}", "{\"a\":[1]}", "{\"a\":[1]}"},
+	{"[\"a\",\"b\"]", "[\"c\",\"d\"]", "[\"c\",\"d\"]"},
+	{"{\"a\":\"b\"}", "[\"c\"]", "[\"c\"]"},
+	{"{\"a\":\"foo\"}", "null", "null"},
+	{"{\"a\":\"foo\"}", "\"bar\"", "\"bar\""},
+	{"{\"e\":null}", "{\"a\":1}", "{\"e\":null,\"a\":1}"},
+	{"[1,2]", "{\"a\":\"b\",\"c\":null}", "{\"a\":\"b\"}"},
+	{"{}", "{\"a\":{\"bb\":{\"ccc\":null}}}", "{\"a\":{\"bb\":{}}}"},
+	/* Nested deletes. */
+	{"{\"a\":{\"b\":{\"c\":1,\"d\":2}},\"x\":1}", "{\"a\":{\"b\":{\"c\":null}}}",
+	 "{\"a\":{\"b\":{\"d\":2}},\"x\":1}"},
+	{"{\"a\":{\"b\":{\"c\":1}},\"x\":1}", "{\"a\":{\"b\":null}}", "{\"a\":{},\"x\":1}"},
+	{"{\"a\":{\"b\":{\"c\":{\"d\":1,\"e\":2}}}}", "{\"a\":{\"b\":{\"c\":{\"d\":null,\"f\":3}}}}",
+	 "{\"a\":{\"b\":{\"c\":{\"e\":2,\"f\":3}}}}"},
+	{"{\"a\":{\"b\":1},\"c\":{\"d\":2}}", "{\"a\":{\"b\":null},\"c\":null}", "{\"a\":{}}"},
+	/* Deleting what is not there is a no-op, also deep down. */
+	{"{\"a\":1}", "{\"zz\":null,\"b\":{\"c\":null}}", "{\"a\":1,\"b\":{}}"},
+	/* Replacing a scalar by an object applies the object as a patch to {}. */
+	{"{\"a\":1}", "{\"a\":{\"b\":null,\"c\":2}}", "{\"a\":{\"c\":2}}"},
+	/* Arrays are values: a null inside one is kept, not a delete. */
+	{"{\"a\":1}", "{\"b\":[null,{\"c\":null}]}", "{\"a\":1,\"b\":[null,{\"c\":null}]}"},
+	/* The empty patch changes nothing. */
+	{"{\"a\":{\"b\":[1,2]}}", "{}", "{\"a\":{\"b\":[1,2]}}"},
+};
+
+static void test_merge_patch_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof merge_cases / sizeof merge_cases[0]; i++) {
+		json_t *t = J(merge_cases[i].target), *p = J(merge_cases[i].patch);
+		json_t *want = J(merge_cases[i].result);
+		json_t *t0 = json_deep_copy(t), *p0 = json_deep_copy(p);
+		json_t *got = sd_merge_patch(t, p);
+		if (!got || !json_equal(got, want)) {
+			char *g = got ? json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+			fail_msg("case %zu: %s + %s gave %s, want %s", i, merge_cases[i].target,
+				 merge_cases[i].patch, g ? g : "(null)", merge_cases[i].result);
+		}
+		/* Neither argument changes, and the result shares nothing mutable. */
+		assert_true(json_equal(t, t0));
+		assert_true(json_equal(p, p0));
+		assert_true(got != t);
+		json_decref(got);
+		json_decref(t0);
+		json_decref(p0);
+		json_decref(t);
+		json_decref(p);
+		json_decref(want);
+	}
+}
+
+static void test_merge_patch_null_target(void **state)
+{
+	(void)state;
+	json_t *p = J("{\"a\":{\"b\":null,\"c\":1},\"d\":null}");
+	json_t *got = sd_merge_patch(NULL, p);
+	json_t *want = J("{\"a\":{\"c\":1}}");
+	assert_true(json_equal(got, want));
+	json_decref(got);
+	json_decref(want);
+	json_decref(p);
+}
+
+/* The result must be a copy: changing it later must not reach the target. */
+static void test_merge_patch_result_independent(void **state)
+{
+	(void)state;
+	json_t *t = J("{\"a\":{\"b\":1},\"l\":[1]}"), *p = J("{\"c\":2}");
+	json_t *got = sd_merge_patch(t, p);
+	json_object_set_new(json_object_get(got, "a"), "b", json_integer(99));
+	json_array_append_new(json_object_get(got, "l"), json_integer(2));
+	json_t *t0 = J("{\"a\":{\"b\":1},\"l\":[1]}");
+	assert_true(json_equal(t, t0));
+	json_decref(t0);
+	json_decref(got);
+	json_decref(t);
+	json_decref(p);
+}
+
+/* ---- save bodies -------------------------------------------------------- */
+
+typedef struct body_case {
+	const char *body;  /* NUL-terminated, except where len says otherwise */
+	size_t len;        /* 0: strlen(body) */
+	sd_err want;
+	const char *msg_has[2]; /* substrings the message must contain */
+} body_case;
+
+#define K "\"key\":\"ABCDEFGH\""
+
+static const body_case save_cases[] = {
+	/* Empty body. */
+	{"", 0, SD_ERR_BAD_REQUEST, {"empty", NULL}},
+	/* Malformed JSON: the message names line and column. */
+	{"{", 0, SD_ERR_BAD_JSON, {"line", "column"}},
+	{"{\"key\":", 0, SD_ERR_BAD_JSON, {"line", "column"}},
+	{"{\"key\":\"ABCDEFGH\",}", 0, SD_ERR_BAD_JSON, {"line", "column"}},
+	{"{\n  \"key\": \"ABCDEFGH\"\n  \"data\": 1\n}", 0, SD_ERR_BAD_JSON, {"line 3", "column"}},
+	{"not json", 0, SD_ERR_BAD_JSON, {"line 1", "column"}},
+	{"{'key':'ABCDEFGH'}", 0, SD_ERR_BAD_JSON, {"line", "column"}},
+	{"{" K "} trailing", 0, SD_ERR_BAD_JSON, {"line", "column"}},
+	{"{" K ",\"key\":\"ABCDEFGH\"}", 0, SD_ERR_BAD_JSON, {"line", "column"}}, /* duplicate */
+	{"   ", 0, SD_ERR_BAD_JSON, {"line", "column"}},
+	/* Valid JSON but not an object. */
+	{"[]", 0, SD_ERR_BAD_REQUEST, {"object", NULL}},
+	{"[" "{" K "}" "]", 0, SD_ERR_BAD_REQUEST, {"object", NULL}},
+	{"\"ABCDEFGH\"", 0, SD_ERR_BAD_REQUEST, {"object", NULL}},
+	{"42", 0, SD_ERR_BAD_REQUEST, {"object", NULL}},
+	{"null", 0, SD_ERR_BAD_REQUEST, {"object", NULL}},
+	{"true", 0, SD_ERR_BAD_REQUEST, {"object", NULL}},
+	/* meta must be an object. */
+	{"{" K ",\"meta\":[]}", 0, SD_ERR_BAD_REQUEST, {"meta", NULL}},
+	{"{" K ",\"meta\":\"x\"}", 0, SD_ERR_BAD_REQUEST, {"meta", NULL}},
+	{"{" K ",\"meta\":1}", 0, SD_ERR_BAD_REQUEST, {"meta", NULL}},
+	{"{" K ",\"meta\":null}", 0, SD_ERR_BAD_REQUEST, {"meta", NULL}},
+	/* version must be a positive integer. */
+	{"{" K ",\"version\":1.5}", 0, SD_ERR_BAD_REQUEST, {"version", NULL}},
+	{"{" K ",\"version\":\"3\"}", 0, SD_ERR_BAD_REQUEST, {"version", NULL}},
+	{"{" K ",\"version\":true}", 0, SD_ERR_BAD_REQUEST, {"version", NULL}},
+	{"{" K ",\"version\":0}", 0, SD_ERR_BAD_REQUEST, {"version", NULL}},
+	{"{" K ",\"version\":-1}", 0, SD_ERR_BAD_REQUEST, {"version", NULL}},
+	{"{" K ",\"version\":null}", 0, SD_ERR_BAD_REQUEST, {"version", NULL}},
+	{"{" K ",\"version\":1.0}", 0, SD_ERR_BAD_REQUEST, {"version", NULL}},
+	{"{" K ",\"version\":[1]}", 0, SD_ERR_BAD_REQUEST, {"version", NULL}},
+	/* Unknown fields. */
+	{"{" K ",\"dta\":{}}", 0, SD_ERR_BAD_REQUEST, {"dta", NULL}},
+	{"{" K ",\"created\":\"2020-01-01T00:00:00Z\"}", 0, SD_ERR_BAD_REQUEST, {"created", NULL}},
+	{"{\"Key\":\"ABCDEFGH\"}", 0, SD_ERR_BAD_REQUEST, {"Key", NULL}},
+	/* Missing or bad key. */
+	{"{}", 0, SD_ERR_BAD_KEY, {"key", NULL}},
+	{"{\"data\":{}}", 0, SD_ERR_BAD_KEY, {"key", NULL}},
+	{"{\"key\":\"ABCDEFG\"}", 0, SD_ERR_BAD_KEY, {"key", NULL}},
+	{"{\"key\":\"ABCDEFGHI\"}", 0, SD_ERR_BAD_KEY, {"key", NULL}},
+	{"{\"key\":\"../ABCDE\"}", 0, SD_ERR_BAD_KEY, {"key", NULL}},
+	{"{\"key\":\"%2e%2e/AB\"}", 0, SD_ERR_BAD_KEY, {"key", NULL}},
+	{"{\"key\":\"ABCDEFG\\u00e9\"}", 0, SD_ERR_BAD_KEY, {"key", NULL}},
+	{"{\"key\":\"ABCDEF\\u00e9\"}", 0, SD_ERR_BAD_KEY, {"key", NULL}}, /* 8 bytes */
+	{"{\"key\":\"ABCDEF\xc3\xa9\"}", 0, SD_ERR_BAD_KEY, {"key", NULL}},
+	{"{\"key\":\"\"}", 0, SD_ERR_BAD_KEY, {"key", NULL}},
+	{"{\"key\":12345678}", 0, SD_ERR_BAD_KEY, {"key", NULL}},
+	{"{\"key\":null}", 0, SD_ERR_BAD_KEY, {"key", NULL}},
+	/* A raw NUL byte in the body is not JSON; an escaped one is a bad key. */
+	{"{\"key\":\"ABCDEFGH\"}\0", 19, SD_ERR_BAD_JSON, {"line", "column"}},
+	{"{\"key\":\"ABC\0EFGH\"}", 18, SD_ERR_BAD_JSON, {"line", "column"}},
+	{"{\"key\":\"ABC\\u0000EFG\"}", 0, SD_ERR_BAD_KEY, {"key", NULL}},
+	/* Good ones. */
+	{"{" K "}", 0, SD_OK, {NULL, NULL}},
+	{"{\"key\":\"abcdefgh\",\"version\":3,\"data\":[1],\"meta\":{\"a\":null}}", 0, SD_OK, {NULL, NULL}},
+	{"{" K ",\"data\":null}", 0, SD_OK, {NULL, NULL}},
+	{"{" K ",\"version\":9007199254740993}", 0, SD_OK, {NULL, NULL}},
+};
+
+static void check_msg(size_t i, const char *msg, const char *const has[2])
+{
+	for (int j = 0; j < 2; j++)
+		if (has[j] && !strstr(msg, has[j]))
+			fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, msg, has[j]);
+}
+
+static void test_save_body_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof save_cases / sizeof save_cases[0]; i++) {
+		const body_case *c = &save_cases[i];
+		size_t len = c->len ? c->len : strlen(c->body);
+		sd_save_body b;
+		char msg[SD_MSG_MAX] = "";
+		sd_err e = sd_doc_parse_save(c->body, len, &b, msg);
+		if (e != c->want)
+			fail_msg("case %zu (%s): got %s, want %s (%s)", i, c->body, sd_err_code(e),
+				 sd_err_code(c->want), msg);
+		if (e != SD_OK) {
+			assert_null(b.root); /* released on error */
+			assert_true(strlen(msg) > 0);
+			check_msg(i, msg, c->msg_has);
+		} else {
+			assert_non_null(b.root);
+			assert_true(sd_key_is_canonical(b.key));
+		}
+		sd_save_body_free(&b);
+		sd_save_body_free(&b); /* idempotent */
+	}
+}
+
+static void test_save_body_fields(void **state)
+{
+	(void)state;
+	const char *s = "{\"meta\":{\"a\":null,\"b\":1},\"data\":{\"x\":[1,2]},\"version\":3,\"key\":\"abCD1234\"}";
+	sd_save_body b;
+	char msg[SD_MSG_MAX] = "";
+	assert_int_equal(sd_doc_parse_save(s, strlen(s), &b, msg), SD_OK);
+	assert_string_equal(b.key, "ABCD1234");
+	assert_true(b.has_version);
+	assert_int_equal(b.version, 3);
+	json_t *d = J("{\"x\":[1,2]}"), *m = J("{\"a\":null,\"b\":1}");
+	assert_true(json_equal(b.data, d));
+	assert_true(json_equal(b.meta, m));
+	json_decref(d);
+	json_decref(m);
+	sd_save_body_free(&b);
+	assert_null(b.root);
+
+	/* Absent fields stay absent: no version, no data, no meta. */
+	s = "{\"key\":\"ABCD1234\"}";
+	assert_int_equal(sd_doc_parse_save(s, strlen(s), &b, msg), SD_OK);
+	assert_false(b.has_version);
+	assert_null(b.data);
+	assert_null(b.meta);
+	sd_save_body_free(&b);
+
+	/* data: null is present (it replaces data with null). */
+	s = "{\"key\":\"ABCD1234\",\"data\":null}";
+	assert_int_equal(sd_doc_parse_save(s, strlen(s), &b, msg), SD_OK);
+	assert_non_null(b.data);
+	assert_true(json_is_null(b.data));
+	sd_save_body_free(&b);
+
+	/* msg may be NULL. */
+	assert_int_equal(sd_doc_parse_save("{", 1, &b, NULL), SD_ERR_BAD_JSON);
+	assert_int_equal(sd_doc_parse_save("", 0, &b, NULL), SD_ERR_BAD_REQUEST);
+}
+
+/* {"key":"ABCDEFGH","data": then n nested arrays: the deepest value sits
+ * at depth 1 + n (the root object is depth 1). */
+static char *nested_save(int n, char open, char close)
+{
+	const char *head = "{" K ",\"data\":";
+	size_t hl = strlen(head);
+	char *s = malloc(hl + 2 * (size_t)n + 2);
+	assert_non_null(s);
+	memcpy(s, head, hl);
+	memset(s + hl, open, (size_t)n);
+	memset(s + hl + n, close, (size_t)n);
+	s[hl + 2 * (size_t)n] = '}';
+	s[hl + 2 * (size_t)n + 1] = '\0';
+	return s;
+}
+
+static void test_depth_limit(void **state)
+{
+	(void)state;
+	sd_save_body b;
+	char msg[SD_MSG_MAX];
+	/* Exactly SD_DOC_MAX_DEPTH levels: accepted. */
+	char *s = nested_save(SD_DOC_MAX_DEPTH - 1, '[', ']');
+	assert_int_equal(sd_doc_parse_save(s, strlen(s), &b, msg), SD_OK);
+	sd_save_body_free(&b);
+	free(s);
+	/* One more: refused as bad_request (valid JSON, too deep). */
+	s = nested_save(SD_DOC_MAX_DEPTH, '[', ']');
+	msg[0] = '\0';
+	assert_int_equal(sd_doc_parse_save(s, strlen(s), &b, msg), SD_ERR_BAD_REQUEST);
+	assert_non_null(strstr(msg, "deeper"));
+	assert_null(b.root);
+	free(s);
+
+	/* The same with objects, through sd_doc_parse_object. */
+	char buf[2048] = "";
+	size_t n = 0;
+	for (int i = 0; i < SD_DOC_MAX_DEPTH; i++)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "{\"a\":");
+	n += (size_t)snprintf(buf + n, sizeof buf - n, "1");
+	for (int i = 0; i < SD_DOC_MAX_DEPTH; i++)
+		buf[n++] = '}';
+	buf[n] = '\0';
+	/* SD_DOC_MAX_DEPTH objects: the 1 sits at depth MAX + 1. */
+	json_t *v;
+	assert_int_equal(sd_doc_parse_object(buf, n, &v, msg), SD_ERR_BAD_REQUEST);
+	assert_null(v);
+	/* Replace the innermost {"a":1} by 1: exactly MAX levels. */
+	char *inner = strstr(buf, "{\"a\":1}");
+	assert_non_null(inner);
+	memmove(inner, "1", 1);
+	memmove(inner + 1, inner + 7, strlen(inner + 7) + 1);
+	assert_int_equal(sd_doc_parse_object(buf, strlen(buf), &v, msg), SD_OK);
+	json_decref(v);
+}
+
+static void test_very_deep(void **state)
+{
+	(void)state;
+	const int n = 100000;
+	char *s = malloc((size_t)n + 1);
+	assert_non_null(s);
+	memset(s, '[', (size_t)n);
+	s[n] = '\0';
+	sd_save_body b;
+	char msg[SD_MSG_MAX] = "";
+	sd_err e = sd_doc_parse_save(s, (size_t)n, &b, msg);
+	assert_true(e == SD_ERR_BAD_JSON || e == SD_ERR_BAD_REQUEST);
+	assert_null(b.root);
+	free(s);
+
+	/* Balanced and very deep, inside a valid body. */
+	s = nested_save(n, '[', ']');
+	e = sd_doc_parse_save(s, strlen(s), &b, msg);
+	assert_true(e == SD_ERR_BAD_JSON || e == SD_ERR_BAD_REQUEST);
+	assert_null(b.root);
+	free(s);
+
+	/* Deep objects, and the instantiate parser too. */
+	size_t cap = (size_t)n * 6 + 16, len = 0;
+	s = malloc(cap);
+	assert_non_null(s);
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, cap - len, "{\"a\":");
+	sd_inst_body ib;
+	e = sd_doc_parse_inst(s, len, &ib, msg);
+	assert_true(e == SD_ERR_BAD_JSON || e == SD_ERR_BAD_REQUEST);
+	assert_null(ib.root);
+	free(s);
+}
+
+/* ---- instantiate bodies ------------------------------------------------- */
+
+static const body_case inst_cases[] = {
+	{"", 0, SD_OK, {NULL, NULL}},
+	{"{}", 0, SD_OK, {NULL, NULL}},
+	{"{\"data\":{\"a\":1}}", 0, SD_OK, {NULL, NULL}},
+	{"{\"data\":[1,2,3]}", 0, SD_OK, {NULL, NULL}},
+	{"{\"meta\":{\"u\":\"x\"}}", 0, SD_OK, {NULL, NULL}},
+	{"{\"data\":1,\"meta\":{}}", 0, SD_OK, {NULL, NULL}},
+	{"{\"from\":\"abcdefgh\"}", 0, SD_OK, {NULL, NULL}},
+	{"{", 0, SD_ERR_BAD_JSON, {"line", "column"}},
+	{"{\"data\":}", 0, SD_ERR_BAD_JSON, {"line", "column"}},
+	{"[]", 0, SD_ERR_BAD_REQUEST, {"object", NULL}},
+	{"\"x\"", 0, SD_ERR_BAD_REQUEST, {"object", NULL}},
+	{"{\"meta\":[]}", 0, SD_ERR_BAD_REQUEST, {"meta", NULL}},
+	{"{\"meta\":null}", 0, SD_ERR_BAD_REQUEST, {"meta", NULL}},
+	{"{\"key\":\"ABCDEFGH\"}", 0, SD_ERR_BAD_REQUEST, {"key", NULL}},
+	{"{\"version\":1}", 0, SD_ERR_BAD_REQUEST, {"version", NULL}},
+	{"{\"from\":\"ABCDEFGH\",\"data\":{}}", 0, SD_ERR_BAD_REQUEST, {"from", NULL}},
+	{"{\"from\":\"ABCDEFGH\",\"meta\":{}}", 0, SD_ERR_BAD_REQUEST, {"from", NULL}},
+	{"{\"from\":\"ABCDEFGH\",\"data\":null}", 0, SD_ERR_BAD_REQUEST, {"from", NULL}},
+	{"{\"from\":\"ABCDEFG\"}", 0, SD_ERR_BAD_KEY, {"from", NULL}},
+	{"{\"from\":\"../ABCDE\"}", 0, SD_ERR_BAD_KEY, {"from", NULL}},
+	{"{\"from\":1}", 0, SD_ERR_BAD_KEY, {"from", NULL}},
+	{"{\"from\":null}", 0, SD_ERR_BAD_KEY, {"from", NULL}},
+};
+
+static void test_inst_body_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof inst_cases / sizeof inst_cases[0]; i++) {
+		const body_case *c = &inst_cases[i];
+		size_t len = c->len ? c->len : strlen(c->body);
+		sd_inst_body b;
+		char msg[SD_MSG_MAX] = "";
+		sd_err e = sd_doc_parse_inst(c->body, len, &b, msg);
+		if (e != c->want)
+			fail_msg("case %zu (%s): got %s, want %s (%s)", i, c->body, sd_err_code(e),
+				 sd_err_code(c->want), msg);
+		if (e != SD_OK) {
+			assert_null(b.root);
+			assert_false(b.has_from);
+			check_msg(i, msg, c->msg_has);
+		}
+		sd_inst_body_free(&b);
+	}
+}
+
+static void test_inst_body_fields(void **state)
+{
+	(void)state;
+	sd_inst_body b;
+	char msg[SD_MSG_MAX];
+	assert_int_equal(sd_doc_parse_inst(NULL, 0, &b, msg), SD_OK);
+	assert_null(b.root);
+	assert_null(b.data);
+	assert_null(b.meta);
+	assert_false(b.has_from);
+	sd_inst_body_free(&b);
+
+	const char *s = "{\"from\":\"abcd1234\"}";
+	assert_int_equal(sd_doc_parse_inst(s, strlen(s), &b, msg), SD_OK);
+	assert_true(b.has_from);
+	assert_string_equal(b.from, "ABCD1234");
+	assert_null(b.data);
+	sd_inst_body_free(&b);
+
+	s = "{\"data\":{\"x\":1},\"meta\":{\"m\":2}}";
+	assert_int_equal(sd_doc_parse_inst(s, strlen(s), &b, msg), SD_OK);
+	assert_false(b.has_from);
+	assert_int_equal(json_integer_value(json_object_get(b.data, "x")), 1);
+	assert_int_equal(json_integer_value(json_object_get(b.meta, "m")), 2);
+	sd_inst_body_free(&b);
+	assert_null(b.root);
+}
+
+/* ---- sd_doc_new / sd_doc_apply_save ----------------------------------- */
+
+#define T0 "2026-01-01T00:00:00.000Z"
+#define T1 "2026-01-02T03:04:05.678Z"
+
+static void test_doc_new(void **state)
+{
+	(void)state;
+	json_t *meta = J("{\"m\":1}"), *data = J("[1,2]");
+	json_t *d = sd_doc_new("ABCDEFGH", meta, data, T0);
+	assert_non_null(d);
+	char msg[SD_MSG_MAX];
+	assert_int_equal(sd_doc_validate(d, "ABCDEFGH", msg), SD_OK);
+	assert_int_equal(sd_doc_version(d), 1);
+	assert_string_equal(json_string_value(json_object_get(d, "created")), T0);
+	assert_string_equal(json_string_value(json_object_get(d, "updated")), T0);
+	assert_true(json_equal(json_object_get(d, "meta"), meta));
+	assert_true(json_equal(json_object_get(d, "data"), data));
+	/* Copies: changing the inputs does not change the document. */
+	json_object_set_new(meta, "m", json_integer(2));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(d, "meta"), "m")), 1);
+	json_decref(d);
+
+	d = sd_doc_new("ABCDEFGH", NULL, NULL, T0);
+	json_t *empty = json_object();
+	assert_true(json_equal(json_object_get(d, "meta"), empty));
+	assert_true(json_equal(json_object_get(d, "data"), empty));
+	json_decref(empty);
+	json_decref(d);
+	json_decref(meta);
+	json_decref(data);
+}
+
+static json_t *stored_doc(void)
+{
+	return J("{\"key\":\"ABCDEFGH\",\"version\":4,\"created\":\"" T0 "\",\"updated\":\"" T0 "\","
+		 "\"meta\":{\"keep\":1,\"drop\":2,\"deep\":{\"a\":1,\"b\":2}},\"data\":{\"old\":true}}");
+}
+
+static void apply(json_t *doc, const char *body)
+{
+	sd_save_body b;
+	char msg[SD_MSG_MAX] = "";
+	if (sd_doc_parse_save(body, strlen(body), &b, msg) != SD_OK)
+		fail_msg("body %s: %s", body, msg);
+	assert_int_equal(sd_doc_apply_save(doc, &b, T1), SD_OK);
+	sd_save_body_free(&b); /* doc must not depend on the body afterwards */
+}
+
+static void test_apply_save(void **state)
+{
+	(void)state;
+	char msg[SD_MSG_MAX];
+	/* data and meta both sent. */
+	json_t *doc = stored_doc();
+	apply(doc, "{\"key\":\"ABCDEFGH\",\"version\":4,\"data\":{\"new\":[1]},"
+		   "\"meta\":{\"drop\":null,\"add\":3,\"deep\":{\"a\":null,\"c\":3}}}");
+	json_t *want = J("{\"key\":\"ABCDEFGH\",\"version\":5,\"created\":\"" T0 "\",\"updated\":\"" T1 "\","
+			 "\"meta\":{\"keep\":1,\"deep\":{\"b\":2,\"c\":3},\"add\":3},\"data\":{\"new\":[1]}}");
+	assert_true(json_equal(doc, want));
+	assert_int_equal(sd_doc_validate(doc, "ABCDEFGH", msg), SD_OK);
+	json_decref(want);
+
+	/* Another save: version increments again, data kept when absent. */
+	apply(doc, "{\"key\":\"ABCDEFGH\",\"meta\":{\"keep\":null}}");
+	assert_int_equal(sd_doc_version(doc), 6);
+	want = J("{\"new\":[1]}");
+	assert_true(json_equal(json_object_get(doc, "data"), want));
+	json_decref(want);
+	want = J("{\"deep\":{\"b\":2,\"c\":3},\"add\":3}");
+	assert_true(json_equal(json_object_get(doc, "meta"), want));
+	json_decref(want);
+	assert_string_equal(json_string_value(json_object_get(doc, "created")), T0);
+	json_decref(doc);
+
+	/* Neither data nor meta: only version and updated move. */
+	doc = stored_doc();
+	json_t *before = stored_doc();
+	apply(doc, "{\"key\":\"ABCDEFGH\"}");
+	assert_int_equal(sd_doc_version(doc), 5);
+	assert_string_equal(json_string_value(json_object_get(doc, "updated")), T1);
+	assert_string_equal(json_string_value(json_object_get(doc, "created")), T0);
+	assert_true(json_equal(json_object_get(doc, "meta"), json_object_get(before, "meta")));
+	assert_true(json_equal(json_object_get(doc, "data"), json_object_get(before, "data")));
+	json_decref(doc);
+
+	/* data replaced wholesale (not merged), including by a scalar or null. */
+	doc = stored_doc();
+	apply(doc, "{\"key\":\"ABCDEFGH\",\"data\":{\"other\":1}}");
+	want = J("{\"other\":1}");
+	assert_true(json_equal(json_object_get(doc, "data"), want));
+	json_decref(want);
+	assert_true(json_equal(json_object_get(doc, "meta"), json_object_get(before, "meta")));
+	apply(doc, "{\"key\":\"ABCDEFGH\",\"data\":null}");
+	assert_true(json_is_null(json_object_get(doc, "data")));
+	assert_int_equal(sd_doc_version(doc), 6);
+	assert_int_equal(sd_doc_validate(doc, NULL, msg), SD_OK);
+
+	/* The field order stays canonical after a save. */
+	const char *order[] = {"key", "version", "created", "updated", "meta", "data"};
+	void *it = json_object_iter(doc);
+	for (int i = 0; i < 6; i++, it = json_object_iter_next(doc, it)) {
+		assert_non_null(it);
+		assert_string_equal(json_object_iter_key(it), order[i]);
+	}
+	assert_null(it);
+	json_decref(doc);
+	json_decref(before);
+}
+
+/* ---- canonical dump ------------------------------------------------------- */
+
+static const char canonical[] =
+	"{\n"
+	"  \"key\": \"ABCDEFGH\",\n"
+	"  \"version\": 3,\n"
+	"  \"created\": \"2026-01-01T00:00:00.000Z\",\n"
+	"  \"updated\": \"2026-01-02T03:04:05.006Z\",\n"
+	"  \"meta\": {\n"
+	"    \"z\": null,\n"
+	"    \"u\": \"x\"\n"
+	"  },\n"
+	"  \"data\": {\n"
+	"    \"b\": [\n"
+	"      1,\n"
+	"      2.5,\n"
+	"      {}\n"
+	"    ],\n"
+	"    \"a\": \"caf\xc3\xa9 \\\"q\\\"\",\n"
+	"    \"e\": [],\n"
+	"    \"t\": true\n"
+	"  }\n"
+	"}\n";
+
+static void test_dump_canonical(void **state)
+{
+	(void)state;
+	/* Fields in reverse order, one line. */
+	const char *in = "{\"data\":{\"b\":[1,2.5,{}],\"a\":\"caf\xc3\xa9 \\\"q\\\"\",\"e\":[],\"t\":true},"
+			 "\"meta\":{\"z\":null,\"u\":\"x\"},\"updated\":\"2026-01-02T03:04:05.006Z\","
+			 "\"created\":\"2026-01-01T00:00:00.000Z\",\"version\":3,\"key\":\"ABCDEFGH\"}";
+	json_t *d = J(in);
+	size_t n = 0;
+	char *s = sd_doc_dump(d, &n);
+	assert_non_null(s);
+	/* Non-ASCII stays UTF-8 (no JSON_ENSURE_ASCII). */
+	assert_int_equal(n, strlen(s));
+	assert_string_equal(s, canonical);
+	assert_int_equal(s[n - 1], '\n');
+	assert_int_not_equal(s[n - 2], '\n');
+
+	/* Dumping the dump's parse gives the same bytes (a fixed point). */
+	json_t *again;
+	char msg[SD_MSG_MAX];
+	assert_int_equal(sd_doc_parse_stored(s, n, "ABCDEFGH", &again, msg), SD_OK);
+	size_t n2;
+	char *s2 = sd_doc_dump(again, &n2);
+	assert_int_equal(n2, n);
+	assert_memory_equal(s2, s, n);
+	/* The input is not reordered in place. */
+	assert_string_equal(json_object_iter_key(json_object_iter(d)), "data");
+
+	/* Compact form: one line, no trailing newline, input order. */
+	size_t cn;
+	char *c = sd_doc_dump_compact(again, &cn);
+	assert_non_null(c);
+	assert_int_equal(cn, strlen(c));
+	assert_null(strchr(c, '\n'));
+	assert_true(strncmp(c, "{\"key\":\"ABCDEFGH\",\"version\":3,", 30) == 0);
+	json_t *back = J(c);
+	assert_true(json_equal(back, d));
+	json_decref(back);
+	free(c);
+	free(s2);
+	json_decref(again);
+	free(s);
+	json_decref(d);
+}
+
+static void test_dump_minimal(void **state)
+{
+	(void)state;
+	json_t *d = sd_doc_new("ZZZZ0000", NULL, NULL, T0);
+	size_t n;
+	char *s = sd_doc_dump(d, &n);
+	const char *want = "{\n  \"key\": \"ZZZZ0000\",\n  \"version\": 1,\n  \"created\": \"" T0
+			   "\",\n  \"updated\": \"" T0 "\",\n  \"meta\": {},\n  \"data\": {}\n}\n";
+	assert_string_equal(s, want);
+	assert_int_equal(n, strlen(want));
+	free(s);
+	/* len may be NULL. */
+	s = sd_doc_dump(d, NULL);
+	assert_string_equal(s, want);
+	free(s);
+	json_decref(d);
+}
+
+/* ---- stored documents --------------------------------------------------- */
+
+#define GOOD_META "\"meta\":{}"
+#define GOOD_TIMES "\"created\":\"" T0 "\",\"updated\":\"" T1 "\""
+
+static const struct {
+	const char *text;
+	const char *expect_key;
+	sd_err want;
+} stored_cases[] = {
+	{"{\"key\":\"ABCDEFGH\",\"version\":1," GOOD_TIMES "," GOOD_META ",\"data\":{}}", "ABCDEFGH", SD_OK},
+	{"{\"key\":\"ABCDEFGH\",\"version\":1," GOOD_TIMES "," GOOD_META ",\"data\":{}}", NULL, SD_OK},
+	{"{\"data\":null," GOOD_META "," GOOD_TIMES ",\"version\":99,\"key\":\"ABCDEFGH\"}", "ABCDEFGH", SD_OK},
+	{"{\"key\":\"ABCDEFGH\",\"version\":1,\"created\":\"2026-01-01T01:00:00+01:00\",\"updated\":\"" T1
+	 "\"," GOOD_META ",\"data\":1}", "ABCDEFGH", SD_OK},
+	/* wrong key */
+	{"{\"key\":\"ABCDEFGH\",\"version\":1," GOOD_TIMES "," GOOD_META ",\"data\":{}}", "ABCDEFGX", SD_ERR_CORRUPT},
+	{"{\"key\":\"abcdefgh\",\"version\":1," GOOD_TIMES "," GOOD_META ",\"data\":{}}", "ABCDEFGH", SD_ERR_CORRUPT},
+	{"{\"key\":\"abcdefgh\",\"version\":1," GOOD_TIMES "," GOOD_META ",\"data\":{}}", NULL, SD_ERR_CORRUPT},
+	{"{\"key\":\"ABCDEFG\",\"version\":1," GOOD_TIMES "," GOOD_META ",\"data\":{}}", NULL, SD_ERR_CORRUPT},
+	{"{\"version\":1," GOOD_TIMES "," GOOD_META ",\"data\":{}}", NULL, SD_ERR_CORRUPT},
+	{"{\"key\":1,\"version\":1," GOOD_TIMES "," GOOD_META ",\"data\":{}}", NULL, SD_ERR_CORRUPT},
+	/* version */
+	{"{\"key\":\"ABCDEFGH\",\"version\":0," GOOD_TIMES "," GOOD_META ",\"data\":{}}", "ABCDEFGH", SD_ERR_CORRUPT},
+	{"{\"key\":\"ABCDEFGH\",\"version\":-3," GOOD_TIMES "," GOOD_META ",\"data\":{}}", "ABCDEFGH", SD_ERR_CORRUPT},
+	{"{\"key\":\"ABCDEFGH\",\"version\":\"1\"," GOOD_TIMES "," GOOD_META ",\"data\":{}}", "ABCDEFGH", SD_ERR_CORRUPT},
+	{"{\"key\":\"ABCDEFGH\",\"version\":1.0," GOOD_TIMES "," GOOD_META ",\"data\":{}}", "ABCDEFGH", SD_ERR_CORRUPT},
+	{"{\"key\":\"ABCDEFGH\"," GOOD_TIMES "," GOOD_META ",\"data\":{}}", "ABCDEFGH", SD_ERR_CORRUPT},
+	/* meta */
+	{"{\"key\":\"ABCDEFGH\",\"version\":1," GOOD_TIMES ",\"data\":{}}", "ABCDEFGH", SD_ERR_CORRUPT},
+	{"{\"key\":\"ABCDEFGH\",\"version\":1," GOOD_TIMES ",\"meta\":[],\"data\":{}}", "ABCDEFGH", SD_ERR_CORRUPT},
+	{"{\"key\":\"ABCDEFGH\",\"version\":1," GOOD_TIMES ",\"meta\":null,\"data\":{}}", "ABCDEFGH", SD_ERR_CORRUPT},
+	/* data missing */
+	{"{\"key\":\"ABCDEFGH\",\"version\":1," GOOD_TIMES "," GOOD_META "}", "ABCDEFGH", SD_ERR_CORRUPT},
+	/* timestamps */
+	{"{\"key\":\"ABCDEFGH\",\"version\":1,\"created\":\"yesterday\",\"updated\":\"" T1 "\"," GOOD_META
+	 ",\"data\":{}}", "ABCDEFGH", SD_ERR_CORRUPT},
+	{"{\"key\":\"ABCDEFGH\",\"version\":1,\"created\":\"" T0 "\",\"updated\":\"2026-13-01T00:00:00Z\","
+	 GOOD_META ",\"data\":{}}", "ABCDEFGH", SD_ERR_CORRUPT},
+	{"{\"key\":\"ABCDEFGH\",\"version\":1,\"created\":\"" T0 "\",\"updated\":\"2026-01-01T00:00:00\","
+	 GOOD_META ",\"data\":{}}", "ABCDEFGH", SD_ERR_CORRUPT},
+	{"{\"key\":\"ABCDEFGH\",\"version\":1,\"created\":1767225600000,\"updated\":\"" T1 "\"," GOOD_META
+	 ",\"data\":{}}", "ABCDEFGH", SD_ERR_CORRUPT},
+	{"{\"key\":\"ABCDEFGH\",\"version\":1,\"updated\":\"" T1 "\"," GOOD_META ",\"data\":{}}", "ABCDEFGH",
+	 SD_ERR_CORRUPT},
+	/* unknown field */
+	{"{\"key\":\"ABCDEFGH\",\"version\":1," GOOD_TIMES "," GOOD_META ",\"data\":{},\"extra\":0}", "ABCDEFGH",
+	 SD_ERR_CORRUPT},
+	/* duplicate field */
+	{"{\"key\":\"ABCDEFGH\",\"version\":1,\"version\":2," GOOD_TIMES "," GOOD_META ",\"data\":{}}",
+	 "ABCDEFGH", SD_ERR_CORRUPT},
+	/* not an object */
+	{"[]", NULL, SD_ERR_CORRUPT},
+	{"\"ABCDEFGH\"", NULL, SD_ERR_CORRUPT},
+	{"", NULL, SD_ERR_CORRUPT},
+};
+
+static void test_parse_stored_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof stored_cases / sizeof stored_cases[0]; i++) {
+		json_t *out = (json_t *)&out; /* must be overwritten */
+		char msg[SD_MSG_MAX] = "";
+		const char *t = stored_cases[i].text;
+		sd_err e = sd_doc_parse_stored(t, strlen(t), stored_cases[i].expect_key, &out, msg);
+		if (e != stored_cases[i].want)
+			fail_msg("case %zu: got %s, want %s (%s): %s", i, sd_err_code(e),
+				 sd_err_code(stored_cases[i].want), msg, t);
+		if (e == SD_OK) {
+			assert_non_null(out);
+			assert_int_equal(sd_doc_validate(out, stored_cases[i].expect_key, NULL), SD_OK);
+			json_decref(out);
+		} else {
+			assert_null(out);
+			assert_true(strlen(msg) > 0);
+		}
+	}
+}
+
+/* Every proper prefix of a good canonical document is refused. */
+static void test_parse_stored_truncated(void **state)
+{
+	(void)state;
+	json_t *d = sd_doc_new("ABCDEFGH", NULL, NULL, T0);
+	size_t n;
+	char *s = sd_doc_dump(d, &n);
+	json_decref(d);
+	json_t *out;
+	char msg[SD_MSG_MAX];
+	assert_int_equal(sd_doc_parse_stored(s, n, "ABCDEFGH", &out, msg), SD_OK);
+	json_decref(out);
+	/* Dropping the trailing newline is still whole JSON; one more is not. */
+	for (size_t cut = 0; cut + 1 < n; cut++) {
+		msg[0] = '\0';
+		sd_err e = sd_doc_parse_stored(s, cut, "ABCDEFGH", &out, msg);
+		if (e != SD_ERR_CORRUPT)
+			fail_msg("prefix of %zu bytes accepted", cut);
+		assert_null(out);
+		assert_non_null(strstr(msg, "line"));
+	}
+	free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_merge_patch_table),
+		cmocka_unit_test(test_merge_patch_null_target),
+		cmocka_unit_test(test_merge_patch_result_independent),
+		cmocka_unit_test(test_save_body_table),
+		cmocka_unit_test(test_save_body_fields),
+		cmocka_unit_test(test_depth_limit),
+		cmocka_unit_test(test_very_deep),
+		cmocka_unit_test(test_inst_body_table),
+		cmocka_unit_test(test_inst_body_fields),
+		cmocka_unit_test(test_doc_new),
+		cmocka_unit_test(test_apply_save),
+		cmocka_unit_test(test_dump_canonical),
+		cmocka_unit_test(test_dump_minimal),
+		cmocka_unit_test(test_parse_stored_table),
+		cmocka_unit_test(test_parse_stored_truncated),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

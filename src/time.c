@@ -92,7 +92,7 @@ int sd_time_parse(const char *s, int64_t *epoch_ms)
 	} else if (*p == '+' || *p == '-') {
 		int sign = *p == '-' ? -1 : 1, oh, om;
 		p++;
-		if (digits(&p, 2, &oh) || expect(&p, ':') || digits(&p, 2, &om))
+		if (digits(&p, 2, &oh) || expect(&p, ':') || digits(&p, 2, &om) || oh > 23 || om > 59)
 			return -1;
 		off = sign * (oh * 60 + om);
 	} else {
@@ -108,6 +108,10 @@ int sd_time_parse(const char *s, int64_t *epoch_ms)
 	tm.tm_min = m;
 	tm.tm_sec = sec;
 	time_t t = timegm(&tm);
+	struct tm back;
+	/* timegm rolls 2026-02-30 over into March: refuse dates that moved. */
+	if (!gmtime_r(&t, &back) || back.tm_mday != D || back.tm_mon != M - 1)
+		return -1;
 	*epoch_ms = ((int64_t)t - (int64_t)off * 60) * 1000 + ms;
 	return 0;
 }

@@ -106,6 +106,9 @@ static void test_parse_bad(void **state)
 	(void)state;
 	static const char *const bad[] = {
 		"",
+		"2026-02-30T00:00:00Z",      /* no such day: timegm would roll it into March */
+		"2026-04-31T00:00:00Z",
+		"2026-11-26T20:28:57+99:99",  /* offset out of range */
 		"2026",
 		"2026-11-26",
 		"2026-11-26T",

@@ -16,6 +16,10 @@
 typedef struct sd_api_result {
 	json_t *doc;        /* new reference: the document after the operation,
 			       or the current one on conflict; may be NULL */
+	char *raw;          /* load only: the stored bytes, when they are in
+			       canonical form (then doc is NULL); malloc'd */
+	size_t raw_len;
+	int64_t version;    /* the document's version */
 	char key[SD_KEY_LEN + 1];
 	char msg[SD_MSG_MAX]; /* detail for an error, "" when none */
 } sd_api_result;
@@ -25,7 +29,9 @@ void sd_api_result_free(sd_api_result *r);
 /* Create a session from an instantiate body. rng NULL: libsodium. */
 sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, void *rng_ctx,
 			  sd_api_result *r);
-/* Load a session (no lock). */
+/* Load a session (no lock). A canonical file is returned as its bytes in
+ * r->raw, without a parse; anything else is parsed and validated into
+ * r->doc. */
 sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r);
 /* An If-Match header, parsed: absent, "*", or a list of strong ETags. An
  * ETag that is not a version ("abc", W/"1") is kept as unmatchable. */

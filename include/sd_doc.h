@@ -62,6 +62,13 @@ sd_err sd_doc_parse_stored(const char *buf, size_t len, const char *expect_key, 
 /* The same checks on an already parsed value (borrowed). */
 sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MSG_MAX]);
 
+/* The fast path for loads: 1 when buf is in the canonical form that
+ * sd_doc_dump writes for this key (it opens with the key and version lines
+ * and closes with "}\n"), with *version set; 0 otherwise, and the caller
+ * parses and validates in full. Files are only ever replaced whole, so a
+ * canonical head and tail mean a whole document. */
+int sd_doc_peek(const char *buf, size_t len, const char *key, int64_t *version);
+
 /* Stored version of a validated document. */
 int64_t sd_doc_version(const json_t *doc);
 

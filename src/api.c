@@ -11,10 +11,12 @@
 
 void sd_api_result_free(sd_api_result *r)
 {
-	if (r && r->doc) {
-		json_decref(r->doc);
-		r->doc = NULL;
-	}
+	if (!r)
+		return;
+	json_decref(r->doc);
+	r->doc = NULL;
+	free(r->raw);
+	r->raw = NULL;
 }
 
 static void result_init(sd_api_result *r)
@@ -86,7 +88,23 @@ sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r)
 {
 	result_init(r);
 	memcpy(r->key, key, SD_KEY_LEN + 1);
-	return load_doc(s, key, &r->doc, r->msg);
+	char *buf;
+	size_t len;
+	sd_err e = sd_store_read(s, key, &buf, &len);
+	if (e != SD_OK)
+		return e;
+	if (sd_doc_peek(buf, len, key, &r->version)) {
+		r->raw = buf;
+		r->raw_len = len;
+		return SD_OK;
+	}
+	e = sd_doc_parse_stored(buf, len, key, &r->doc, r->msg);
+	free(buf);
+	if (e == SD_ERR_CORRUPT)
+		sd_log_error("session %s is damaged: %s", key, r->msg);
+	else if (e == SD_OK)
+		r->version = sd_doc_version(r->doc);
+	return e;
 }
 
 static int if_match_ok(const sd_if_match *im, int64_t version)

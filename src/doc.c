@@ -276,6 +276,28 @@ sd_err sd_doc_parse_stored(const char *buf, size_t len, const char *expect_key, 
 	return SD_OK;
 }
 
+int sd_doc_peek(const char *buf, size_t len, const char *key, int64_t *version)
+{
+	static const char head[] = "{\n  \"key\": \"", mid[] = "\",\n  \"version\": ",
+			  tail[] = ",\n  \"created\": \"";
+	size_t hl = sizeof head - 1, ml = sizeof mid - 1, tl = sizeof tail - 1;
+	if (len < hl + SD_KEY_LEN + ml + 1 + tl + 3 || memcmp(buf + len - 3, "\n}\n", 3) != 0 ||
+	    memcmp(buf, head, hl) != 0 || memcmp(buf + hl, key, SD_KEY_LEN) != 0 ||
+	    memcmp(buf + hl + SD_KEY_LEN, mid, ml) != 0)
+		return 0;
+	const char *p = buf + hl + SD_KEY_LEN + ml, *end = buf + len;
+	int64_t v = 0;
+	int digits = 0;
+	while (p < end && *p >= '0' && *p <= '9' && digits < 18) {
+		v = v * 10 + (*p++ - '0');
+		digits++;
+	}
+	if (digits == 0 || v < 1 || (size_t)(end - p) < tl || memcmp(p, tail, tl) != 0)
+		return 0;
+	*version = v;
+	return 1;
+}
+
 int64_t sd_doc_version(const json_t *doc)
 {
 	return (int64_t)json_integer_value(json_object_get(doc, "version"));

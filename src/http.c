@@ -213,14 +213,19 @@ static void do_load(const sd_app *app, const sd_request *req, sd_response *resp)
 	if (e != SD_OK) {
 		set_error(resp, e, r.msg, NULL);
 	} else {
-		int64_t v = sd_doc_version(r.doc);
 		sd_if_match inm;
 		parse_etags(req->if_none_match, 1, &inm);
-		set_etag(resp, v);
-		if (inm.present && etag_listed(&inm, v))
+		set_etag(resp, r.version);
+		if (inm.present && etag_listed(&inm, r.version)) {
 			resp->status = 304;
-		else
+		} else if (r.raw) { /* canonical file: its bytes are the answer */
+			resp->status = 200;
+			resp->body = r.raw;
+			resp->body_len = r.raw_len;
+			r.raw = NULL;
+		} else {
 			set_json(resp, 200, json_incref(r.doc));
+		}
 	}
 	sd_api_result_free(&r);
 }

@@ -192,6 +192,19 @@ ok "version is 101 after 100 saves" json '.version == 101'
 FC=$DATA/sessions/${KC:0:2}/$KC.json
 ok "the file parses and is the last save" bash -c "jq -e '.version == 101 and (.data.writer|type==\"number\")' '$FC' >/dev/null"
 
+# --- files not in canonical form: parsed in full; damaged: a JSON 500 ---
+mkdir -p "$DATA/sessions/CM"
+printf '{"data":[7],"meta":{},"updated":"2026-01-01T00:00:00Z","created":"2026-01-01T00:00:00Z","version":4,"key":"CMPACT00"}' > "$DATA/sessions/CM/CMPACT00.json"
+req GET /api/load?key=CMPACT00
+eq "a compact, reordered file still loads (full parse)" "$STATUS" 200
+eq "its ETag comes from the parsed version" "$(hdr ETag)" '"4"'
+ok "its document is served" json '.version == 4 and .data == [7]'
+printf '{\n  "key": "CMPACT01",\n  "version": 2,\n  "created": "' > "$DATA/sessions/CM/CMPACT01.json"
+req GET /api/load?key=CMPACT01
+ok "a damaged file: 500 internal, as JSON" is_error 500 internal
+req POST /api/save "${CT[@]}" -d '{"key":"CMPACT01","data":1}'
+ok "saving over a damaged file: 500 internal, file untouched" bash -c "[ '$STATUS' = 500 ] && [ \$(wc -c < '$DATA/sessions/CM/CMPACT01.json') -lt 60 ]"
+
 # --- the server keeps serving after all of the above ---
 req GET "/api/load?key=$K"
 ok "still serving" [ "$STATUS" = 200 ]

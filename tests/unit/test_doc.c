@@ -566,6 +566,35 @@ static const char canonical[] =
 	"  }\n"
 	"}\n";
 
+/* sd_doc_peek: the load fast path takes canonical files only; anything
+ * else must fall back to the full parse (return 0). */
+static void test_peek(void **state)
+{
+	(void)state;
+	int64_t v = 0;
+	size_t n = strlen(canonical);
+	assert_int_equal(sd_doc_peek(canonical, n, "ABCDEFGH", &v), 1);
+	assert_int_equal(v, 3);
+	assert_int_equal(sd_doc_peek(canonical, n, "ABCDEFGX", &v), 0);   /* other key */
+	assert_int_equal(sd_doc_peek(canonical, n - 1, "ABCDEFGH", &v), 0); /* no final newline */
+	assert_int_equal(sd_doc_peek(canonical, n - 3, "ABCDEFGH", &v), 0); /* truncated */
+	assert_int_equal(sd_doc_peek(canonical, 40, "ABCDEFGH", &v), 0);
+	static const char compact[] = "{\"key\":\"ABCDEFGH\",\"version\":3,\"created\":\"x\"}\n}\n";
+	assert_int_equal(sd_doc_peek(compact, strlen(compact), "ABCDEFGH", &v), 0);
+	static const char v0[] = "{\n  \"key\": \"ABCDEFGH\",\n  \"version\": 0,\n  \"created\": \"\n}\n";
+	assert_int_equal(sd_doc_peek(v0, strlen(v0), "ABCDEFGH", &v), 0);
+	static const char vs[] = "{\n  \"key\": \"ABCDEFGH\",\n  \"version\": \"3\",\n  \"created\": \"\n}\n";
+	assert_int_equal(sd_doc_peek(vs, strlen(vs), "ABCDEFGH", &v), 0);
+	/* What sd_doc_dump writes always peeks. */
+	json_t *d = sd_doc_new("K7Q2M9XZ", NULL, NULL, "2026-11-26T20:28:57.123Z");
+	size_t len;
+	char *s = sd_doc_dump(d, &len);
+	assert_int_equal(sd_doc_peek(s, len, "K7Q2M9XZ", &v), 1);
+	assert_int_equal(v, 1);
+	free(s);
+	json_decref(d);
+}
+
 static void test_dump_canonical(void **state)
 {
 	(void)state;
@@ -747,6 +776,7 @@ int main(void)
 		cmocka_unit_test(test_doc_new),
 		cmocka_unit_test(test_apply_save),
 		cmocka_unit_test(test_dump_canonical),
+		cmocka_unit_test(test_peek),
 		cmocka_unit_test(test_dump_minimal),
 		cmocka_unit_test(test_parse_stored_table),
 		cmocka_unit_test(test_parse_stored_truncated),

@@ -54,6 +54,9 @@ if [ "${SKIP_VALGRIND:-}" != 1 ] && command -v valgrind >/dev/null; then
       env SD_UNDER_VALGRIND=1 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
       --error-exitcode=97 --trace-children=no "$t"
   done
+  echo "== valgrind: sessiond through nginx"
+  run "valgrind/integration/api" "$logs/valgrind/api.log" \
+    env SESSIOND="$root/tests/valgrind-sessiond.sh" SESSIOND_REAL="$root/cgi-bin/sessiond" bash tests/integration/api.sh
 fi
 
 echo

@@ -26,10 +26,11 @@ it_setup() {
 
 it_teardown() {
   stack_stop
-  # A sanitizer report or a leak in any sessiond is a failure.
-  if grep -lE 'Sanitizer|runtime error|LeakSanitizer' "$RUN"/*.log 2>/dev/null; then
-    echo "FAIL: sanitizer report in sessiond log:" >&2
-    grep -hE -A30 'Sanitizer|runtime error' "$RUN"/*.log | head -60 >&2
+  # A sanitizer or valgrind report, or a leak, in any sessiond is a failure.
+  # (valgrind -q prints nothing but its reports, each line "==PID==".)
+  if grep -lE 'Sanitizer|runtime error|^==[0-9]+==' "$RUN"/*.log 2>/dev/null; then
+    echo "FAIL: sanitizer or valgrind report in sessiond log:" >&2
+    grep -hE -A30 'Sanitizer|runtime error|^==[0-9]+==' "$RUN"/*.log | head -60 >&2
     IT_FAIL=$((IT_FAIL + 1))
   fi
   [ "${IT_KEEP:-}" = 1 ] || rm -rf "$IT_TMP"

@@ -38,7 +38,7 @@ CURL_CFLAGS := $(call pc_cflags,libcurl)
 CURL_LIBS := $(call pc_libs,libcurl,-lcurl)
 CMOCKA_LIBS := $(call pc_libs,cmocka,-lcmocka)
 
-LOADGEN_O := $(O)/obj/loadgen.o $(O)/obj/lg_hist.o $(O)/obj/lg_sched.o
+LOADGEN_O := $(O)/obj/loadgen.o $(O)/obj/lg_hist.o $(O)/obj/lg_sched.o $(O)/obj/lg_check.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
@@ -61,21 +61,22 @@ $(LIBSD): $(CORE_O)
 $(SESSIOND): $(O)/obj/fcgi.o $(O)/obj/main.o $(LIBSD) | cgi-bin
 	$(CC) $(LDFLAGS) -o $@ $^ $(FCGI_LIBS) $(LDLIBS)
 
-$(O)/sessionctl: $(O)/obj/sessionctl.o $(LIBSD)
+$(O)/sessionctl: $(O)/obj/sessionctl.o $(O)/obj/ctl_util.o $(O)/obj/ctl_view.o $(O)/obj/ctl_maint.o $(O)/obj/ctl_import.o $(LIBSD)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/loadgen: $(LOADGEN_O) $(LIBSD)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CURL_LIBS) $(LDLIBS) -lm
 
-$(O)/tests/test_loadgen: $(O)/obj/lg_hist.o $(O)/obj/lg_sched.o
+$(O)/tests/test_loadgen: $(O)/obj/lg_hist.o $(O)/obj/lg_sched.o $(O)/obj/lg_check.o
 $(O)/tests/%: tests/unit/%.c $(LIBSD) $(wildcard include/*.h) | $(O)/tests
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(filter %.o,$^) $(LIBSD) $(CMOCKA_LIBS) $(LDFLAGS) $(LDLIBS) -lm
 
 $(O)/tests/%: tests/helpers/%.c $(LIBSD) $(wildcard include/*.h) | $(O)/tests
 	$(CC) $(CFLAGS) -o $@ $< $(LIBSD) $(LDFLAGS) $(LDLIBS) $(CURL_LIBS) -lm
 
+$(O)/bench/rawfs: $(O)/obj/lg_hist.o
 $(O)/bench/%: bench/%.c $(LIBSD) | $(O)/bench
-	$(CC) $(CFLAGS) -o $@ $< $(LIBSD) $(LDFLAGS) $(LDLIBS) -lm
+	$(CC) $(CFLAGS) -o $@ $< $(filter %.o,$^) $(LIBSD) $(LDFLAGS) $(LDLIBS) -lm
 
 check: all $(UNIT_BIN) $(HELPER_BIN) $(BENCH_BIN)
 

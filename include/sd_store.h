@@ -24,12 +24,16 @@ typedef struct sd_store_opts {
 	int lock_timeout_ms;      /* how long sd_store_lock waits, then SD_ERR_BUSY */
 	int skip_inode_check;     /* TEST ONLY: disables the rename-safe check so the
 				     stress test can show the bug it guards against */
+	int must_exist;           /* open fails with SD_ERR_NOT_FOUND instead of creating
+				     DATA_DIR/sessions (read-only tools on a mistyped dir) */
 } sd_store_opts;
 
 typedef struct sd_store sd_store;
 typedef struct sd_lock sd_lock;
 
-/* Open (creating DATA_DIR and DATA_DIR/sessions when missing). */
+/* Open (creating DATA_DIR and DATA_DIR/sessions when missing, unless
+ * o->must_exist: then SD_ERR_NOT_FOUND when DATA_DIR/sessions is not a
+ * folder). */
 sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX]);
 void sd_store_close(sd_store *s);
 const char *sd_store_dir(const sd_store *s);
@@ -89,6 +93,22 @@ typedef struct sd_entry {
  * stat_errno set, and the scan goes on. */
 typedef int (*sd_store_visitor)(const sd_entry *e, void *ctx);
 sd_err sd_store_scan(sd_store *s, sd_store_visitor fn, void *ctx);
+
+/* Move an entry met by sd_store_scan (a damaged session file, a stray file
+ * or folder) out of the store into DATA_DIR/quarantine/, never replacing
+ * anything there: sessions/AB/ABCDEFGH.json becomes quarantine/AB_ABCDEFGH.json,
+ * then .1, .2... when that name is taken. dest gets the new path. Hold the
+ * session's lock when path is a session file, so that no writer is between
+ * its read and its rename. SD_ERR_NOT_FOUND when path is gone,
+ * SD_ERR_BAD_REQUEST when it is not under DATA_DIR/sessions. */
+sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n);
+
+/* Remove a temporary file met by sd_store_scan if it is still there, still a
+ * regular file and its mtime is at least min_age_ms old (a writer renames
+ * or links its temporary file within moments, so an old one was left by a
+ * crash). SD_ERR_BUSY when it is younger, SD_ERR_NOT_FOUND when gone,
+ * SD_ERR_BAD_REQUEST when path is not a temporary file of this store. */
+sd_err sd_store_remove_temp(sd_store *s, const char *path, int64_t min_age_ms);
 
 /* Test hook: when set, called before each I/O step with its name ("open",
  * "write", "fsync", "rename", "link", "dirsync"); a non-zero return is

@@ -81,7 +81,16 @@ sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX
 	s->durability = o->durability;
 	s->lock_timeout_ms = o->lock_timeout_ms;
 	s->skip_inode_check = o->skip_inode_check;
-	if (mkdir_p(s->sessions, 0750) != 0) {
+	if (o->must_exist) {
+		struct stat st;
+		if (stat(s->sessions, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			if (msg)
+				snprintf(msg, SD_MSG_MAX, "no session store at %s (%s is not a folder)",
+					 s->dir, s->sessions);
+			free(s);
+			return SD_ERR_NOT_FOUND;
+		}
+	} else if (mkdir_p(s->sessions, 0750) != 0) {
 		if (msg)
 			snprintf(msg, SD_MSG_MAX, "cannot create %s: %s", s->sessions, strerror(errno));
 		free(s);
@@ -527,5 +536,100 @@ sd_err sd_store_scan(sd_store *s, sd_store_visitor fn, void *ctx)
 			stop = visit(fn, ctx, SD_ENTRY_STRAY, path, NULL);
 	}
 	closedir(d);
+	return SD_OK;
+}
+
+/* path + the length of s->sessions and a slash, or NULL when path is not
+ * strictly inside DATA_DIR/sessions. */
+static const char *under_sessions(const sd_store *s, const char *path)
+{
+	size_t n = strlen(s->sessions);
+	if (strncmp(path, s->sessions, n) != 0 || path[n] != '/' || !path[n + 1] ||
+	    strstr(path + n, "/../") || strcmp(path + strlen(path) - 3, "/..") == 0)
+		return NULL;
+	return path + n + 1;
+}
+
+/* The folder part of path into buf. */
+static void parent_of(const char *path, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s", path);
+	char *slash = strrchr(buf, '/');
+	if (slash && slash != buf)
+		*slash = '\0';
+}
+
+/* rename(2) that never replaces an existing to: renameat2 RENAME_NOREPLACE,
+ * or, on a file system without it, a check first (the quarantine has one
+ * writer in practice: the administrator's fsck). */
+static int rename_noreplace(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	struct stat st;
+	if (lstat(to, &st) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return rename(from, to);
+}
+
+sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n)
+{
+	const char *rel = under_sessions(s, path);
+	if (!rel)
+		return SD_ERR_BAD_REQUEST;
+	char qdir[PATH_MAX_LEN], flat[PATH_MAX_LEN], from_dir[PATH_MAX_LEN];
+	snprintf(qdir, sizeof qdir, "%s/quarantine", s->dir);
+	if (mkdir(qdir, 0750) == 0) {
+		if (sync_dir(s, s->dir) != 0)
+			return sd_err_from_errno(errno);
+	} else if (errno != EEXIST) {
+		return sd_err_from_errno(errno);
+	}
+	snprintf(flat, sizeof flat, "%s", rel);
+	for (char *p = flat; *p; p++)
+		if (*p == '/')
+			*p = '_';
+	for (int i = 0; i < 1000; i++) {
+		if (i == 0)
+			snprintf(dest, n, "%s/%s", qdir, flat);
+		else
+			snprintf(dest, n, "%s/%s.%d", qdir, flat, i);
+		if (rename_noreplace(path, dest) == 0) {
+			parent_of(path, from_dir, sizeof from_dir);
+			if (sync_dir(s, qdir) != 0 || sync_dir(s, from_dir) != 0)
+				return sd_err_from_errno(errno);
+			return SD_OK;
+		}
+		if (errno == ENOENT)
+			return SD_ERR_NOT_FOUND;
+		if (errno != EEXIST)
+			return sd_err_from_errno(errno);
+	}
+	return SD_ERR_EXISTS;
+}
+
+sd_err sd_store_remove_temp(sd_store *s, const char *path, int64_t min_age_ms)
+{
+	const char *slash = strrchr(path, '/');
+	if (!under_sessions(s, path) || !slash || !is_temp_name(slash + 1))
+		return SD_ERR_BAD_REQUEST;
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+	if (!S_ISREG(st.st_mode))
+		return SD_ERR_BAD_REQUEST;
+	int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+	if (sd_time_epoch_ms() - mtime_ms < min_age_ms)
+		return SD_ERR_BUSY;
+	if (unlink(path) != 0)
+		return errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+	char dir[PATH_MAX_LEN];
+	parent_of(path, dir, sizeof dir);
+	if (sync_dir(s, dir) != 0)
+		return sd_err_from_errno(errno);
 	return SD_OK;
 }

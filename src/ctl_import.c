@@ -1,0 +1,165 @@
+/* ctl_import.c: import, the inverse of export. Reads JSON Lines from stdin,
+ * validates each document as a stored session (sd_doc), serialises it in
+ * the canonical on-disk form and writes it with the store's atomic create
+ * (or, with --force, the locked replace of sd_store_put), keeping version
+ * and timestamps as they are. Reports imported, skipped and rejected lines. */
+#include <ctype.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "sd_ctl.h"
+#include "sd_doc.h"
+
+typedef struct reject {
+	int64_t line;
+	char *reason;
+} reject;
+
+struct import_ctx {
+	int force;
+	int64_t imported, skipped;
+	reject *rej;
+	size_t n_rej, cap_rej;
+};
+
+static int add_reject(sd_ctl *c, struct import_ctx *m, int64_t line, const char *reason)
+{
+	ctl_warn(c, "line %lld: %s", (long long)line, reason);
+	if (m->n_rej == m->cap_rej) {
+		size_t cap = m->cap_rej ? m->cap_rej * 2 : 64;
+		reject *r = realloc(m->rej, cap * sizeof *r);
+		if (!r)
+			return -1;
+		m->rej = r;
+		m->cap_rej = cap;
+	}
+	char *s = strdup(reason);
+	if (!s)
+		return -1;
+	m->rej[m->n_rej].line = line;
+	m->rej[m->n_rej].reason = s;
+	m->n_rej++;
+	return 0;
+}
+
+static int blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isspace((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+/* One line: validate, serialise, write. Returns -1 only when out of memory. */
+static int import_line(sd_ctl *c, struct import_ctx *m, int64_t lineno, const char *line, size_t n)
+{
+	char msg[SD_MSG_MAX], reason[SD_MSG_MAX + 64];
+	json_t *doc = NULL;
+	if (sd_doc_parse_stored(line, n, NULL, &doc, msg) != SD_OK)
+		return add_reject(c, m, lineno, msg);
+	const char *key = json_string_value(json_object_get(doc, "key"));
+	size_t len;
+	char *bytes = sd_doc_dump(doc, &len);
+	int r = 0;
+	if (!bytes) {
+		r = -1;
+		goto out;
+	}
+	sd_err e = m->force ? sd_store_put(c->store, key, bytes, len) : sd_store_create(c->store, key, bytes, len);
+	if (e == SD_OK) {
+		m->imported++;
+	} else if (e == SD_ERR_EXISTS) {
+		m->skipped++;
+	} else {
+		snprintf(reason, sizeof reason, "cannot write session %s: %s", key,
+			 e == SD_ERR_STORAGE_FULL ? "no space left" : e == SD_ERR_BUSY ? "its lock is busy"
+											: "I/O error");
+		r = add_reject(c, m, lineno, reason);
+	}
+out:
+	free(bytes);
+	json_decref(doc);
+	return r;
+}
+
+static void report(const sd_ctl *c, const struct import_ctx *m)
+{
+	if (c->json) {
+		json_t *rej = json_array();
+		for (size_t i = 0; rej && i < m->n_rej; i++)
+			json_array_append_new(rej, json_pack("{s:I, s:s}", "line", (json_int_t)m->rej[i].line,
+							     "reason", m->rej[i].reason));
+		if (ctl_print_json(json_pack("{s:I, s:I, s:I, s:o}", "imported", (json_int_t)m->imported,
+					     "skipped", (json_int_t)m->skipped, "rejected",
+					     (json_int_t)m->n_rej, "rejects", rej)) != 0)
+			ctl_warn(c, "out of memory");
+		return;
+	}
+	printf("imported %lld, skipped %lld (already in the store%s), rejected %zu", (long long)m->imported,
+	       (long long)m->skipped, m->force ? "" : "; --force overwrites", m->n_rej);
+	for (size_t i = 0; i < m->n_rej && i < 20; i++)
+		printf("%s%lld", i ? ", " : " (lines ", (long long)m->rej[i].line);
+	if (m->n_rej > 20)
+		printf(", ...");
+	printf("%s\n", m->n_rej ? ")" : "");
+}
+
+int ctl_import(sd_ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"force", no_argument, 0, 'f'},
+		{"json", no_argument, 0, 'j'},
+		{0, 0, 0, 0},
+	};
+	struct import_ctx m = {0};
+	int ch;
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			m.force = 1;
+			break;
+		case 'j':
+			c->json = 1;
+			break;
+		default:
+			return ctl_bad_option(c, ch, argv);
+		}
+	}
+	if (optind < argc)
+		return ctl_usage_error(c, "unexpected argument '%s' (the documents come on stdin)", argv[optind]);
+	int st = ctl_open(c, 1);
+	if (st != CTL_OK)
+		return st;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int64_t lineno = 0;
+	if (isatty(STDIN_FILENO))
+		ctl_warn(c, "reading JSON Lines from the terminal; end with Ctrl-D (or: sessionctl import < FILE)");
+	while ((n = getline(&line, &cap, stdin)) != -1) {
+		lineno++;
+		if (blank(line, (size_t)n))
+			continue;
+		if (import_line(c, &m, lineno, line, (size_t)n) != 0) {
+			ctl_warn(c, "out of memory at line %lld", (long long)lineno);
+			st = CTL_PROBLEMS;
+			break;
+		}
+	}
+	if (ferror(stdin)) {
+		ctl_warn(c, "cannot read stdin after line %lld", (long long)lineno);
+		st = CTL_PROBLEMS;
+	}
+	free(line);
+	report(c, &m);
+	if (m.n_rej)
+		st = CTL_PROBLEMS;
+	for (size_t i = 0; i < m.n_rej; i++)
+		free(m.rej[i].reason);
+	free(m.rej);
+	return ctl_finish(c, st);
+}

@@ -1,0 +1,399 @@
+/* ctl_maint.c: the commands that change what is already in the store: fsck
+ * (check every entry; --repair quarantines what is bad and removes crash
+ * leftovers) and gc (delete sessions not updated for a while). Every change
+ * to a session file happens under the session's lock, taken exactly as a
+ * save takes it, and only after the file has been read again under that
+ * lock: a save that got in first is never undone. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sd_ctl.h"
+#include "sd_doc.h"
+#include "sd_time.h"
+
+#define PATH_LEN 4096
+
+/* ---- fsck ---------------------------------------------------------- */
+
+struct fsck_ctx {
+	sd_ctl *c;
+	int repair;
+	int64_t now;
+	int64_t sessions, ok, problems, repaired, writing;
+	size_t shown;   /* findings printed so far (JSON separators) */
+};
+
+/* One line of the report. action is NULL when nothing was attempted. */
+static void finding(struct fsck_ctx *f, const char *kind, const char *path, const char *detail,
+		    const char *action, int problem, int repaired)
+{
+	if (problem)
+		f->problems++;
+	if (repaired)
+		f->repaired++;
+	if (f->c->json) {
+		json_t *v = json_pack("{s:s, s:s, s:s, s:b, s:o}", "kind", kind, "path", path, "detail",
+				      detail, "problem", problem, "action",
+				      action ? json_string(action) : json_null());
+		char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+		if (s)
+			printf("%s\n%s", f->shown ? "," : "", s);
+		free(s);
+		json_decref(v);
+	} else {
+		printf("%-10s  %s: %s%s%s%s\n", kind, ctl_rel(f->c, path), detail, action ? " [" : "",
+		       action ? action : "", action ? "]" : "");
+	}
+	f->shown++;
+}
+
+/* Quarantine a damaged session: under its lock, and only if what the lock
+ * reads is still damaged (an import --force may have fixed it meanwhile). */
+static int repair_session(struct fsck_ctx *f, const sd_entry *e, char *action, size_t n)
+{
+	sd_store *s = f->c->store;
+	sd_lock *l;
+	char *buf = NULL, msg[SD_MSG_MAX], dest[PATH_LEN];
+	size_t len;
+	json_t *doc = NULL;
+	int done = 0;
+	sd_err err = sd_store_lock(s, e->key, &l, &buf, &len, NULL);
+	if (err == SD_ERR_NOT_FOUND) {
+		snprintf(action, n, "gone meanwhile");
+		return 1;
+	}
+	if (err != SD_OK) {
+		snprintf(action, n, "not moved: cannot take its lock: %s", sd_err_message(err));
+		return 0;
+	}
+	if (sd_doc_parse_stored(buf, len, e->key, &doc, msg) == SD_OK) {
+		snprintf(action, n, "left in place: rewritten meanwhile and valid now");
+		done = 1;
+	} else if ((err = sd_store_quarantine(s, e->path, dest, sizeof dest)) == SD_OK) {
+		snprintf(action, n, "moved to %s", ctl_rel(f->c, dest));
+		done = 1;
+	} else {
+		snprintf(action, n, "not moved: %s", err == SD_ERR_EXISTS ? "the quarantine names are all taken"
+									   : strerror(errno));
+	}
+	json_decref(doc);
+	free(buf);
+	sd_store_unlock(l);
+	return done;
+}
+
+static void check_session(struct fsck_ctx *f, const sd_entry *e)
+{
+	char msg[SD_MSG_MAX], detail[SD_MSG_MAX + 16], action[PATH_LEN + 64];
+	json_t *doc;
+	sd_err err = ctl_load(f->c, e->key, &doc, NULL, msg);
+	if (err == SD_ERR_NOT_FOUND) /* removed (gc) since the scan read its name */
+		return;
+	f->sessions++;
+	if (err == SD_OK) {
+		f->ok++;
+		json_decref(doc);
+		return;
+	}
+	if (err != SD_ERR_CORRUPT) {
+		/* Permissions or the disk: moving the file would not help. */
+		finding(f, "unreadable", e->path, msg, f->repair ? "left in place: fix its permissions" : NULL, 1, 0);
+		return;
+	}
+	snprintf(detail, sizeof detail, "%s", msg);
+	int done = f->repair && repair_session(f, e, action, sizeof action);
+	finding(f, "damaged", e->path, detail, f->repair ? action : NULL, 1, done);
+}
+
+static void check_stray(struct fsck_ctx *f, const sd_entry *e)
+{
+	char detail[SD_MSG_MAX], action[PATH_LEN + 64], dest[PATH_LEN];
+	if (!ctl_describe_stray(e, detail, sizeof detail))
+		return;
+	if (e->stat_errno) {
+		finding(f, "unreadable", e->path, detail, f->repair ? "left in place: fix its permissions" : NULL, 1, 0);
+		return;
+	}
+	int done = 0;
+	if (f->repair) {
+		/* Nothing reads or writes a stray, so it needs no lock. */
+		sd_err err = sd_store_quarantine(f->c->store, e->path, dest, sizeof dest);
+		done = err == SD_OK || err == SD_ERR_NOT_FOUND;
+		if (err == SD_OK)
+			snprintf(action, sizeof action, "moved to %s", ctl_rel(f->c, dest));
+		else if (err == SD_ERR_NOT_FOUND)
+			snprintf(action, sizeof action, "gone meanwhile");
+		else
+			snprintf(action, sizeof action, "not moved: %s", strerror(errno));
+	}
+	finding(f, "stray", e->path, detail, f->repair ? action : NULL, 1, done);
+}
+
+static void check_temp(struct fsck_ctx *f, const sd_entry *e)
+{
+	char detail[SD_MSG_MAX], action[SD_MSG_MAX], age[32];
+	int64_t mtime = (int64_t)e->st.st_mtim.tv_sec * 1000 + e->st.st_mtim.tv_nsec / 1000000;
+	ctl_human_age(f->now - mtime, age, sizeof age);
+	if (f->now - mtime < CTL_TEMP_MAX_AGE_MS) {
+		f->writing++;
+		snprintf(detail, sizeof detail, "temporary file of a write in progress (%s old)", age);
+		finding(f, "writing", e->path, detail, NULL, 0, 0);
+		return;
+	}
+	snprintf(detail, sizeof detail, "temporary file left by an interrupted write (%s old)", age);
+	int done = 0;
+	if (f->repair) {
+		sd_err err = sd_store_remove_temp(f->c->store, e->path, CTL_TEMP_MAX_AGE_MS);
+		done = err == SD_OK || err == SD_ERR_NOT_FOUND;
+		snprintf(action, sizeof action, "%s",
+			 err == SD_OK		 ? "removed"
+			 : err == SD_ERR_NOT_FOUND ? "gone meanwhile"
+			 : err == SD_ERR_BUSY	 ? "kept: written again meanwhile"
+						 : "not removed: cannot unlink it");
+	}
+	finding(f, "temp", e->path, detail, f->repair ? action : NULL, 1, done);
+}
+
+static int fsck_visit(const sd_entry *e, void *arg)
+{
+	struct fsck_ctx *f = arg;
+	if (e->kind == SD_ENTRY_SESSION)
+		check_session(f, e);
+	else if (e->kind == SD_ENTRY_TEMP && e->stat_errno == 0 && S_ISREG(e->st.st_mode))
+		check_temp(f, e);
+	else if (!(e->kind == SD_ENTRY_TEMP && e->stat_errno == ENOENT)) /* renamed into place */
+		check_stray(f, e);
+	return 0;
+}
+
+int ctl_fsck(sd_ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"repair", no_argument, 0, 'r'},
+		{"json", no_argument, 0, 'j'},
+		{0, 0, 0, 0},
+	};
+	struct fsck_ctx f = {.c = c};
+	int ch;
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'r':
+			f.repair = 1;
+			break;
+		case 'j':
+			c->json = 1;
+			break;
+		default:
+			return ctl_bad_option(c, ch, argv);
+		}
+	}
+	if (optind < argc)
+		return ctl_usage_error(c, "unexpected argument '%s'", argv[optind]);
+	int st = ctl_open(c, 0);
+	if (st != CTL_OK)
+		return st;
+	f.now = sd_time_epoch_ms();
+	if (c->json)
+		fputs("{\"findings\":[", stdout);
+	if (sd_store_scan(c->store, fsck_visit, &f) != SD_OK) {
+		ctl_warn(c, "cannot read the sessions folder of %s: %s", c->data_dir, strerror(errno));
+		finding(&f, "unreadable", c->data_dir, "cannot read the sessions folder", NULL, 1, 0);
+	}
+	int clean = f.problems == 0;
+	if (c->json) {
+		printf("%s],\"sessions\":%lld,\"valid\":%lld,\"problems\":%lld,\"repaired\":%lld,"
+		       "\"writes_in_progress\":%lld,\"clean\":%s}\n",
+		       f.shown ? "\n" : "", (long long)f.sessions, (long long)f.ok, (long long)f.problems,
+		       (long long)f.repaired, (long long)f.writing, clean ? "true" : "false");
+	} else {
+		printf("%s%lld session files checked in %s: %lld valid; %lld problems", f.shown ? "\n" : "",
+		       (long long)f.sessions, c->data_dir, (long long)f.ok, (long long)f.problems);
+		if (f.repair)
+			printf(", %lld repaired", (long long)f.repaired);
+		if (clean)
+			printf(". The store is clean.\n");
+		else if (f.repair && f.repaired == f.problems)
+			printf(". Everything found was repaired; run fsck again to confirm.\n");
+		else
+			printf(". The store is NOT clean%s.\n", f.repair ? "" : " (fsck --repair fixes what it can)");
+	}
+	return ctl_finish(c, clean ? CTL_OK : CTL_PROBLEMS);
+}
+
+/* ---- gc ------------------------------------------------------------ */
+
+typedef struct gc_cand {
+	int64_t updated;
+	char key[SD_KEY_LEN + 1];
+} gc_cand;
+
+struct gc_ctx {
+	int64_t cutoff;
+	gc_cand *v;
+	size_t n, cap;
+	int oom;
+};
+
+static int gc_collect(sd_ctl *c, const char *key, const json_t *doc, size_t size, void *arg)
+{
+	(void)size;
+	struct gc_ctx *g = arg;
+	int64_t upd = ctl_doc_time(doc, "updated");
+	if (upd >= g->cutoff)
+		return 0;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 1024;
+		gc_cand *v = realloc(g->v, cap * sizeof *v);
+		if (!v) {
+			ctl_warn(c, "out of memory after %zu sessions", g->n);
+			g->oom = 1;
+			return 1;
+		}
+		g->v = v;
+		g->cap = cap;
+	}
+	g->v[g->n].updated = upd;
+	memcpy(g->v[g->n].key, key, SD_KEY_LEN + 1);
+	g->n++;
+	return 0;
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+	return strcmp(((const gc_cand *)a)->key, ((const gc_cand *)b)->key);
+}
+
+typedef enum { GC_DELETED = 0, GC_WOULD, GC_KEPT_UPDATED, GC_KEPT_BUSY, GC_KEPT_DAMAGED, GC_GONE, GC_FAILED, GC__N } gc_outcome;
+static const char *const gc_code[GC__N] = {"deleted", "would_delete", "kept_updated", "kept_busy",
+					   "kept_damaged", "gone", "failed"};
+static const char *const gc_text[GC__N] = {"deleted", "would delete", "kept: saved meanwhile",
+					   "kept: busy (lock timeout)", "kept: damaged (see fsck)",
+					   "gone meanwhile", "failed"};
+
+/* Delete one candidate: take its lock as a save does (rename-safe: if a
+ * save replaced the file meanwhile the lock follows the new inode), read it
+ * again under the lock, and remove it only if it is still old. */
+static gc_outcome gc_one(sd_ctl *c, const gc_cand *g, int64_t cutoff, int64_t *updated)
+{
+	sd_lock *l;
+	char *buf = NULL, msg[SD_MSG_MAX];
+	size_t len;
+	json_t *doc = NULL;
+	sd_err err = sd_store_lock(c->store, g->key, &l, &buf, &len, NULL);
+	if (err == SD_ERR_NOT_FOUND)
+		return GC_GONE;
+	if (err == SD_ERR_BUSY)
+		return GC_KEPT_BUSY;
+	if (err != SD_OK) {
+		ctl_warn(c, "%s: cannot take its lock: %s", g->key, sd_err_message(err));
+		return GC_FAILED;
+	}
+	gc_outcome o;
+	if (sd_doc_parse_stored(buf, len, g->key, &doc, msg) != SD_OK) {
+		ctl_warn(c, "%s: damaged: %s", g->key, msg);
+		o = GC_KEPT_DAMAGED;
+	} else if ((*updated = ctl_doc_time(doc, "updated")) >= cutoff) {
+		o = GC_KEPT_UPDATED;
+	} else if ((err = sd_store_remove(l)) == SD_OK) {
+		o = GC_DELETED;
+	} else if (err == SD_ERR_NOT_FOUND) {
+		o = GC_GONE;
+	} else {
+		ctl_warn(c, "%s: cannot remove it: %s", g->key, strerror(errno));
+		o = GC_FAILED;
+	}
+	json_decref(doc);
+	free(buf);
+	sd_store_unlock(l);
+	return o;
+}
+
+int ctl_gc(sd_ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"older-than", required_argument, 0, 'o'},
+		{"dry-run", no_argument, 0, 'n'},
+		{"json", no_argument, 0, 'j'},
+		{0, 0, 0, 0},
+	};
+	const char *older = NULL;
+	int64_t age_ms = 0;
+	int dry = 0, ch;
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'o':
+			older = optarg;
+			if (sd_time_parse_duration(optarg, &age_ms) != 0)
+				return ctl_usage_error(c, "--older-than: '%s' is not a duration (90s, 15m, 12h, 30d, 2w)",
+						       optarg);
+			break;
+		case 'n':
+			dry = 1;
+			break;
+		case 'j':
+			c->json = 1;
+			break;
+		default:
+			return ctl_bad_option(c, ch, argv);
+		}
+	}
+	if (optind < argc)
+		return ctl_usage_error(c, "unexpected argument '%s'", argv[optind]);
+	if (!older)
+		return ctl_usage_error(c, "--older-than DURATION is required");
+	int st = ctl_open(c, 0);
+	if (st != CTL_OK)
+		return st;
+	struct gc_ctx g = {.cutoff = sd_time_epoch_ms() - age_ms};
+	if (ctl_each_session(c, gc_collect, &g) != SD_OK || g.oom) {
+		free(g.v);
+		return CTL_PROBLEMS;
+	}
+	if (g.n > 1)
+		qsort(g.v, g.n, sizeof *g.v, cand_cmp);
+
+	char cutoff[SD_TIME_LEN], upd[SD_TIME_LEN];
+	sd_time_format(g.cutoff, cutoff);
+	int64_t count[GC__N] = {0};
+	if (c->json)
+		printf("{\"older_than\":\"%s\",\"cutoff\":\"%s\",\"dry_run\":%s,\"sessions\":[", older, cutoff,
+		       dry ? "true" : "false");
+	else
+		printf("%-8s  %-24s  %s\n", "KEY", "UPDATED", "ACTION");
+	for (size_t i = 0; i < g.n; i++) {
+		int64_t updated = g.v[i].updated;
+		gc_outcome o = dry ? GC_WOULD : gc_one(c, &g.v[i], g.cutoff, &updated);
+		count[o]++;
+		sd_time_format(updated, upd);
+		if (c->json)
+			printf("%s\n{\"key\":\"%s\",\"updated\":\"%s\",\"action\":\"%s\"}", i ? "," : "",
+			       g.v[i].key, upd, gc_code[o]);
+		else
+			printf("%-8s  %-24s  %s\n", g.v[i].key, upd, gc_text[o]);
+	}
+	free(g.v);
+	if (c->json) {
+		printf("%s]", g.n ? "\n" : "");
+		for (int o = 0; o < GC__N; o++)
+			printf(",\"%s\":%lld", gc_code[o], (long long)count[o]);
+		printf(",\"damaged\":%lld,\"stray\":%lld}\n", (long long)(c->damaged + count[GC_KEPT_DAMAGED]),
+		       (long long)c->stray);
+	} else if (dry) {
+		printf("\nwould delete %lld sessions not updated since %s (dry run: nothing deleted)\n",
+		       (long long)count[GC_WOULD], cutoff);
+	} else {
+		printf("\ndeleted %lld sessions not updated since %s", (long long)count[GC_DELETED], cutoff);
+		for (int o = GC_KEPT_UPDATED; o < GC__N; o++)
+			if (count[o])
+				printf("; %s: %lld", gc_text[o], (long long)count[o]);
+		printf("\n");
+	}
+	int bad = count[GC_FAILED] || count[GC_KEPT_DAMAGED];
+	return ctl_finish(c, bad ? CTL_PROBLEMS : ctl_status(c));
+}

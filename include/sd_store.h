@@ -56,9 +56,10 @@ sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len
  * spent waiting. *buf is malloc'd (caller frees). */
 sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, size_t *len,
 		     int64_t *wait_ns);
-/* Atomically replace the locked session's file with these bytes. The lock
- * stays held (on the new file's behalf: no other writer can have slipped
- * in, because every writer re-checks the inode after locking). */
+/* Atomically replace the locked session's file with these bytes. This is
+ * the commit point: from the rename on, the lock (on the old inode) no
+ * longer guards the path, and another writer may lock the new file and
+ * start from these bytes. So call it once per lock, then unlock. */
 sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len);
 /* Remove the locked session's file (gc). */
 sd_err sd_store_remove(sd_lock *l);

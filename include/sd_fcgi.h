@@ -18,7 +18,9 @@ sd_err sd_fcgi_listen(const char *spec, int backlog, int *fd, char msg[SD_MSG_MA
 /* Start n worker threads serving listen_fd. */
 sd_err sd_fcgi_start(const sd_app *app, int listen_fd, int threads, size_t max_body, sd_fcgi **out);
 /* Stop accepting, let requests in progress finish (up to grace_ms), join
- * the workers and free f. */
-void sd_fcgi_stop(sd_fcgi *f, int grace_ms);
+ * the workers and free f. Returns how many workers were still busy (held
+ * by a kept-alive connection) when the grace ran out: then f is left to
+ * them and the caller must not free what they use. */
+int sd_fcgi_stop(sd_fcgi *f, int grace_ms);
 
 #endif

@@ -23,6 +23,7 @@ typedef struct sd_request {
 	const char *body;           /* may be NULL when body_len is 0 */
 	size_t body_len;
 	int body_too_large;         /* Content-Length exceeded --max-body: body not read */
+	int body_unreadable;        /* the body could not be read (out of memory) */
 } sd_request;
 
 #define SD_HDR_MAX 1024

@@ -193,13 +193,9 @@ static void serve_one(sd_fcgi *f, FCGX_Request *rq)
 	req.origin = param(rq, "HTTP_ORIGIN");
 	char *body = NULL;
 	sd_response resp;
-	if (read_body(rq, f->max_body, &req, &body) != 0) {
-		memset(&resp, 0, sizeof resp);
-		resp.status = 500;
-		resp.endpoint = SD_EP_OTHER;
-	} else {
-		sd_http_handle(f->app, &req, &resp);
-	}
+	if (read_body(rq, f->max_body, &req, &body) != 0)
+		req.body_unreadable = 1;
+	sd_http_handle(f->app, &req, &resp);
 	write_response(rq, &resp);
 	sd_metrics_request(resp.endpoint, resp.status, sd_time_mono_ns() - t0);
 	if (resp.status >= 500)
@@ -271,10 +267,10 @@ sd_err sd_fcgi_start(const sd_app *app, int listen_fd, int threads, size_t max_b
 	return f->n == threads ? SD_OK : SD_ERR_INTERNAL;
 }
 
-void sd_fcgi_stop(sd_fcgi *f, int grace_ms)
+int sd_fcgi_stop(sd_fcgi *f, int grace_ms)
 {
 	if (!f)
-		return;
+		return 0;
 	f->stopping = 1;
 	shutdown(f->listen_fd, SHUT_RDWR); /* wakes every thread blocked in accept() */
 	int64_t deadline = sd_time_mono_ns() + (int64_t)grace_ms * 1000000;
@@ -292,9 +288,10 @@ void sd_fcgi_stop(sd_fcgi *f, int grace_ms)
 	if (stuck) {
 		/* Those threads still read f; the process is about to exit. */
 		sd_log_info("%d idle keep-alive connections closed at exit", stuck);
-		return;
+		return stuck;
 	}
 	free(f->tids);
 	free(f->done);
 	free(f);
+	return 0;
 }

@@ -346,6 +346,10 @@ void sd_http_handle(const sd_app *app, const sd_request *req, sd_response *resp)
 		set_error(resp, SD_ERR_TOO_LARGE, NULL, NULL);
 		return;
 	}
+	if (req->body_unreadable) {
+		set_error(resp, SD_ERR_INTERNAL, NULL, NULL);
+		return;
+	}
 	if (rt->has_body && req->body_len > 0 && !media_ok(req->content_type)) {
 		set_error(resp, SD_ERR_MEDIA_TYPE, NULL, NULL);
 		return;

@@ -86,11 +86,13 @@ int main(int argc, char **argv)
 	int sig = 0;
 	sigwait(&stop, &sig);
 	sd_log_info("signal %d: finishing requests in progress", sig);
-	sd_fcgi_stop(f, 5000);
+	int busy = sd_fcgi_stop(f, 5000);
 	if (strncmp(cfg.listen, "unix:", 5) == 0)
 		unlink(cfg.listen + 5);
-	close(fd);
-	sd_store_close(store);
+	if (!busy) { /* else workers still hold the store: the exit frees it */
+		close(fd);
+		sd_store_close(store);
+	}
 	sd_log_info("stopped");
 	return 0;
 }

@@ -68,7 +68,7 @@ $(O)/loadgen: $(LOADGEN_O) $(LIBSD)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CURL_LIBS) $(LDLIBS) -lm
 
 $(O)/tests/test_loadgen: $(O)/obj/lg_hist.o $(O)/obj/lg_sched.o $(O)/obj/lg_check.o
-$(O)/tests/%: tests/unit/%.c $(LIBSD) $(wildcard include/*.h) | $(O)/tests
+$(O)/tests/%: tests/unit/%.c $(LIBSD) $(wildcard include/*.h tests/unit/*.h) | $(O)/tests
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(filter %.o,$^) $(LIBSD) $(CMOCKA_LIBS) $(LDFLAGS) $(LDLIBS) -lm
 
 $(O)/tests/%: tests/helpers/%.c $(LIBSD) $(wildcard include/*.h) | $(O)/tests
@@ -97,8 +97,9 @@ bench: deps
 	@$(MAKE) --no-print-directory check
 	@bench/run.sh
 
+# Only the valgrind pass of make test (unit suites, and sessiond through nginx).
 valgrind: check
-	@tests/valgrind.sh
+	@ONLY=valgrind tests/run_all.sh
 
 clean:
 	rm -rf build cgi-bin/sessiond

@@ -42,8 +42,11 @@ variant() { # LABEL BUILD_DIR SESSIOND
   done
 }
 
-variant normal build cgi-bin/sessiond
-variant asan-ubsan build/san build/san/sessiond
+# ONLY=valgrind (make valgrind) runs just the valgrind pass.
+if [ "${ONLY:-}" != valgrind ]; then
+  variant normal build cgi-bin/sessiond
+  variant asan-ubsan build/san build/san/sessiond
+fi
 
 if [ "${SKIP_VALGRIND:-}" != 1 ] && command -v valgrind >/dev/null; then
   echo "== valgrind: unit"

@@ -12,6 +12,9 @@
 STACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SESSIOND=${SESSIOND:-$STACK_ROOT/cgi-bin/sessiond}
 STACK_PIDS=()
+# The servers run in sessions of their own (setsid), so a Ctrl-C or a signal
+# to the caller's process group reaches only the caller, which stops them
+# in order with SIGTERM (stack_stop).
 
 # A free TCP port on 127.0.0.1 (nothing answers a connect to it).
 free_port() {
@@ -55,7 +58,7 @@ stack_wait() {
 stack_add_sessiond() {
   local run=$1 data=$2 name=$3; shift 3
   STACK_SOCK="$run/$name.sock"
-  "$SESSIOND" --listen "unix:$STACK_SOCK" --data-dir "$data" "$@" </dev/null >>"$run/$name.log" 2>&1 &
+  setsid "$SESSIOND" --listen "unix:$STACK_SOCK" --data-dir "$data" "$@" </dev/null >>"$run/$name.log" 2>&1 &
   STACK_PIDS+=($!)
   stack_wait 100 test -S "$STACK_SOCK" || { echo "stack: $name did not start" >&2; cat "$run/$name.log" >&2; return 1; }
 }
@@ -73,7 +76,7 @@ stack_start() {
   fi
   stack_render_nginx "$run" "$port" "$upstream"
   sed -i 's/\\n/\n/g' "$run/nginx.conf"
-  nginx -p "$run" -c "$run/nginx.conf" -e "$run/nginx-error.log" </dev/null >>"$run/nginx.out" 2>&1 &
+  setsid nginx -p "$run" -c "$run/nginx.conf" -e "$run/nginx-error.log" </dev/null >>"$run/nginx.out" 2>&1 &
   STACK_PIDS+=($!)
   if ! stack_wait 100 curl -sf "http://127.0.0.1:$port/api/health"; then
     echo "stack: nginx did not answer on 127.0.0.1:$port" >&2

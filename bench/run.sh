@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# `make bench`: sessiond side by side with its ceilings, measured in the
+# same run on the same machine, printed as one table.
+#
+# For each durability mode (full, then none) it starts its own nginx +
+# sessiond on a free loopback port (scripts/stack.sh), pre-creates
+# BENCH_SESSIONS sessions holding bench/session-data.json (~3 KB), and
+# measures at BENCH_CONNECTIONS connections (default 100):
+#   load        wrk GET /api/load (random pre-created key)
+#               vs the same wrk against nginx serving that very document
+#               (the bytes a load returns) as a static file
+#   save        wrk POST /api/save of the document (unconditional)
+#               vs build/bench/rawfs --mode replace: the same atomic replace
+#               (temp file, write, rename; fsync of file and folder for full)
+#               with as many writer threads as connections
+#   instantiate wrk POST /api/instantiate of the document
+#               vs build/bench/rawfs --mode create (temp file, link)
+#   load, save  again with fastcgi_keep_conn on (nginx upstream keepalive)
+#   mixed       the load generator, 80/15/5 load/save/instantiate, per-endpoint p99
+#   users, contention   the load generator with BENCH_BIG_USERS (1000) virtual
+#               users; must end with 0 errors and 0 lost updates
+# and sessiond's peak resident memory (VmHWM) after the 1000-user runs.
+# Same tool on both sides of every ratio: wrk for HTTP, rawfs for files.
+#
+# Knobs (environment): BENCH_DURATION (5s per measurement), BENCH_CONNECTIONS
+# (100), BENCH_WRK_THREADS (2), BENCH_SESSIONS (1000), BENCH_BIG_USERS (1000),
+# BENCH_THREADS (sessiond --threads, default 32), BENCH_KEEPALIVE (nginx
+# upstream keepalive per worker with keep-conn on, default 16),
+# BENCH_KEEP_THREADS (sessiond --threads with keep-conn on, default 64),
+# BENCH_CREATE_OPS (cap on raw creates per measurement, default 30000),
+# BENCH_TMP (where data goes, default /tmp), BENCH_OUT (the table as
+# Markdown, default build/bench/results.md).
+# Everything listens on 127.0.0.1; every run is bounded by its duration and
+# by timeout(1). Takes about three minutes. Other work on the machine
+# (and the writeback of earlier runs) shows up in the numbers: run it on a
+# quiet machine, and compare ratios rather than absolute rates.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+# shellcheck source=scripts/stack.sh
+. "$root/scripts/stack.sh"
+
+DUR=${BENCH_DURATION:-5s}
+CONN=${BENCH_CONNECTIONS:-100}
+WT=${BENCH_WRK_THREADS:-2}
+NSESS=${BENCH_SESSIONS:-1000}
+BIG=${BENCH_BIG_USERS:-1000}
+THREADS=${BENCH_THREADS:-32}
+KEEPALIVE=${BENCH_KEEPALIVE:-16}
+KEEP_THREADS=${BENCH_KEEP_THREADS:-64}
+CREATE_OPS=${BENCH_CREATE_OPS:-30000}
+OUT=${BENCH_OUT:-$root/build/bench/results.md}
+LOADGEN=${LOADGEN:-$root/build/loadgen}
+RAWFS=${RAWFS:-$root/build/bench/rawfs}
+secs=${DUR%s}
+
+for tool in wrk jq curl nginx; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (make deps)" >&2; exit 1; }
+done
+[ -x "$LOADGEN" ] && [ -x "$RAWFS" ] || { echo "bench: build first (make check)" >&2; exit 1; }
+
+tmp=$(mktemp -d "${BENCH_TMP:-/tmp}/sessiond-bench.XXXXXX")
+cleanup() { stack_stop; rm -rf "$tmp"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+export BENCH_DIR=$root/bench BENCH_KEYS=$tmp/keys BENCH_DATA=$tmp/data.json
+jq -c . bench/session-data.json > "$BENCH_DATA"
+printf '{"data":%s}' "$(cat "$BENCH_DATA")" > "$tmp/inst.json"
+mkdir -p "$tmp/static" "$(dirname "$OUT")"
+
+problems=()
+rows=()
+row() { rows+=("$(printf '| %s | %s | %s | %s | %s | %s | %s |' "$@")"); }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+# wrk_run LABEL SCRIPT URL: sets RPS P50 P99
+wrk_run() {
+  local label=$1 script=$2 url=$3 out line
+  settle
+  # one second of warm-up (connections, caches, thread pools), not measured
+  timeout 60 wrk -t"$WT" -c"$CONN" -d1s --timeout 10s -s "$root/bench/$script" "$url" >/dev/null 2>&1
+  out=$(timeout $((secs + 60)) wrk -t"$WT" -c"$CONN" -d"$DUR" --timeout 10s -s "$root/bench/$script" "$url" 2>&1)
+  line=$(grep '^WRK ' <<<"$out")
+  if [ -z "$line" ]; then
+    echo "bench: wrk failed for $label:" >&2; echo "$out" >&2
+    problems+=("$label: wrk failed"); RPS=0 P50=- P99=-; return
+  fi
+  RPS=$(field rps "$line"); P50=$(field p50_ms "$line"); P99=$(field p99_ms "$line")
+  local errs non2xx
+  errs=$(field errors "$line"); non2xx=$(field non2xx "$line")
+  [ "$errs" = 0 ] && [ "$non2xx" = 0 ] || problems+=("$label: $errs socket errors, $non2xx non-2xx answers")
+  printf '  %-34s %10s req/s  p50 %8s ms  p99 %8s ms\n' "$label" "$RPS" "$P50" "$P99" >&2
+}
+
+# Before each measurement: write back what the last one left dirty, so
+# that one measurement's writeback does not land in the next one.
+settle() { timeout 120 sync; }
+
+# rawfs_run LABEL MODE DURABILITY [WRITERS]: sets RPS P50 P99. Creates are
+# capped at BENCH_CREATE_OPS: without fsync they run at tens of thousands
+# a second, and hundreds of thousands of files only slow what follows.
+rawfs_run() {
+  local label=$1 line cap=()
+  [ "$2" = create ] && cap=(--ops "$CREATE_OPS")
+  settle
+  line=$(timeout $((secs + 120)) "$RAWFS" --dir "$tmp/rawfs-$2-$3-${4:-$CONN}" --mode "$2" --durability "$3" \
+    --writers "${4:-$CONN}" --data "$tmp/stored.json" --duration "$DUR" "${cap[@]}")
+  if [ -z "$line" ]; then problems+=("$label: rawfs failed"); RPS=0 P50=- P99=-; return; fi
+  RPS=$(field ops_per_s "$line"); P50=$(field p50_ms "$line"); P99=$(field p99_ms "$line")
+  [ "$(field errors "$line")" = 0 ] || problems+=("$label: rawfs errors")
+  printf '  %-34s %10s ops/s  p50 %8s ms  p99 %8s ms\n' "$label" "$RPS" "$P50" "$P99" >&2
+}
+
+# lg_run LABEL ARGS...: the load generator; sets RPS P50 P99 and J (json)
+lg_run() {
+  local label=$1; shift
+  J=$tmp/lg-$RANDOM.json
+  settle
+  timeout $((secs + 180)) "$LOADGEN" --url "$BASE" --quiet --json "$J" "$@" > "$tmp/lg.out" 2>&1
+  local rc=$?
+  if [ ! -s "$J" ]; then
+    problems+=("$label: load generator failed (exit $rc)"); cat "$tmp/lg.out" >&2; RPS=0 P50=- P99=-; return
+  fi
+  RPS=$(jq -r '.achieved_rps | . * 10 | round / 10' "$J")
+  P50=$(jq -r '.latency_all.p50_ms | . * 1000 | round / 1000' "$J")
+  P99=$(jq -r '.latency_all.p99_ms | . * 1000 | round / 1000' "$J")
+  local bad
+  bad=$(jq '.lost_updates + .mismatches + .transport_errors + .http_5xx + .unexpected_status + .unverified' "$J")
+  [ "$rc" = 0 ] && [ "$bad" = 0 ] || { problems+=("$label: exit $rc, $(jq -c '{lost_updates,mismatches,transport_errors,http_5xx,unexpected_status,samples}' "$J")"); }
+  printf '  %-34s %10s req/s  p50 %8s ms  p99 %8s ms  lost %s mismatches %s errors %s\n' "$label" "$RPS" "$P50" "$P99" \
+    "$(jq .lost_updates "$J")" "$(jq .mismatches "$J")" "$(jq '.transport_errors + .http_5xx + .unexpected_status' "$J")" >&2
+}
+
+# start DURABILITY KEEP THREADS: a stack on $tmp/data-DURABILITY
+start() {
+  local d=$1 keep=$2 threads=$3
+  PORT=$(free_port) || { echo "bench: no free port" >&2; exit 1; }
+  BASE=http://127.0.0.1:$PORT
+  RUN=$tmp/run-$d-$keep
+  DATA=$tmp/data-$d
+  STACK_KEEP_CONN=$keep STACK_UPSTREAM_KEEPALIVE=$KEEPALIVE STACK_STATIC_DIR=$tmp/static \
+    stack_start "$RUN" "$PORT" "$DATA" --durability "$d" --threads "$threads" --log-level warn ||
+    { echo "bench: the stack did not start" >&2; exit 1; }
+  SD_PID=${STACK_PIDS[0]}
+}
+
+precreate() {
+  local urls=() i
+  for ((i = 0; i < NSESS; i++)); do urls+=("$BASE/api/instantiate"); done
+  timeout 300 curl -s --max-time 30 --parallel --parallel-max 32 -H 'Content-Type: application/json' \
+    --data-binary "@$tmp/inst.json" "${urls[@]}" 2>/dev/null | jq -r .key > "$BENCH_KEYS"
+  local n; n=$(grep -c . "$BENCH_KEYS")
+  [ "$n" = "$NSESS" ] || { echo "bench: pre-created $n of $NSESS sessions" >&2; exit 1; }
+  local k; k=$(head -n1 "$BENCH_KEYS")
+  # the static ceiling serves exactly what a load of a session returns
+  curl -sf --max-time 30 "$BASE/api/load?key=$k" > "$tmp/static/doc.json"
+  # the raw ceiling writes exactly what sessiond stores for a session
+  cp "$DATA/sessions/${k:0:2}/$k.json" "$tmp/stored.json"
+}
+
+p99s() { jq -r '.latency | to_entries | map("\(.key) \(.value.p99_ms * 1000 | round / 1000)") | join(", ")' "$1"; }
+hwm() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SD_PID/status"; }
+
+echo "bench: $CONN connections, $DUR per measurement, $NSESS pre-created sessions" >&2
+notes=()
+for d in full none; do
+  echo "== durability $d, fastcgi_keep_conn off, sessiond --threads $THREADS" >&2
+  start "$d" off "$THREADS"
+  precreate
+  echo "  document: $(wc -c < "$tmp/static/doc.json") bytes as a load returns it, $(wc -c < "$tmp/stored.json") bytes as stored" >&2
+  wrk_run "nginx static ($d)" wrk-static.lua "$BASE/static/doc.json"; S_RPS=$RPS S50=$P50 S99=$P99
+  wrk_run "load ($d)" wrk-load.lua "$BASE/api/load"
+  row "load, durability $d" "$CONN" "$RPS" "$P50" "$P99" "$S_RPS (nginx static)" "$(ratio "$RPS" "$S_RPS")"
+  wrk_run "save ($d)" wrk-save.lua "$BASE/api/save"; V=("$RPS" "$P50" "$P99")
+  rawfs_run "rawfs replace ($d)" replace "$d"
+  row "save, durability $d" "$CONN" "${V[0]}" "${V[1]}" "${V[2]}" "$RPS (raw replace)" "$(ratio "${V[0]}" "$RPS")"
+  R_REPL=("$RPS" "$P50" "$P99")
+  rawfs_run "rawfs replace, $THREADS writers ($d)" replace "$d" "$THREADS"; R_REPL_T=("$RPS" "$P50" "$P99")
+  wrk_run "instantiate ($d)" wrk-instantiate.lua "$BASE/api/instantiate"; I=("$RPS" "$P50" "$P99")
+  rawfs_run "rawfs create ($d)" create "$d"
+  row "instantiate, durability $d" "$CONN" "${I[0]}" "${I[1]}" "${I[2]}" "$RPS (raw create)" "$(ratio "${I[0]}" "$RPS")"
+  R_CREATE=("$RPS" "$P50" "$P99")
+  row "ceiling: nginx static" "$CONN" "$S_RPS" "$S50" "$S99" "-" "-"
+  row "ceiling: raw replace ($d)" "$CONN writers" "${R_REPL[@]}" "-" "-"
+  row "(raw replace, as many writers as sessiond threads)" "$THREADS writers" "${R_REPL_T[@]}" "-" "-"
+  row "ceiling: raw create ($d)" "$CONN writers" "${R_CREATE[@]}" "-" "-"
+  lg_run "mixed 80/15/5 ($d)" --scenario mixed --users "$CONN" --duration "$DUR"
+  row "mixed 80/15/5 (loadgen), durability $d" "$CONN" "$RPS" "$P50" "$P99" "-" "-"
+  notes+=("mixed closed loop ($CONN users, as fast as answers come), durability $d, p99 by endpoint (ms): $(p99s "$J")")
+  # the same mix in open loop at half the closed-loop rate: latency at a
+  # load the server can sustain, measured from each intended send time
+  rate=$(awk -v r="$RPS" 'BEGIN { printf "%d", r / 2 }')
+  lg_run "mixed open loop at $rate/s ($d)" --scenario mixed --users "$CONN" --duration "$DUR" --rate "$rate"
+  row "mixed 80/15/5 (loadgen), open loop at $rate req/s, durability $d" "$CONN" "$RPS" "$P50" "$P99" "-" "-"
+  notes+=("mixed open loop at $rate req/s, durability $d, p99 by endpoint (ms): $(p99s "$J")")
+  lg_run "users x$BIG ($d)" --scenario users --users "$BIG" --duration "$DUR"
+  row "users (loadgen), durability $d" "$BIG" "$RPS" "$P50" "$P99" "-" "lost $(jq .lost_updates "$J"), errors $(jq '.transport_errors + .http_5xx + .unexpected_status' "$J")"
+  lg_run "contention x$BIG, 10 keys ($d)" --scenario contention --users "$BIG" --keys 10 --duration "$DUR" --backoff 1s
+  row "contention 10 keys (loadgen), durability $d" "$BIG" "$RPS" "$P50" "$P99" "-" "lost $(jq .lost_updates "$J"), errors $(jq '.transport_errors + .http_5xx + .unexpected_status' "$J"), $(jq .acknowledged "$J") increments"
+  notes+=("sessiond peak resident memory (VmHWM) after the $BIG-user runs, durability $d: $(hwm) MiB")
+  echo "  sessiond VmHWM $(hwm) MiB" >&2
+  stack_stop
+
+  echo "== durability $d, fastcgi_keep_conn on (keepalive $KEEPALIVE per nginx worker), sessiond --threads $KEEP_THREADS" >&2
+  start "$d" on "$KEEP_THREADS"
+  wrk_run "load keep-conn ($d)" wrk-load.lua "$BASE/api/load"
+  row "load, keep-conn on, durability $d" "$CONN" "$RPS" "$P50" "$P99" "$S_RPS (nginx static)" "$(ratio "$RPS" "$S_RPS")"
+  wrk_run "save keep-conn ($d)" wrk-save.lua "$BASE/api/save"
+  row "save, keep-conn on, durability $d" "$CONN" "$RPS" "$P50" "$P99" "${R_REPL[0]} (raw replace)" "$(ratio "$RPS" "${R_REPL[0]}")"
+  stack_stop
+done
+
+{
+  echo "| scenario | connections | req/s | p50 ms | p99 ms | ceiling req/s | ratio |"
+  echo "|---|---|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+  echo
+  for n in "${notes[@]}"; do echo "- $n"; done
+  echo
+  echo "Machine: $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM," \
+    "Debian $(cat /etc/debian_version 2>/dev/null), Linux $(uname -r), $(df -T "$tmp" | awk 'NR == 2 {print $2}') on $(df "$tmp" | awk 'NR == 2 {print $1}');" \
+    "$(nginx -v 2>&1 | sed 's/.*: //'), wrk $(wrk -v 2>&1 | head -n1 | awk '{print $2}'); $(date -u +%Y-%m-%d)."
+  echo "Load generator, wrk, nginx and sessiond share the machine's cores."
+} > "$OUT"
+echo
+cat "$OUT"
+echo "(also in $OUT)"
+if [ ${#problems[@]} -gt 0 ]; then
+  echo
+  echo "bench: problems during the run:"
+  printf '  %s\n' "${problems[@]}"
+  exit 1
+fi

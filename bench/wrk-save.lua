@@ -1,0 +1,16 @@
+-- wrk: POST /api/save {"key":K,"data":DATA} (unconditional: no version),
+-- K drawn at random from BENCH_KEYS, DATA the JSON in BENCH_DATA (requests
+-- are built once, in init).
+dofile(os.getenv("BENCH_DIR") .. "/wrk-report.lua")
+local reqs = {}
+function init(args)
+  local data = read_all(os.getenv("BENCH_DATA"))
+  local headers = {["Content-Type"] = "application/json"}
+  for _, k in ipairs(read_lines(os.getenv("BENCH_KEYS"))) do
+    reqs[#reqs + 1] = wrk.format("POST", "/api/save", headers, '{"key":"' .. k .. '","data":' .. data .. '}')
+  end
+  seed(#reqs + math.floor(os.clock() * 1e6))
+end
+function request()
+  return reqs[math.random(#reqs)]
+end

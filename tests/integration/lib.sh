@@ -13,7 +13,7 @@ IT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$IT_ROOT/scripts/stack.sh"
 SESSIONCTL=${SESSIONCTL:-$IT_ROOT/build/sessionctl}
 LOADGEN=${LOADGEN:-$IT_ROOT/build/loadgen}
-IT_PASS=0 IT_FAIL=0
+IT_PASS=0 IT_FAIL=0 STATUS="" BODY=""
 
 it_setup() {
   IT_TMP=$(mktemp -d /tmp/sessiond-it.XXXXXX)

@@ -49,7 +49,7 @@ hdr() { grep -i "^$1:" "$HDRS" | head -n1 | cut -d: -f2- | sed 's/^ *//; s/\r$//
 
 ok() {
   local name=$1; shift
-  if "$@"; then IT_PASS=$((IT_PASS + 1)); echo "ok   $name"
+  if "$@" >/dev/null; then IT_PASS=$((IT_PASS + 1)); echo "ok   $name"
   else IT_FAIL=$((IT_FAIL + 1)); echo "FAIL $name (status=${STATUS:-} body=${BODY:0:300})"; fi
 }
 

@@ -20,7 +20,7 @@ static const struct {
 	[SD_ERR_METHOD] = {405, "method_not_allowed", "That method is not allowed here."},
 	[SD_ERR_BUSY] = {503, "busy", "The session is busy; retry shortly."},
 	[SD_ERR_STORAGE_FULL] = {507, "storage_full", "The server has no space left to store this; nothing was changed."},
-	[SD_ERR_INTERNAL] = {500, "internal", "Internal error; nothing was changed."},
+	[SD_ERR_INTERNAL] = {500, "internal", "Internal error; the server log has the details. Load the session to see its state."},
 	[SD_ERR_EXISTS] = {503, "busy", "Could not allocate a free key; retry."},
 	[SD_ERR_CORRUPT] = {500, "internal", "The stored session is damaged; an administrator has been told."},
 };

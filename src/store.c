@@ -278,7 +278,7 @@ sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len
 	if (r != 0)
 		return saved == EEXIST ? SD_ERR_EXISTS : sd_err_from_errno(saved);
 	if (sync_dir(s, dir) != 0)
-		return sd_err_from_errno(errno);
+		return SD_ERR_INTERNAL; /* the name is already in place: not "full", not "unchanged" */
 	sd_metrics_add(SD_M_SESSIONS_CREATED, 1);
 	return SD_OK;
 }
@@ -386,7 +386,7 @@ sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len)
 		return sd_err_from_errno(saved);
 	}
 	if (sync_dir(l->s, dir) != 0)
-		return sd_err_from_errno(errno);
+		return SD_ERR_INTERNAL; /* the name is already in place: not "full", not "unchanged" */
 	return SD_OK;
 }
 

@@ -8,6 +8,7 @@
 #ifndef SD_CTL_H
 #define SD_CTL_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -32,8 +33,9 @@ typedef struct sd_ctl {
 
 typedef int (*ctl_cmd_fn)(sd_ctl *c, int argc, char **argv);
 
-/* The commands. argv[0] is the command name; each reads its options, then
- * opens the store with ctl_open (main closes it). */
+/* The commands. argv[0] is the command name; each reads its options with
+ * ctl_options (or ctl_start), then opens the store with ctl_open (main
+ * closes it). */
 int ctl_list(sd_ctl *c, int argc, char **argv);
 int ctl_show(sd_ctl *c, int argc, char **argv);
 int ctl_stats(sd_ctl *c, int argc, char **argv);
@@ -46,6 +48,27 @@ int ctl_import(sd_ctl *c, int argc, char **argv);
  * error (a mistyped --data-dir must not grow an empty store). Returns
  * CTL_OK, or CTL_PROBLEMS after saying why. */
 int ctl_open(sd_ctl *c, int create);
+
+/* One option of a command other than --json, for ctl_options: ch is its
+ * val, arg its value (NULL when it takes none). Returns CTL_OK to go on,
+ * or the status to stop with after saying why (ctl_usage_error). */
+typedef int (*ctl_option_fn)(sd_ctl *c, int ch, const char *arg, void *ctx);
+
+/* Read a command's options with getopt_long: opts ends with {0}, --json
+ * (val 'j') sets c->json, every other option goes to fn (NULL when opts
+ * has only --json); a bad option or a missing value is reported. Returns
+ * CTL_OK with optind at the first non-option argument, CTL_USAGE, or the
+ * status fn stopped with. */
+int ctl_options(sd_ctl *c, int argc, char **argv, const struct option *opts, ctl_option_fn fn, void *ctx);
+/* A ctl_option_fn for a command whose one other option is a flag: sets
+ * the int that ctx points to. Returns CTL_OK. */
+int ctl_set_flag(sd_ctl *c, int ch, const char *arg, void *ctx);
+/* No argument may be left after the options; hint ("" or " (why)") ends
+ * the message. Returns CTL_OK, or CTL_USAGE after saying so. */
+int ctl_no_args(const sd_ctl *c, int argc, char **argv, const char *hint);
+/* The usual start of a command: ctl_options, ctl_no_args, then ctl_open
+ * without create. Returns CTL_OK, or the status to stop with. */
+int ctl_start(sd_ctl *c, int argc, char **argv, const struct option *opts, ctl_option_fn fn, void *ctx);
 
 /* "sessionctl CMD: message" on stderr. */
 void ctl_warn(const sd_ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -114,24 +114,11 @@ int ctl_import(sd_ctl *c, int argc, char **argv)
 		{0, 0, 0, 0},
 	};
 	struct import_ctx m = {0};
-	int ch;
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'f':
-			m.force = 1;
-			break;
-		case 'j':
-			c->json = 1;
-			break;
-		default:
-			return ctl_bad_option(c, ch, argv);
-		}
-	}
-	if (optind < argc)
-		return ctl_usage_error(c, "unexpected argument '%s' (the documents come on stdin)", argv[optind]);
-	int st = ctl_open(c, 1);
+	int st = ctl_options(c, argc, argv, opts, ctl_set_flag, &m.force);
+	if (st == CTL_OK)
+		st = ctl_no_args(c, argc, argv, " (the documents come on stdin)");
+	if (st == CTL_OK)
+		st = ctl_open(c, 1);
 	if (st != CTL_OK)
 		return st;
 	char *line = NULL;

@@ -176,24 +176,7 @@ int ctl_fsck(sd_ctl *c, int argc, char **argv)
 		{0, 0, 0, 0},
 	};
 	struct fsck_ctx f = {.c = c};
-	int ch;
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'r':
-			f.repair = 1;
-			break;
-		case 'j':
-			c->json = 1;
-			break;
-		default:
-			return ctl_bad_option(c, ch, argv);
-		}
-	}
-	if (optind < argc)
-		return ctl_usage_error(c, "unexpected argument '%s'", argv[optind]);
-	int st = ctl_open(c, 0);
+	int st = ctl_start(c, argc, argv, opts, ctl_set_flag, &f.repair);
 	if (st != CTL_OK)
 		return st;
 	f.now = sd_time_epoch_ms();
@@ -312,6 +295,27 @@ static gc_outcome gc_one(sd_ctl *c, const gc_cand *g, int64_t cutoff, int64_t *u
 	return o;
 }
 
+/* gc's options as given. */
+struct gc_args {
+	const char *older; /* --older-than, NULL when missing */
+	int64_t age_ms;
+	int dry;
+};
+
+/* One option of gc; ctx is a struct gc_args. Returns CTL_OK or CTL_USAGE. */
+static int gc_option(sd_ctl *c, int ch, const char *arg, void *ctx)
+{
+	struct gc_args *a = ctx;
+	if (ch == 'n') {
+		a->dry = 1;
+		return CTL_OK;
+	}
+	a->older = arg;
+	if (sd_time_parse_duration(arg, &a->age_ms) != 0)
+		return ctl_usage_error(c, "--older-than: '%s' is not a duration (90s, 15m, 12h, 30d, 2w)", arg);
+	return CTL_OK;
+}
+
 int ctl_gc(sd_ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -320,37 +324,18 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 		{"json", no_argument, 0, 'j'},
 		{0, 0, 0, 0},
 	};
-	const char *older = NULL;
-	int64_t age_ms = 0;
-	int dry = 0, ch;
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'o':
-			older = optarg;
-			if (sd_time_parse_duration(optarg, &age_ms) != 0)
-				return ctl_usage_error(c, "--older-than: '%s' is not a duration (90s, 15m, 12h, 30d, 2w)",
-						       optarg);
-			break;
-		case 'n':
-			dry = 1;
-			break;
-		case 'j':
-			c->json = 1;
-			break;
-		default:
-			return ctl_bad_option(c, ch, argv);
-		}
-	}
-	if (optind < argc)
-		return ctl_usage_error(c, "unexpected argument '%s'", argv[optind]);
-	if (!older)
-		return ctl_usage_error(c, "--older-than DURATION is required");
-	int st = ctl_open(c, 0);
+	struct gc_args a = {0};
+	int st = ctl_options(c, argc, argv, opts, gc_option, &a);
+	if (st == CTL_OK)
+		st = ctl_no_args(c, argc, argv, "");
 	if (st != CTL_OK)
 		return st;
-	struct gc_ctx g = {.cutoff = sd_time_epoch_ms() - age_ms};
+	if (!a.older)
+		return ctl_usage_error(c, "--older-than DURATION is required");
+	st = ctl_open(c, 0);
+	if (st != CTL_OK)
+		return st;
+	struct gc_ctx g = {.cutoff = sd_time_epoch_ms() - a.age_ms};
 	if (ctl_each_session(c, gc_collect, &g) != SD_OK || g.oom) {
 		free(g.v);
 		return CTL_PROBLEMS;
@@ -362,13 +347,13 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 	sd_time_format(g.cutoff, cutoff);
 	int64_t count[GC__N] = {0};
 	if (c->json)
-		printf("{\"older_than\":\"%s\",\"cutoff\":\"%s\",\"dry_run\":%s,\"sessions\":[", older, cutoff,
-		       dry ? "true" : "false");
+		printf("{\"older_than\":\"%s\",\"cutoff\":\"%s\",\"dry_run\":%s,\"sessions\":[", a.older, cutoff,
+		       a.dry ? "true" : "false");
 	else
 		printf("%-8s  %-24s  %s\n", "KEY", "UPDATED", "ACTION");
 	for (size_t i = 0; i < g.n; i++) {
 		int64_t updated = g.v[i].updated;
-		gc_outcome o = dry ? GC_WOULD : gc_one(c, &g.v[i], g.cutoff, &updated);
+		gc_outcome o = a.dry ? GC_WOULD : gc_one(c, &g.v[i], g.cutoff, &updated);
 		count[o]++;
 		sd_time_format(updated, upd);
 		if (c->json)
@@ -384,7 +369,7 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 			printf(",\"%s\":%lld", gc_code[o], (long long)count[o]);
 		printf(",\"damaged\":%lld,\"stray\":%lld}\n", (long long)(c->damaged + count[GC_KEPT_DAMAGED]),
 		       (long long)c->stray);
-	} else if (dry) {
+	} else if (a.dry) {
 		printf("\nwould delete %lld sessions not updated since %s (dry run: nothing deleted)\n",
 		       (long long)count[GC_WOULD], cutoff);
 	} else {

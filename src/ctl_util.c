@@ -1,7 +1,8 @@
 /* ctl_util.c: what sessionctl's commands share. Opening the store,
- * messages and usage errors, time and count arguments, human sizes and
- * ages, describing stray entries, reading one session, and the walk over
- * every valid session that reports damage and carries on. */
+ * reading a command's options, messages and usage errors, time and count
+ * arguments, human sizes and ages, describing stray entries, reading one
+ * session, and the walk over every valid session that reports damage and
+ * carries on. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -68,6 +69,51 @@ int ctl_bad_option(const sd_ctl *c, int ch, char **argv)
 	if (strncmp(arg, "--", 2) == 0 || !optopt)
 		return ctl_usage_error(c, "unrecognised option '%s'", arg);
 	return ctl_usage_error(c, "unrecognised option '-%c'", optopt);
+}
+
+int ctl_options(sd_ctl *c, int argc, char **argv, const struct option *opts, ctl_option_fn fn, void *ctx)
+{
+	int ch;
+	optind = 0; /* start again from argv[1]: main has run getopt already */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (ch == '?' || ch == ':')
+			return ctl_bad_option(c, ch, argv);
+		if (ch == 'j') {
+			c->json = 1;
+			continue;
+		}
+		int st = fn ? fn(c, ch, optarg, ctx) : CTL_OK;
+		if (st != CTL_OK)
+			return st;
+	}
+	return CTL_OK;
+}
+
+int ctl_set_flag(sd_ctl *c, int ch, const char *arg, void *ctx)
+{
+	(void)c;
+	(void)ch;
+	(void)arg;
+	*(int *)ctx = 1;
+	return CTL_OK;
+}
+
+int ctl_no_args(const sd_ctl *c, int argc, char **argv, const char *hint)
+{
+	if (optind < argc)
+		return ctl_usage_error(c, "unexpected argument '%s'%s", argv[optind], hint);
+	return CTL_OK;
+}
+
+int ctl_start(sd_ctl *c, int argc, char **argv, const struct option *opts, ctl_option_fn fn, void *ctx)
+{
+	int st = ctl_options(c, argc, argv, opts, fn, ctx);
+	if (st == CTL_OK)
+		st = ctl_no_args(c, argc, argv, "");
+	if (st == CTL_OK)
+		st = ctl_open(c, 0);
+	return st;
 }
 
 const char *ctl_rel(const sd_ctl *c, const char *path)

@@ -99,6 +99,50 @@ static void print_rows(const sd_ctl *c, const row *rows, size_t n)
 		fputs(n ? "\n]\n" : "]\n", stdout);
 }
 
+/* list's options as given. */
+struct list_args {
+	struct list_ctx *l;
+	sort_field sort;
+	int reverse;
+	int64_t limit; /* -1: no --limit */
+};
+
+/* One option of list; ctx is a struct list_args. Returns CTL_OK or CTL_USAGE. */
+static int list_option(sd_ctl *c, int ch, const char *arg, void *ctx)
+{
+	struct list_args *a = ctx;
+	switch (ch) {
+	case 'b':
+		if (ctl_parse_when(arg, &a->l->before) != 0)
+			return ctl_usage_error(c, "--updated-before: '%s' is not a time or a duration", arg);
+		a->l->has_before = 1;
+		break;
+	case 'a':
+		if (ctl_parse_when(arg, &a->l->after) != 0)
+			return ctl_usage_error(c, "--updated-after: '%s' is not a time or a duration", arg);
+		a->l->has_after = 1;
+		break;
+	case 's':
+		if (strcmp(arg, "key") == 0)
+			a->sort = SORT_KEY;
+		else if (strcmp(arg, "updated") == 0)
+			a->sort = SORT_UPDATED;
+		else if (strcmp(arg, "size") == 0)
+			a->sort = SORT_SIZE;
+		else
+			return ctl_usage_error(c, "--sort must be updated, size or key, not '%s'", arg);
+		break;
+	case 'r':
+		a->reverse = 1;
+		break;
+	case 'n':
+		if (ctl_parse_count(arg, &a->limit) != 0)
+			return ctl_usage_error(c, "--limit must be a positive number, not '%s'", arg);
+		break;
+	}
+	return CTL_OK;
+}
+
 int ctl_list(sd_ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -111,50 +155,8 @@ int ctl_list(sd_ctl *c, int argc, char **argv)
 		{0, 0, 0, 0},
 	};
 	struct list_ctx l = {0};
-	sort_field sort = SORT_KEY;
-	int reverse = 0, ch;
-	int64_t limit = -1;
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'b':
-			if (ctl_parse_when(optarg, &l.before) != 0)
-				return ctl_usage_error(c, "--updated-before: '%s' is not a time or a duration", optarg);
-			l.has_before = 1;
-			break;
-		case 'a':
-			if (ctl_parse_when(optarg, &l.after) != 0)
-				return ctl_usage_error(c, "--updated-after: '%s' is not a time or a duration", optarg);
-			l.has_after = 1;
-			break;
-		case 's':
-			if (strcmp(optarg, "key") == 0)
-				sort = SORT_KEY;
-			else if (strcmp(optarg, "updated") == 0)
-				sort = SORT_UPDATED;
-			else if (strcmp(optarg, "size") == 0)
-				sort = SORT_SIZE;
-			else
-				return ctl_usage_error(c, "--sort must be updated, size or key, not '%s'", optarg);
-			break;
-		case 'r':
-			reverse = 1;
-			break;
-		case 'n':
-			if (ctl_parse_count(optarg, &limit) != 0)
-				return ctl_usage_error(c, "--limit must be a positive number, not '%s'", optarg);
-			break;
-		case 'j':
-			c->json = 1;
-			break;
-		default:
-			return ctl_bad_option(c, ch, argv);
-		}
-	}
-	if (optind < argc)
-		return ctl_usage_error(c, "unexpected argument '%s'", argv[optind]);
-	int st = ctl_open(c, 0);
+	struct list_args a = {.l = &l, .sort = SORT_KEY, .limit = -1};
+	int st = ctl_start(c, argc, argv, opts, list_option, &a);
 	if (st != CTL_OK)
 		return st;
 	if (ctl_each_session(c, list_add, &l) != SD_OK || l.oom) {
@@ -163,13 +165,13 @@ int ctl_list(sd_ctl *c, int argc, char **argv)
 	}
 	if (l.n > 1)
 		qsort(l.rows, l.n, sizeof *l.rows,
-		      sort == SORT_UPDATED ? by_updated : sort == SORT_SIZE ? by_size : by_key);
-	for (size_t i = 0; reverse && i < l.n / 2; i++) {
+		      a.sort == SORT_UPDATED ? by_updated : a.sort == SORT_SIZE ? by_size : by_key);
+	for (size_t i = 0; a.reverse && i < l.n / 2; i++) {
 		row t = l.rows[i];
 		l.rows[i] = l.rows[l.n - 1 - i];
 		l.rows[l.n - 1 - i] = t;
 	}
-	print_rows(c, l.rows, limit >= 0 && (size_t)limit < l.n ? (size_t)limit : l.n);
+	print_rows(c, l.rows, a.limit >= 0 && (size_t)a.limit < l.n ? (size_t)a.limit : l.n);
 	free(l.rows);
 	return ctl_finish(c, ctl_status(c));
 }
@@ -208,21 +210,10 @@ int ctl_show(sd_ctl *c, int argc, char **argv)
 		{"json", no_argument, 0, 'j'},
 		{0, 0, 0, 0},
 	};
-	int raw = 0, ch;
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'r':
-			raw = 1;
-			break;
-		case 'j':
-			c->json = 1;
-			break;
-		default:
-			return ctl_bad_option(c, ch, argv);
-		}
-	}
+	int raw = 0;
+	int st = ctl_options(c, argc, argv, opts, ctl_set_flag, &raw);
+	if (st != CTL_OK)
+		return st;
 	if (optind != argc - 1)
 		return ctl_usage_error(c, optind >= argc ? "which session? give its KEY"
 							 : "give one KEY, not several");
@@ -231,7 +222,7 @@ int ctl_show(sd_ctl *c, int argc, char **argv)
 	char key[SD_KEY_LEN + 1], msg[SD_MSG_MAX];
 	if (sd_key_normalize(argv[optind], strlen(argv[optind]), key) != SD_OK)
 		return ctl_usage_error(c, "'%s' is not a key (8 letters or digits)", argv[optind]);
-	int st = ctl_open(c, 0);
+	st = ctl_open(c, 0);
 	if (st != CTL_OK)
 		return st;
 	if (raw)
@@ -332,17 +323,7 @@ int ctl_stats(sd_ctl *c, int argc, char **argv)
 		{"json", no_argument, 0, 'j'},
 		{0, 0, 0, 0},
 	};
-	int ch;
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		if (ch != 'j')
-			return ctl_bad_option(c, ch, argv);
-		c->json = 1;
-	}
-	if (optind < argc)
-		return ctl_usage_error(c, "unexpected argument '%s'", argv[optind]);
-	int st = ctl_open(c, 0);
+	int st = ctl_start(c, argc, argv, opts, NULL, NULL);
 	if (st != CTL_OK)
 		return st;
 	struct stats_ctx s = {.now = sd_time_epoch_ms()};
@@ -389,33 +370,27 @@ static int export_one(sd_ctl *c, const char *key, const json_t *doc, size_t size
 	return 0;
 }
 
+/* export's --updated-after; ctx is the struct export_ctx. Returns CTL_OK
+ * or CTL_USAGE. */
+static int export_option(sd_ctl *c, int ch, const char *arg, void *ctx)
+{
+	struct export_ctx *x = ctx;
+	(void)ch;
+	if (ctl_parse_when(arg, &x->after) != 0)
+		return ctl_usage_error(c, "--updated-after: '%s' is not a time or a duration", arg);
+	x->has_after = 1;
+	return CTL_OK;
+}
+
 int ctl_export(sd_ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"updated-after", required_argument, 0, 'a'},
-		{"json", no_argument, 0, 'j'},
+		{"json", no_argument, 0, 'j'}, /* the output is JSON Lines either way */
 		{0, 0, 0, 0},
 	};
 	struct export_ctx x = {0};
-	int ch;
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'a':
-			if (ctl_parse_when(optarg, &x.after) != 0)
-				return ctl_usage_error(c, "--updated-after: '%s' is not a time or a duration", optarg);
-			x.has_after = 1;
-			break;
-		case 'j': /* the output is JSON Lines either way */
-			break;
-		default:
-			return ctl_bad_option(c, ch, argv);
-		}
-	}
-	if (optind < argc)
-		return ctl_usage_error(c, "unexpected argument '%s'", argv[optind]);
-	int st = ctl_open(c, 0);
+	int st = ctl_start(c, argc, argv, opts, export_option, &x);
 	if (st != CTL_OK)
 		return st;
 	if (ctl_each_session(c, export_one, &x) != SD_OK)

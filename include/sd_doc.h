@@ -12,6 +12,10 @@
 #include "sd_err.h"
 #include "sd_key.h"
 
+/* The largest version a document may reach: 2^53 - 1, the largest integer
+ * a JavaScript client holds exactly. A save past it is refused. */
+#define SD_DOC_MAX_VERSION 9007199254740991LL
+
 /* How deep request JSON may nest before it is refused as bad_request. */
 #define SD_DOC_MAX_DEPTH 64
 

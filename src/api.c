@@ -34,8 +34,10 @@ static sd_err load_doc(sd_store *s, const char *key, json_t **doc, char msg[SD_M
 		return e;
 	e = sd_doc_parse_stored(buf, len, key, doc, msg);
 	free(buf);
-	if (e == SD_ERR_CORRUPT)
+	if (e == SD_ERR_CORRUPT) {
 		sd_log_error("session %s is damaged: %s", key, msg);
+		msg[0] = '\0'; /* the client gets the fixed sentence, not file details */
+	}
 	return e;
 }
 
@@ -100,9 +102,10 @@ sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r)
 	}
 	e = sd_doc_parse_stored(buf, len, key, &r->doc, r->msg);
 	free(buf);
-	if (e == SD_ERR_CORRUPT)
+	if (e == SD_ERR_CORRUPT) {
 		sd_log_error("session %s is damaged: %s", key, r->msg);
-	else if (e == SD_OK)
+		r->msg[0] = '\0';
+	} else if (e == SD_OK)
 		r->version = sd_doc_version(r->doc);
 	return e;
 }
@@ -136,8 +139,10 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 	json_t *doc = NULL;
 	e = sd_doc_parse_stored(buf, len, b->key, &doc, r->msg);
 	free(buf);
-	if (e == SD_ERR_CORRUPT)
+	if (e == SD_ERR_CORRUPT) {
 		sd_log_error("session %s is damaged: %s", b->key, r->msg);
+		r->msg[0] = '\0';
+	}
 	if (e == SD_OK) {
 		int64_t cur = sd_doc_version(doc);
 		if (!if_match_ok(im, cur)) {
@@ -168,6 +173,9 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 		if (e == SD_OK) {
 			r->doc = doc;
 			doc = NULL;
+		} else if (e == SD_ERR_BAD_REQUEST) {
+			snprintf(r->msg, sizeof r->msg, "The session has reached the largest version; "
+				 "instantiate a new one.");
 		} else if (e == SD_ERR_STORAGE_FULL) {
 			sd_log_error("storage full while saving session %s; the old document stays", b->key);
 		} else {

@@ -48,8 +48,8 @@ const char *sd_config_usage(void)
 	       "  --threads N           worker threads, 1-1024 (SESSIOND_THREADS, default 32)\n"
 	       "  --max-body SIZE       largest request body, bytes or with k/M suffix\n"
 	       "                        (SESSIOND_MAX_BODY, default 1M)\n"
-	       "  --lock-timeout DUR    longest wait for a session lock, e.g. 5s, 500ms\n"
-	       "                        (SESSIOND_LOCK_TIMEOUT, default 5s)\n"
+	       "  --lock-timeout DUR    longest wait for a session lock, 1ms to 30s, e.g. 5s,\n"
+	       "                        500ms (SESSIOND_LOCK_TIMEOUT, default 5s)\n"
 	       "  --durability MODE     full: fsync file and folder before answering; none: leave\n"
 	       "                        it to the kernel (SESSIOND_DURABILITY, default full)\n"
 	       "  --cors-origin LIST    comma-separated allowed Origins, or * (SESSIOND_CORS_ORIGIN,\n"
@@ -143,7 +143,9 @@ static int apply(sd_config *c, int opt, const char *v, char msg[SD_MSG_MAX])
 			goto bad;
 		return 0;
 	case O_LOCK_TIMEOUT:
-		if (sd_time_parse_duration(v, &ms) || ms < 1 || ms > 600000)
+		/* At most 30 s: nginx gives up on sessiond after 60 s, and a save
+		 * that completes after nginx answered 503 would be retried. */
+		if (sd_time_parse_duration(v, &ms) || ms < 1 || ms > 30000)
 			goto bad;
 		c->lock_timeout_ms = (int)ms;
 		return 0;
@@ -219,6 +221,9 @@ int sd_config_origin_allowed(const sd_config *c, const char *origin)
 {
 	if (!origin || !*origin)
 		return 0;
+	for (const unsigned char *p = (const unsigned char *)origin; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return 0; /* it is echoed into a header line */
 	if (c->cors_any)
 		return 1;
 	for (int i = 0; i < c->n_origins; i++)

@@ -83,8 +83,16 @@ static sd_err only_fields(json_t *root, const char *const *allowed, char msg[SD_
 			if (strcmp(*a, k) == 0)
 				ok = 1;
 		if (!ok) {
+			/* Quote at most 40 bytes of the name, cut at a UTF-8
+			 * character boundary so the message stays valid JSON text. */
+			size_t n = strlen(k);
+			if (n > 40) {
+				n = 40;
+				while (n > 0 && ((unsigned char)k[n] & 0xC0) == 0x80)
+					n--;
+			}
 			char name[64];
-			snprintf(name, sizeof name, "%s", k);
+			snprintf(name, sizeof name, "%.*s%s", (int)n, k, n < strlen(k) ? "..." : "");
 			setmsg(msg, "Unknown field \"%s\" in the body.", name);
 			return SD_ERR_BAD_REQUEST;
 		}
@@ -232,8 +240,8 @@ sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MS
 		return SD_ERR_CORRUPT;
 	}
 	json_t *v = json_object_get(doc, "version");
-	if (!json_is_integer(v) || json_integer_value(v) < 1) {
-		setmsg(msg, "\"version\" is missing or not an integer >= 1%s", "");
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > SD_DOC_MAX_VERSION) {
+		setmsg(msg, "\"version\" is missing or not an integer from 1 to 2^53-1%s", "");
 		return SD_ERR_CORRUPT;
 	}
 	if (!is_time(json_object_get(doc, "created")) || !is_time(json_object_get(doc, "updated"))) {
@@ -329,6 +337,8 @@ json_t *sd_merge_patch(const json_t *target, const json_t *patch)
 
 sd_err sd_doc_apply_save(json_t *doc, const sd_save_body *b, const char *now)
 {
+	if (sd_doc_version(doc) >= SD_DOC_MAX_VERSION)
+		return SD_ERR_BAD_REQUEST; /* no version left to give */
 	json_t *meta = json_object_get(doc, "meta");
 	json_t *data = json_object_get(doc, "data");
 	json_t *nmeta = b->meta ? sd_merge_patch(meta, b->meta) : json_incref(meta);

@@ -216,8 +216,10 @@ static void *worker(void *p)
 		if (FCGX_Accept_r(&rq) < 0) {
 			if (f->stopping)
 				break;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
-				usleep(10000); /* back off, as slowcgi does, instead of dying */
+			/* Back off, as slowcgi does, instead of dying or spinning
+			 * (EMFILE, ENOMEM, or a socket that cannot accept). */
+			if (errno != EINTR)
+				usleep(10000);
 			continue;
 		}
 		serve_one(f, &rq);
@@ -231,6 +233,7 @@ static void *worker(void *p)
 
 sd_err sd_fcgi_start(const sd_app *app, int listen_fd, int threads, size_t max_body, sd_fcgi **out)
 {
+	*out = NULL;
 	if (FCGX_Init() != 0)
 		return SD_ERR_INTERNAL;
 	sd_fcgi *f = calloc(1, sizeof *f);

@@ -65,15 +65,16 @@ static void set_json(sd_response *resp, int status, json_t *v)
 	free(resp->body);
 	resp->body = NULL;
 	resp->body_len = 0;
-	if (!v) {
+	static const char fallback[] = "{\"error\":\"internal\",\"message\":\"Internal error.\"}\n";
+	size_t n;
+	char *s = v ? sd_doc_dump_compact(v, &n) : NULL;
+	json_decref(v);
+	if (!s) { /* out of memory, or a value that would not serialise */
 		resp->status = 500;
+		resp->body = strdup(fallback);
+		resp->body_len = resp->body ? sizeof fallback - 1 : 0;
 		return;
 	}
-	size_t n;
-	char *s = sd_doc_dump_compact(v, &n);
-	json_decref(v);
-	if (!s)
-		return;
 	char *t = realloc(s, n + 2);
 	if (!t) {
 		free(s);
@@ -91,6 +92,8 @@ static void set_error(sd_response *resp, sd_err e, const char *msg, const json_t
 {
 	json_t *b = json_pack("{s:s, s:s}", "error", sd_err_code(e), "message",
 			      (msg && *msg) ? msg : sd_err_message(e));
+	if (!b) /* msg was not valid UTF-8: the fixed sentence always is */
+		b = json_pack("{s:s, s:s}", "error", sd_err_code(e), "message", sd_err_message(e));
 	if (b && current) {
 		json_object_set_new(b, "version", json_integer(sd_doc_version(current)));
 		json_object_set(b, "current", (json_t *)current);

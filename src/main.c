@@ -56,10 +56,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	} else {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof ss;
-		if (getsockname(0, (struct sockaddr *)&ss, &sl) != 0) {
-			sd_log_error("no --listen given and fd 0 is not a socket (run under spawn-fcgi, or "
+		int listening = 0;
+		socklen_t sl = sizeof listening;
+		if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening, &sl) != 0 || !listening) {
+			sd_log_error("no --listen given and fd 0 is not a listening socket (run under spawn-fcgi, or "
 				     "pass --listen unix:PATH or --listen 127.0.0.1:PORT)");
 			return 2;
 		}
@@ -73,11 +73,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	sd_app app = {.store = store, .cfg = &cfg};
-	sd_fcgi *f;
+	sd_fcgi *f = NULL;
 	if (sd_fcgi_start(&app, fd, cfg.threads, cfg.max_body, &f) != SD_OK) {
-		sd_log_error("cannot start worker threads");
-		sd_fcgi_stop(f, 0);
-		sd_store_close(store);
+		sd_log_error("cannot start %d worker threads", cfg.threads);
+		if (sd_fcgi_stop(f, 5000) == 0)
+			sd_store_close(store);
 		return 1;
 	}
 	sd_log_info("serving on %s with %d threads, data in %s, durability %s", cfg.listen[0] ? cfg.listen : "fd 0",

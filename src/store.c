@@ -39,6 +39,7 @@ struct sd_store {
 	sd_durability durability;
 	int lock_timeout_ms;
 	int skip_inode_check;
+	unsigned char fan_durable[SD_KEY_ALPHABET_LEN * SD_KEY_ALPHABET_LEN];
 	pthread_mutex_t stripe[STRIPES];
 };
 
@@ -169,14 +170,29 @@ static int sync_dir(const sd_store *s, const char *dir)
 	return r;
 }
 
-/* Make sure sessions/XX exists; a new folder is made durable in its parent. */
-static int ensure_fan_dir(const sd_store *s, const char *key)
+static unsigned fan_index(unsigned char c)
 {
+	return c >= 'A' && c <= 'Z' ? (unsigned)(c - 'A') : (unsigned)(c - '0') + 26;
+}
+
+/* Make sure sessions/XX exists and its name is durable in sessions/. The
+ * first create in a folder in this process syncs sessions/ even when the
+ * folder was already there: whoever made it may not have synced it yet
+ * (another thread between its mkdir and its fsync, or one whose fsync
+ * failed). After that the folder is known durable and costs nothing. */
+static int ensure_fan_dir(sd_store *s, const char *key)
+{
+	unsigned idx = fan_index((unsigned char)key[0]) * SD_KEY_ALPHABET_LEN + fan_index((unsigned char)key[1]);
+	if (__atomic_load_n(&s->fan_durable[idx], __ATOMIC_ACQUIRE))
+		return 0;
 	char dir[PATH_MAX_LEN];
 	fan_dir(s, key, dir, sizeof dir);
-	if (mkdir(dir, 0750) == 0)
-		return sync_dir(s, s->sessions);
-	return errno == EEXIST ? 0 : -1;
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+		return -1;
+	if (sync_dir(s, s->sessions) != 0)
+		return -1;
+	__atomic_store_n(&s->fan_durable[idx], 1, __ATOMIC_RELEASE);
+	return 0;
 }
 
 /* Write bytes to a fresh temporary file in dir (O_CREAT|O_EXCL through
@@ -307,16 +323,18 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 	sd_store_path(s, key, l->path, sizeof l->path);
 
 	struct timespec abs;
-	clock_gettime(CLOCK_REALTIME, &abs);
+	clock_gettime(CLOCK_MONOTONIC, &abs);
 	abs.tv_sec += s->lock_timeout_ms / 1000;
 	abs.tv_nsec += (long)(s->lock_timeout_ms % 1000) * 1000000;
 	if (abs.tv_nsec >= 1000000000) {
 		abs.tv_sec++;
 		abs.tv_nsec -= 1000000000;
 	}
-	int r = pthread_mutex_timedlock(&s->stripe[l->stripe], &abs);
+	int r = pthread_mutex_clocklock(&s->stripe[l->stripe], CLOCK_MONOTONIC, &abs);
 	if (r != 0) {
 		free(l);
+		if (wait_ns)
+			*wait_ns = sd_time_mono_ns() - t0;
 		return r == ETIMEDOUT ? SD_ERR_BUSY : SD_ERR_INTERNAL;
 	}
 

@@ -205,6 +205,21 @@ ok "a damaged file: 500 internal, as JSON" is_error 500 internal
 req POST /api/save "${CT[@]}" -d '{"key":"CMPACT01","data":1}'
 ok "saving over a damaged file: 500 internal, file untouched" bash -c "[ '$STATUS' = 500 ] && [ \$(wc -c < '$DATA/sessions/CM/CMPACT01.json') -lt 60 ]"
 
+# --- found in review: each was a 500 or worse before its fix ---
+long=$(printf 'a%.0s' $(seq 1 62))
+req POST /api/save "${CT[@]}" --data-binary "{\"key\":\"$K2\",\"$long\u00e9\":1}"
+ok "an unknown field name cut inside a UTF-8 character: 400 bad_request JSON" is_error 400 bad_request
+req POST /api/instantiate "${CT[@]}" --data-binary "{\"${long}é\":1}"
+ok "the same on instantiate" is_error 400 bad_request
+mkdir -p "$DATA/sessions/MA"
+printf '{\n  "key": "MAXVER00",\n  "version": 9007199254740991,\n  "created": "2026-01-01T00:00:00.000Z",\n  "updated": "2026-01-01T00:00:00.000Z",\n  "meta": {},\n  "data": {}\n}\n' > "$DATA/sessions/MA/MAXVER00.json"
+cp "$DATA/sessions/MA/MAXVER00.json" "$IT_TMP/maxver"
+req POST /api/save "${CT[@]}" -d '{"key":"MAXVER00","data":1}'
+ok "a save past version 2^53-1: 400 bad_request, not an overflow" is_error 400 bad_request
+ok "and the file is untouched" cmp -s "$DATA/sessions/MA/MAXVER00.json" "$IT_TMP/maxver"
+req GET /api/load?key=CMPACT01
+ok "a damaged file's details stay in the log" bash -c "! grep -q 'line' '$IT_TMP/body' && grep -q 'CMPACT01 is damaged' '$RUN/sessiond.log'"
+
 # --- the server keeps serving after all of the above ---
 req GET "/api/load?key=$K"
 ok "still serving" [ "$STATUS" = 200 ]

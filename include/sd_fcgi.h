@@ -5,11 +5,16 @@
 #ifndef SD_FCGI_H
 #define SD_FCGI_H
 
+#include <signal.h>
 #include <stddef.h>
 #include "sd_err.h"
 #include "sd_http.h"
 
 typedef struct sd_fcgi sd_fcgi;
+
+/* sd_fcgi_stop wakes workers blocked in accept() with this signal (its
+ * handler does nothing); it must not be blocked in the worker threads. */
+#define SD_FCGI_WAKE_SIGNAL SIGUSR1
 
 /* Bind spec ("unix:PATH" or "HOST:PORT") and listen. A unix path held by a
  * live server is refused; a stale one is replaced. */

@@ -34,7 +34,7 @@ MSG
 # Stay in the foreground; if either server dies, stop the other.
 while [ "$stopping" -eq 0 ]; do
   for p in "${STACK_PIDS[@]}"; do
-    if ! kill -0 "$p" 2>/dev/null; then echo "run: a server exited; stopping" >&2; stack_stop; exit 1; fi
+    if ! stack_alive "$p"; then echo "run: a server exited; stopping" >&2; stack_stop; exit 1; fi
   done
   sleep 1 & wait $!
 done

@@ -26,24 +26,33 @@ free_port() {
   return 1
 }
 
-# Render conf/nginx.conf.in into RUN_DIR.
+# Render conf/nginx.conf.in into RUN_DIR. UPSTREAM...: one or more
+# "unix:PATH" or "HOST:PORT" servers. Values are substituted by bash, not
+# sed, so paths may hold any character but a double quote.
 stack_render_nginx() {
-  local run=$1 port=$2 upstream=$3
-  local keep=${STACK_KEEP_CONN:-off} user_line="" ka="" static=""
+  local run=$1 port=$2; shift 2
+  local keep=${STACK_KEEP_CONN:-off} user_line="" ka="" static="" servers="" u t
   [ "$(id -u)" -eq 0 ] && user_line="user root;"
   [ "$keep" = on ] && ka="        keepalive ${STACK_UPSTREAM_KEEPALIVE:-32};"
+  for u in "$@"; do servers+="        server \"$u\";"$'\n'; done
   if [ -n "${STACK_STATIC_DIR:-}" ]; then
-    static="        location /static/ { alias ${STACK_STATIC_DIR}/; default_type application/json; add_header Cache-Control no-store; }"
+    static="        location /static/ { alias \"${STACK_STATIC_DIR}/\"; default_type application/json; add_header Cache-Control no-store; }"
   fi
   mkdir -p "$run"
-  sed -e "s|@USER_LINE@|$user_line|" -e "s|@RUN@|$run|g" -e "s|@PORT@|$port|" \
-      -e "s|@UPSTREAM@|$upstream|" -e "s|@UPSTREAM_KEEPALIVE@|$ka|" \
-      -e "s|@MAX_BODY@|${STACK_MAX_BODY:-1m}|g" -e "s|@CONF@|$run|" \
-      -e "s|@WORKERS@|${STACK_NGINX_WORKERS:-auto}|" \
-      -e "s|@ACCESS_LOG@|${STACK_ACCESS_LOG:-off}|" \
-      -e "s|@STATIC_LOCATION@|$static|" \
-      "$STACK_ROOT/conf/nginx.conf.in" > "$run/nginx.conf"
-  sed -e "s|@KEEP_CONN@|$keep|" "$STACK_ROOT/conf/fastcgi.conf" > "$run/fastcgi.conf"
+  t=$(<"$STACK_ROOT/conf/nginx.conf.in")
+  t=${t//@USER_LINE@/"$user_line"}
+  t=${t//@RUN@/"$run"}
+  t=${t//@CONF@/"$run"}
+  t=${t//@PORT@/"$port"}
+  t=${t//@UPSTREAM_SERVERS@/"${servers%$'\n'}"}
+  t=${t//@UPSTREAM_KEEPALIVE@/"$ka"}
+  t=${t//@MAX_BODY@/"${STACK_MAX_BODY:-1m}"}
+  t=${t//@WORKERS@/"${STACK_NGINX_WORKERS:-auto}"}
+  t=${t//@ACCESS_LOG@/"${STACK_ACCESS_LOG:-off}"}
+  t=${t//@STATIC_LOCATION@/"$static"}
+  printf '%s\n' "$t" > "$run/nginx.conf"
+  t=$(<"$STACK_ROOT/conf/fastcgi.conf")
+  printf '%s\n' "${t//@KEEP_CONN@/"$keep"}" > "$run/fastcgi.conf"
 }
 
 # Wait until cmd succeeds, at most $1 tenths of a second.
@@ -53,31 +62,62 @@ stack_wait() {
   return 1
 }
 
+# 0 while pid $1 runs (a zombie, exited but not yet reaped, does not count).
+stack_alive() {
+  local st
+  st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
+# Run CMD... in a session of its own (setsid), output to LOG, and add its
+# pid to STACK_PIDS. The pid is the one the program itself reports, so it is
+# right whether or not setsid had to fork (it forks under job control).
+stack_spawn() {
+  local log=$1; shift
+  local pidf
+  pidf=$(mktemp /tmp/sessiond-stack-pid.XXXXXX)
+  : > "$pidf"
+  # shellcheck disable=SC2016 # $$ and $@ are the inner sh's
+  setsid sh -c 'echo $$ > "$0"; exec "$@"' "$pidf" "$@" </dev/null >>"$log" 2>&1 &
+  for _ in $(seq 1 100); do [ -s "$pidf" ] && break; sleep 0.02; done
+  STACK_LAST_PID=$(cat "$pidf")
+  rm -f "$pidf"
+  [ -n "$STACK_LAST_PID" ] && STACK_PIDS+=("$STACK_LAST_PID")
+}
+
 # Start a sessiond on the data dir, listening on RUN_DIR/NAME.sock; sets
-# STACK_SOCK to that path.
+# STACK_SOCK to that path. Fails if this sessiond exits before it listens
+# (a stale socket of ours is removed first, so an old server cannot answer
+# in its place).
 stack_add_sessiond() {
   local run=$1 data=$2 name=$3; shift 3
+  mkdir -p "$run"
   STACK_SOCK="$run/$name.sock"
-  setsid "$SESSIOND" --listen "unix:$STACK_SOCK" --data-dir "$data" "$@" </dev/null >>"$run/$name.log" 2>&1 &
-  STACK_PIDS+=($!)
-  stack_wait 100 test -S "$STACK_SOCK" || { echo "stack: $name did not start" >&2; cat "$run/$name.log" >&2; return 1; }
+  rm -f "$STACK_SOCK"
+  stack_spawn "$run/$name.log" "$SESSIOND" --listen "unix:$STACK_SOCK" --data-dir "$data" "$@"
+  local pid=$STACK_LAST_PID
+  for _ in $(seq 1 100); do
+    [ -S "$STACK_SOCK" ] && return 0
+    stack_alive "$pid" || break
+    sleep 0.1
+  done
+  echo "stack: $name did not start" >&2; cat "$run/$name.log" >&2
+  return 1
 }
 
 stack_start() {
   local run=$1 port=$2 data=$3; shift 3
   mkdir -p "$run" "$data"
-  STACK_RUN=$run STACK_PORT=$port STACK_DATA=$data
-  stack_add_sessiond "$run" "$data" sessiond "$@" || return 1
-  local upstream="unix:$STACK_SOCK"
+  export STACK_RUN=$run STACK_PORT=$port STACK_DATA=$data
+  stack_add_sessiond "$run" "$data" sessiond "$@" || { stack_stop; return 1; }
+  local upstreams=("unix:$STACK_SOCK")
   # STACK_SECOND_SESSIOND=1: two processes on one data dir behind one nginx.
   if [ -n "${STACK_SECOND_SESSIOND:-}" ]; then
-    stack_add_sessiond "$run" "$data" sessiond2 "$@" || return 1
-    upstream="$upstream;\n        server unix:$STACK_SOCK"
+    stack_add_sessiond "$run" "$data" sessiond2 "$@" || { stack_stop; return 1; }
+    upstreams+=("unix:$STACK_SOCK")
   fi
-  stack_render_nginx "$run" "$port" "$upstream"
-  sed -i 's/\\n/\n/g' "$run/nginx.conf"
-  setsid nginx -p "$run" -c "$run/nginx.conf" -e "$run/nginx-error.log" </dev/null >>"$run/nginx.out" 2>&1 &
-  STACK_PIDS+=($!)
+  stack_render_nginx "$run" "$port" "${upstreams[@]}"
+  stack_spawn "$run/nginx.out" nginx -p "$run" -c "$run/nginx.conf" -e "$run/nginx-error.log"
   if ! stack_wait 100 curl -sf "http://127.0.0.1:$port/api/health"; then
     echo "stack: nginx did not answer on 127.0.0.1:$port" >&2
     tail -n 20 "$run"/*.log >&2
@@ -86,9 +126,17 @@ stack_start() {
   fi
 }
 
+# Stop every server started here, the last started first (nginx before the
+# sessiond behind it, so requests in flight are not cut): SIGTERM, then up to
+# 10 s for it to exit, then SIGKILL.
 stack_stop() {
-  local p
-  for p in "${STACK_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  for p in "${STACK_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  local i p
+  for ((i = ${#STACK_PIDS[@]} - 1; i >= 0; i--)); do
+    p=${STACK_PIDS[i]}
+    kill -TERM "$p" 2>/dev/null || continue
+    for _ in $(seq 1 200); do stack_alive "$p" || break; sleep 0.05; done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
   STACK_PIDS=()
 }

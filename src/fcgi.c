@@ -6,6 +6,7 @@
 #include <fcgiapp.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,7 +212,8 @@ static void *worker(void *p)
 	worker_arg *a = p;
 	sd_fcgi *f = a->f;
 	FCGX_Request rq;
-	FCGX_InitRequest(&rq, f->listen_fd, 0);
+	/* Fail accept() on EINTR, so sd_fcgi_stop's wake-up signal ends it. */
+	FCGX_InitRequest(&rq, f->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
 	while (!f->stopping) {
 		if (FCGX_Accept_r(&rq) < 0) {
 			if (f->stopping)
@@ -231,9 +233,16 @@ static void *worker(void *p)
 	return NULL;
 }
 
+static void on_wake(int sig) { (void)sig; }
+
 sd_err sd_fcgi_start(const sd_app *app, int listen_fd, int threads, size_t max_body, sd_fcgi **out)
 {
 	*out = NULL;
+	/* No SA_RESTART: the signal must interrupt accept(). */
+	struct sigaction sa = {.sa_handler = on_wake};
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SD_FCGI_WAKE_SIGNAL, &sa, NULL) != 0)
+		return SD_ERR_INTERNAL;
 	if (FCGX_Init() != 0)
 		return SD_ERR_INTERNAL;
 	sd_fcgi *f = calloc(1, sizeof *f);
@@ -275,12 +284,18 @@ int sd_fcgi_stop(sd_fcgi *f, int grace_ms)
 	if (!f)
 		return 0;
 	f->stopping = 1;
-	shutdown(f->listen_fd, SHUT_RDWR); /* wakes every thread blocked in accept() */
+	/* Wake the workers blocked in accept() with a signal rather than by
+	 * shutting the socket down: under systemd or spawn-fcgi the socket is
+	 * not ours, and must still listen for the next sessiond. A worker that
+	 * was between its check and accept() misses one signal, so keep
+	 * sending until it is done or the grace runs out. */
 	int64_t deadline = sd_time_mono_ns() + (int64_t)grace_ms * 1000000;
 	int stuck = 0;
 	for (int i = 0; i < f->n; i++) {
-		while (!__atomic_load_n(&f->done[i], __ATOMIC_ACQUIRE) && sd_time_mono_ns() < deadline)
+		while (!__atomic_load_n(&f->done[i], __ATOMIC_ACQUIRE) && sd_time_mono_ns() < deadline) {
+			pthread_kill(f->tids[i], SD_FCGI_WAKE_SIGNAL);
 			usleep(2000);
+		}
 		if (__atomic_load_n(&f->done[i], __ATOMIC_ACQUIRE)) {
 			pthread_join(f->tids[i], NULL);
 		} else {

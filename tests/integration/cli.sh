@@ -64,5 +64,11 @@ if command -v spawn-fcgi >/dev/null; then
   eq "under spawn-fcgi: instantiate answers 201" "$code" 201
   stack_stop
 fi
+# A socket handed over on fd 0 (systemd, spawn-fcgi) outlives a stop.
+if command -v python3 >/dev/null; then
+  ok "handed-over socket: stop leaves it listening for the next sessiond" python3 "$IT_ROOT/tests/integration/socket_handoff.py" "$SESSIOND"
+else
+  echo "SKIP handed-over socket (no python3)"
+fi
 echo "$IT_PASS passed, $IT_FAIL failed"
 [ "$IT_FAIL" -eq 0 ]

@@ -125,6 +125,11 @@ static int read_body(FCGX_Request *rq, size_t max, sd_request *req, char **owned
 	char *b = malloc(cap);
 	if (!b)
 		return -1;
+	if (want) { /* nginx sets CONTENT_LENGTH once it has the whole body */
+		int got = FCGX_GetStr(b, (int)want, rq->in);
+		n = got > 0 ? (size_t)got : 0;
+		goto done;
+	}
 	for (;;) {
 		if (n + 1 == cap) {
 			if (n > max)
@@ -142,6 +147,7 @@ static int read_body(FCGX_Request *rq, size_t max, sd_request *req, char **owned
 			break;
 		n += (size_t)got;
 	}
+done:
 	if (n > max) {
 		char sink[16384];
 		while (FCGX_GetStr(sink, sizeof sink, rq->in) > 0)

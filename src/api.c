@@ -24,21 +24,27 @@ static void result_init(sd_api_result *r)
 	memset(r, 0, sizeof *r);
 }
 
+/* Parse and validate a stored session's bytes (freed here). A damaged file
+ * is logged with its details; msg is then cleared, so the client gets the
+ * fixed sentence, not the file's details. */
+static sd_err parse_stored(const char *key, char *buf, size_t len, json_t **doc, char msg[SD_MSG_MAX])
+{
+	sd_err e = sd_doc_parse_stored(buf, len, key, doc, msg);
+	free(buf);
+	if (e == SD_ERR_CORRUPT) {
+		sd_log_error("session %s is damaged: %s", key, msg);
+		msg[0] = '\0';
+	}
+	return e;
+}
+
 /* Read and validate a stored session. */
 static sd_err load_doc(sd_store *s, const char *key, json_t **doc, char msg[SD_MSG_MAX])
 {
 	char *buf;
 	size_t len;
 	sd_err e = sd_store_read(s, key, &buf, &len);
-	if (e != SD_OK)
-		return e;
-	e = sd_doc_parse_stored(buf, len, key, doc, msg);
-	free(buf);
-	if (e == SD_ERR_CORRUPT) {
-		sd_log_error("session %s is damaged: %s", key, msg);
-		msg[0] = '\0'; /* the client gets the fixed sentence, not file details */
-	}
-	return e;
+	return e == SD_OK ? parse_stored(key, buf, len, doc, msg) : e;
 }
 
 sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, void *rng_ctx,
@@ -100,12 +106,8 @@ sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r)
 		r->raw_len = len;
 		return SD_OK;
 	}
-	e = sd_doc_parse_stored(buf, len, key, &r->doc, r->msg);
-	free(buf);
-	if (e == SD_ERR_CORRUPT) {
-		sd_log_error("session %s is damaged: %s", key, r->msg);
-		r->msg[0] = '\0';
-	} else if (e == SD_OK)
+	e = parse_stored(key, buf, len, &r->doc, r->msg);
+	if (e == SD_OK)
 		r->version = sd_doc_version(r->doc);
 	return e;
 }
@@ -137,12 +139,7 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 	if (e != SD_OK)
 		return e;
 	json_t *doc = NULL;
-	e = sd_doc_parse_stored(buf, len, b->key, &doc, r->msg);
-	free(buf);
-	if (e == SD_ERR_CORRUPT) {
-		sd_log_error("session %s is damaged: %s", b->key, r->msg);
-		r->msg[0] = '\0';
-	}
+	e = parse_stored(b->key, buf, len, &doc, r->msg);
 	if (e == SD_OK) {
 		int64_t cur = sd_doc_version(doc);
 		if (!if_match_ok(im, cur)) {

@@ -339,29 +339,16 @@ sd_err sd_doc_apply_save(json_t *doc, const sd_save_body *b, const char *now)
 {
 	if (sd_doc_version(doc) >= SD_DOC_MAX_VERSION)
 		return SD_ERR_BAD_REQUEST; /* no version left to give */
-	json_t *meta = json_object_get(doc, "meta");
-	json_t *data = json_object_get(doc, "data");
-	json_t *nmeta = b->meta ? sd_merge_patch(meta, b->meta) : json_incref(meta);
-	json_t *ndata = b->data ? json_incref(b->data) : json_incref(data);
-	sd_err e = SD_ERR_INTERNAL;
-	if (!nmeta || !ndata)
-		goto out;
-	/* Rebuild rather than edit so the field order stays canonical. */
-	json_t *created = json_incref(json_object_get(doc, "created"));
-	json_t *fresh = doc_build(json_string_value(json_object_get(doc, "key")),
-				  json_integer_value(json_object_get(doc, "version")) + 1,
-				  json_string_value(created), now, nmeta, ndata);
-	json_decref(created);
-	if (!fresh)
-		goto out;
-	json_object_clear(doc);
-	if (json_object_update(doc, fresh) == 0)
-		e = SD_OK;
-	json_decref(fresh);
-out:
-	json_decref(nmeta);
-	json_decref(ndata);
-	return e;
+	json_t *nmeta = b->meta ? sd_merge_patch(json_object_get(doc, "meta"), b->meta) : NULL;
+	if (b->meta && !nmeta)
+		return SD_ERR_INTERNAL;
+	/* Replacing a member keeps its place, so the order stays canonical. */
+	if ((nmeta && json_object_set_new(doc, "meta", nmeta)) ||
+	    (b->data && json_object_set(doc, "data", b->data)) ||
+	    json_object_set_new(doc, "version", json_integer(sd_doc_version(doc) + 1)) ||
+	    json_object_set_new(doc, "updated", json_string(now)))
+		return SD_ERR_INTERNAL;
+	return SD_OK;
 }
 
 static char *dump(const json_t *doc, size_t flags, int newline, size_t *len)

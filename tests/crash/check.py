@@ -244,7 +244,8 @@ class Recording:
                 path = self._path(dirfd, a[0])
                 flags = "O_CREAT|O_TRUNC|O_WRONLY" if name == "creat" else a[1]
                 if self._resolve(path) == 0:       # the base folder itself
-                    self.fds[ret] = {"ino": 0, "path": path, "pos": [0], "append": False}
+                    self.fds[ret] = {"ino": 0, "path": path, "pos": [0], "append": False,
+                                     "opened": end}
                     continue
                 loc = self._resolve(path, parent=True)
                 if loc is None:
@@ -260,7 +261,7 @@ class Recording:
                     self.size[ino] = 0
                     self.ops.append(Op("trunc", start, end, ino=ino, size=0))
                 self.fds[ret] = {"ino": ino, "path": path, "pos": [0],
-                                 "append": "O_APPEND" in flags}
+                                 "append": "O_APPEND" in flags, "opened": end}
             elif name in ("write", "pwrite64"):
                 f = self.fds.get(int(a[0]))
                 if not f:
@@ -322,18 +323,23 @@ class Recording:
                 else:
                     self._entry(start, end, [(s[0], s[1], None), (t[0], t[1], ino)],
                                 f"rename {src} -> {dst}")
-            elif name == "close":      # the descriptor is gone even when close fails
-                self.fds.pop(int(a[0]), None)
+            elif name == "close":
+                # The number is free once close starts (even when it fails),
+                # and another thread's open may get it back before this close
+                # returns: forget only a descriptor opened before then.
+                f = self.fds.get(int(a[0]))
+                if f and f["opened"] <= start:
+                    del self.fds[int(a[0])]
             elif name == "close_range":
                 lo, hi = int(a[0]), int(a[1])
-                for fd in [fd for fd in self.fds if lo <= fd <= hi]:
+                for fd in [fd for fd in self.fds if lo <= fd <= hi and self.fds[fd]["opened"] <= start]:
                     del self.fds[fd]
             elif name in ("dup", "dup2", "dup3") or (name == "fcntl" and "F_DUPFD" in a[1]):
                 old = int(a[0])
                 if name in ("dup2", "dup3"):
                     self.fds.pop(ret, None)
                 if old in self.fds:
-                    self.fds[ret] = dict(self.fds[old])
+                    self.fds[ret] = dict(self.fds[old], opened=end)
         for i, op in enumerate(self.ops):
             op.i = i
 

@@ -16,7 +16,7 @@ cd "$root"
 mode=${1:---short}
 case $mode in
   --short) export CRASH_SCALE=1; cap=64; fsck=12; variant_scen=(empty);;
-  --full)  export CRASH_SCALE=3; cap=1024; fsck=60; variant_scen=(empty nodir);;
+  --full)  export CRASH_SCALE=3; cap=256; fsck=60; variant_scen=(empty nodir);;
   *) echo "usage: $0 [--short|--full]" >&2; exit 2;;
 esac
 SESSIOND=${CRASH_SESSIOND:-$root/cgi-bin/sessiond}
@@ -27,6 +27,9 @@ fails=0 rows=()
 
 # Each broken build: one durability step switched off in src/store.c, built
 # into build/crash/NAME with its own objects (only for this test).
+# no-mkdir-fsync is the store as it was before the first-start fix: on an
+# empty data dir it was seen to fail with "lost: KEY v1 acknowledged, state
+# has none" in 78 of 353 POSIX states (sessions/ itself never synced).
 variants=(no-file-fsync:SD_CRASHTEST_NO_FILE_FSYNC
           no-rename-dir-fsync:SD_CRASHTEST_NO_RENAME_DIR_FSYNC
           no-link-dir-fsync:SD_CRASHTEST_NO_LINK_DIR_FSYNC
@@ -63,7 +66,7 @@ r = json.load(open(sys.argv[1])); p, e = r["posix"], r["ext4"]
 f = r.get("fsck", {})
 print(f"| {sys.argv[2]} | {sys.argv[3]} | {r['requests']} ({r['acknowledged']}) | {p['crash_points']} | "
       f"{p['states']} ({p['exhaustive_points']} pts exhaustive) | {p['violating_states']} | {e['states']} | "
-      f"{e['violating_states']} | {r['distinct_states_written']} | {f.get('agree', 0)}/{f.get('sampled', 0)} | {sys.argv[4]} |")
+      f"{e['violating_states']} | {r['distinct_states_written']} | {f.get('agree', 0)}/{f.get('sampled', 0)} ({f.get('damaged', 0)}) | {sys.argv[4]} |")
 PY
 )")
 }
@@ -79,7 +82,7 @@ for v in "${variants[@]}"; do
 done
 
 echo
-echo "| build | scenario | requests (acked writes) | crash points | POSIX states | POSIX violating | ext4 states | ext4 violating | distinct states written | fsck agrees | verdict |"
+echo "| build | scenario | requests (acked writes) | crash points | POSIX states | POSIX violating | ext4 states | ext4 violating | distinct states written | fsck agrees (damaged) | verdict |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo

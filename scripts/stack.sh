@@ -39,10 +39,10 @@ free_port() {
 stack_render_nginx() {
   local run=$1 port=$2; shift 2
   local keep=${STACK_KEEP_CONN:-off} user_line="" ka="" static="" servers="" u t
-  local lim_all="" lim_new="" log=off
+  local limits="" log=off
   case ${STACK_LIMITS:-on} in
-    on) lim_all="            limit_req zone=sd_all burst=100 nodelay;"
-        lim_new="            limit_req zone=sd_new burst=20 nodelay;" ;;
+    on) limits="            limit_req zone=sd_all burst=100 nodelay;"$'\n'
+        limits+="            limit_req zone=sd_new burst=20 nodelay;" ;;
     off) ;;
     *) echo "stack: LIMITS must be on or off, not '$STACK_LIMITS'" >&2; return 1 ;;
   esac
@@ -66,8 +66,7 @@ stack_render_nginx() {
   t=${t//@MAX_BODY@/"${STACK_MAX_BODY:-1m}"}
   t=${t//@WORKERS@/"${STACK_NGINX_WORKERS:-auto}"}
   t=${t//@ACCESS_LOG@/"$log"}
-  t=${t//@LIMIT_ALL@/"$lim_all"}
-  t=${t//@LIMIT_NEW@/"$lim_new"}
+  t=${t//@LIMITS@/"$limits"}
   t=${t//@STATIC_LOCATION@/"$static"}
   printf '%s\n' "$t" > "$run/nginx.conf"
   t=$(<"$STACK_ROOT/conf/fastcgi.conf")

@@ -24,6 +24,8 @@ it_setup() {
   RUN=$IT_TMP/run DATA=$IT_TMP/data HDRS=$IT_TMP/headers
   PORT=$(free_port) || { echo "no free port" >&2; exit 1; }
   BASE=http://127.0.0.1:$PORT
+  # IT_ACCESS_LOG=1: nginx writes its access log to $RUN/access.log.
+  [ "${IT_ACCESS_LOG:-}" = 1 ] && STACK_ACCESS_LOG=$RUN/access.log
   trap it_teardown EXIT
   stack_start "$RUN" "$PORT" "$DATA" "$@" || { echo "stack did not start" >&2; exit 1; }
 }

@@ -4,7 +4,8 @@
 #                   (LIMITS=off: no rate or miss limits, for load tests;
 #                   CORS_ORIGIN=LIST: allowed origins, sessiond and nginx)
 #   make test       install what is missing, run every test, then again under ASan+UBSan
-#   make bench      measure against the ceilings (see README, Performance)
+#   make bench      measure against the ceilings (see README, Performance), on
+#                   its own stack with the limits off (as LIMITS=off)
 #   make SAN=1 ...  build into build/san with AddressSanitizer + UBSan
 
 PORT     ?= 8080

@@ -1,4 +1,7 @@
-/* limit.c: the miss limit's bounded table of token buckets. */
+/* limit.c: the miss limit's bounded table of token buckets. Each bucket is
+ * kept as one time, in integer nanoseconds (GCRA): tat, when the bucket
+ * will be full again. A miss moves it on by one interval; the bucket is
+ * empty when tat is more than (burst - 1) intervals ahead of now. */
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -7,8 +10,7 @@
 
 typedef struct {
 	char addr[SD_LIMIT_ADDR_MAX]; /* "" when free */
-	double tokens;                /* misses left, up to burst */
-	int64_t at_ns;                /* when tokens was last brought up to date */
+	int64_t tat;                  /* when the bucket is full again */
 } entry;
 
 typedef struct {
@@ -17,8 +19,8 @@ typedef struct {
 } set;
 
 struct sd_limit {
-	double burst;
-	double per_ns; /* refill per nanosecond */
+	int64_t interval; /* ns for one miss to refill */
+	int64_t tau;      /* burst x interval */
 	unsigned char hkey[crypto_shorthash_KEYBYTES];
 	set sets[SD_LIMIT_SETS];
 };
@@ -31,8 +33,8 @@ sd_err sd_limit_new(int per_minute, int burst, sd_limit **out)
 	sd_limit *l = calloc(1, sizeof *l);
 	if (!l)
 		return SD_ERR_INTERNAL;
-	l->burst = burst > 0 ? burst : per_minute;
-	l->per_ns = per_minute / 60e9;
+	l->interval = 60000000000LL / per_minute;
+	l->tau = (int64_t)(burst > 0 ? burst : per_minute) * l->interval;
 	/* A keyed hash: an attacker cannot pick addresses that share a set. */
 	randombytes_buf(l->hkey, sizeof l->hkey);
 	for (int i = 0; i < SD_LIMIT_SETS; i++)
@@ -67,15 +69,8 @@ static set *set_of(sd_limit *l, const char *addr)
 	return &l->sets[h % SD_LIMIT_SETS];
 }
 
-static void refill(const sd_limit *l, entry *e, int64_t now_ns)
-{
-	if (now_ns > e->at_ns) {
-		e->tokens += (double)(now_ns - e->at_ns) * l->per_ns;
-		if (e->tokens > l->burst)
-			e->tokens = l->burst;
-		e->at_ns = now_ns;
-	}
-}
+/* How far ahead of now the bucket's full time is (0: full). */
+static int64_t ahead(const entry *e, int64_t now_ns) { return e->tat > now_ns ? e->tat - now_ns : 0; }
 
 /* The entry of addr in s, NULL when it has none. */
 static entry *find(set *s, const char *addr)
@@ -97,11 +92,9 @@ int sd_limit_check(sd_limit *l, const char *addr, int64_t now_ns)
 	pthread_mutex_lock(&s->mu);
 	entry *e = find(s, addr);
 	if (e) {
-		refill(l, e, now_ns);
-		if (e->tokens < 1.0) {
-			double ns = (1.0 - e->tokens) / l->per_ns;
-			wait_s = (int)(ns / 1e9) + 1; /* round up, and never 0 */
-		}
+		int64_t over = ahead(e, now_ns) - (l->tau - l->interval);
+		if (over > 0) /* seconds until one miss has refilled, rounded up */
+			wait_s = (int)((over + 999999999) / 1000000000);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return wait_s;
@@ -118,7 +111,7 @@ void sd_limit_miss(sd_limit *l, const char *addr, int64_t now_ns)
 	entry *e = find(s, addr);
 	if (!e) {
 		/* A free way; else the fullest bucket (forgetting it loses the
-		 * least), the one idle longest among equals. */
+		 * least), the one full for longest among equals. */
 		entry *victim = NULL;
 		for (int i = 0; i < SD_LIMIT_WAYS; i++) {
 			entry *c = &s->e[i];
@@ -126,20 +119,18 @@ void sd_limit_miss(sd_limit *l, const char *addr, int64_t now_ns)
 				victim = c;
 				break;
 			}
-			refill(l, c, now_ns);
-			if (!victim || c->tokens > victim->tokens ||
-			    (c->tokens == victim->tokens && c->at_ns < victim->at_ns))
+			if (!victim || ahead(c, now_ns) < ahead(victim, now_ns) ||
+			    (ahead(c, now_ns) == ahead(victim, now_ns) && c->tat < victim->tat))
 				victim = c;
 		}
 		e = victim;
 		memcpy(e->addr, addr, strlen(addr) + 1);
-		e->tokens = l->burst;
-		e->at_ns = now_ns;
+		e->tat = now_ns;
 	}
-	refill(l, e, now_ns);
-	e->tokens -= 1.0;
-	if (e->tokens < 0)
-		e->tokens = 0;
+	int64_t from = e->tat > now_ns ? e->tat : now_ns;
+	e->tat = from + l->interval;
+	if (e->tat > now_ns + l->tau) /* never emptier than empty */
+		e->tat = now_ns + l->tau;
 	pthread_mutex_unlock(&s->mu);
 }
 

@@ -36,7 +36,7 @@ O       := build
 SESSIOND := cgi-bin/sessiond
 endif
 
-CORE    := err key log time doc store metrics config api http
+CORE    := err key log time doc store metrics config api http token limit
 CORE_O  := $(CORE:%=$(O)/obj/%.o)
 LIBSD   := $(O)/libsd.a
 FCGI_LIBS := $(call pc_libs,fcgi,-lfcgi)
@@ -67,7 +67,7 @@ $(LIBSD): $(CORE_O)
 $(SESSIOND): $(O)/obj/fcgi.o $(O)/obj/main.o $(LIBSD) | cgi-bin
 	$(CC) $(LDFLAGS) -o $@ $^ $(FCGI_LIBS) $(LDLIBS)
 
-$(O)/sessionctl: $(O)/obj/sessionctl.o $(O)/obj/ctl_util.o $(O)/obj/ctl_view.o $(O)/obj/ctl_maint.o $(O)/obj/ctl_import.o $(LIBSD)
+$(O)/sessionctl: $(O)/obj/sessionctl.o $(O)/obj/ctl_util.o $(O)/obj/ctl_view.o $(O)/obj/ctl_maint.o $(O)/obj/ctl_import.o $(O)/obj/ctl_token.o $(LIBSD)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/loadgen: $(LOADGEN_O) $(LIBSD)

@@ -4,6 +4,7 @@
 #   it_setup [sessiond options...]   starts the stack; sets BASE, DATA, RUN
 #   req METHOD PATH [curl args...]   sets STATUS, BODY (and headers in $HDRS)
 #   hdr NAME                         a response header of the last req
+#   auth KEY                         sets AUTH: curl arguments carrying KEY's write token
 #   ok NAME CONDITION-COMMAND...     one check
 #   eq NAME ACTUAL EXPECTED          one check
 #   it_done                          prints the tally; exit status
@@ -49,6 +50,14 @@ req() {
   out=$(curl -s -o "$IT_TMP/body" -D "$HDRS" -w '%{http_code}' "${m[@]}" "$@" "$BASE$path")
   STATUS=$out
   BODY=$(cat "$IT_TMP/body")
+}
+
+# The token comes from sessionctl token (the stack's secret), for sessions
+# a test made by hand or whose instantiate answer it did not keep.
+auth() {
+  local t
+  t=$("$SESSIONCTL" --data-dir "$DATA" token --json "$1" | jq -r .token) || return 1
+  AUTH=(-H "Authorization: Bearer $t")
 }
 
 hdr() { grep -i "^$1:" "$HDRS" | head -n1 | cut -d: -f2- | sed 's/^ *//; s/\r$//'; }

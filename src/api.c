@@ -6,6 +6,7 @@
 #include <string.h>
 #include "sd_api.h"
 #include "sd_log.h"
+#include "sd_mem.h"
 #include "sd_metrics.h"
 #include "sd_time.h"
 
@@ -72,7 +73,7 @@ sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, vo
 		json_t *doc = sd_doc_new(key, meta, data, now);
 		size_t len;
 		char *bytes = doc ? sd_doc_dump(doc, &len) : NULL;
-		e = bytes ? sd_store_create(s, key, bytes, len) : SD_ERR_INTERNAL;
+		e = bytes ? sd_store_create(s, key, bytes, len) : sd_mem_error(SD_ERR_INTERNAL);
 		free(bytes);
 		if (e == SD_OK) {
 			memcpy(r->key, key, sizeof key);
@@ -164,6 +165,10 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 		char *bytes = e == SD_OK ? sd_doc_dump(doc, &len) : NULL;
 		if (e == SD_OK && !bytes)
 			e = SD_ERR_INTERNAL;
+		if (e == SD_ERR_INTERNAL && sd_mem_exceeded()) { /* nothing was written */
+			e = sd_mem_error(e);
+			snprintf(r->msg, sizeof r->msg, "%s", sd_mem_message());
+		}
 		if (e == SD_OK)
 			e = sd_store_replace(l, bytes, len);
 		free(bytes);
@@ -173,6 +178,8 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 		} else if (e == SD_ERR_BAD_REQUEST) {
 			snprintf(r->msg, sizeof r->msg, "The session has reached the largest version; "
 				 "instantiate a new one.");
+		} else if (e == SD_ERR_TOO_LARGE || e == SD_ERR_BUSY) {
+			/* over the memory budget before any write: answered as such */
 		} else if (e == SD_ERR_STORAGE_FULL) {
 			sd_log_error("storage full while saving session %s; the old document stays", b->key);
 		} else {

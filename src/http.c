@@ -10,6 +10,7 @@
 #include <strings.h>
 #include "sd_api.h"
 #include "sd_http.h"
+#include "sd_mem.h"
 #include "sd_time.h"
 
 const char *sd_http_reason(int status)
@@ -90,6 +91,10 @@ static void set_json(sd_response *resp, int status, json_t *v)
  * the session's current document (conflicts): it is borrowed. */
 static void set_error(sd_response *resp, sd_err e, const char *msg, const json_t *current)
 {
+	if (e == SD_ERR_INTERNAL && sd_mem_exceeded()) { /* a JSON step ran out of budget */
+		e = sd_mem_error(e);
+		msg = sd_mem_message();
+	}
 	json_t *b = json_pack("{s:s, s:s}", "error", sd_err_code(e), "message",
 			      (msg && *msg) ? msg : sd_err_message(e));
 	if (!b) /* msg was not valid UTF-8: the fixed sentence always is */
@@ -357,5 +362,7 @@ void sd_http_handle(const sd_app *app, const sd_request *req, sd_response *resp)
 		set_error(resp, SD_ERR_MEDIA_TYPE, NULL, NULL);
 		return;
 	}
+	sd_mem_begin(sd_mem_budget(app->cfg->max_body));
 	rt->fn(app, req, resp);
+	sd_mem_end();
 }

@@ -22,8 +22,8 @@ typedef enum { SD_MEM_OK = 0, SD_MEM_OVER_REQUEST, SD_MEM_OVER_POOL } sd_mem_sta
  * of memory per byte of text), parse the stored document beside it and
  * write the result. The pool all requests share is the larger of
  * SD_MEM_POOL_MIN and one request's budget. */
-#define SD_MEM_PER_BODY_BYTE 48
-#define SD_MEM_POOL_MIN (56u * 1024 * 1024)
+#define SD_MEM_PER_BODY_BYTE 40
+#define SD_MEM_POOL_MIN (40u * 1024 * 1024)
 size_t sd_mem_budget(size_t max_body);
 size_t sd_mem_pool(size_t max_body);
 

@@ -115,12 +115,7 @@ sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r)
 
 static int if_match_ok(const sd_if_match *im, int64_t version)
 {
-	if (!im || !im->present || im->any)
-		return 1;
-	for (int i = 0; i < im->n; i++)
-		if (im->v[i] == version)
-			return 1;
-	return 0;
+	return !im || !im->present || im->match(im->list, version) == 1;
 }
 
 sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd_api_result *r)
@@ -136,6 +131,10 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 	if (e == SD_ERR_BUSY) {
 		sd_metrics_add(SD_M_LOCK_TIMEOUTS, 1);
 		sd_log_warn("lock timeout on session %s after %lld ms", b->key, (long long)(waited / 1000000));
+	}
+	if (e == SD_ERR_NOT_FOUND && im && im->present) { /* RFC 9110: no current entity, no match */
+		snprintf(r->msg, sizeof r->msg, "If-Match is given but there is no session %s.", b->key);
+		return SD_ERR_PRECONDITION;
 	}
 	if (e != SD_OK)
 		return e;

@@ -126,56 +126,61 @@ static sd_err query_key(const char *query, char key[SD_KEY_LEN + 1])
 	return SD_ERR_BAD_KEY;
 }
 
-/* Parse an If-Match / If-None-Match list. weak_ok: W/"n" counts (weak
- * comparison, If-None-Match); otherwise it never matches (strong). */
-static void parse_etags(const char *h, int weak_ok, sd_if_match *out)
+/* The one reader of If-Match and If-None-Match lists (RFC 9110 8.8.3,
+ * 13.1.1, 13.1.2): "*" or comma-separated entity tags, [W/]"opaque", of
+ * any number the header holds. Our entity tag for a version is the decimal
+ * version in quotes; an opaque tag matches it only when it is the same
+ * characters ("01" never matches version 1). Strong comparison (If-Match):
+ * a weak tag never matches; weak comparison (If-None-Match): W/"1" matches
+ * "1". "*" matches any current version (the caller asks only when the
+ * session exists). Returns 1 on a match, 0 on none, -1 when the list is
+ * not a list of entity tags: that matches nothing (If-Match fails with
+ * 412, If-None-Match gives the full answer). */
+static int etag_eval(const char *h, int64_t version, int weak_ok)
 {
-	memset(out, 0, sizeof *out);
-	if (!h)
-		return;
-	out->present = 1;
+	char cur[24];
+	int cl = snprintf(cur, sizeof cur, "%lld", (long long)version);
+	int match = 0, n = 0;
 	const char *p = h;
-	while (*p) {
-		while (*p == ' ' || *p == '\t' || *p == ',')
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
 			p++;
+		if (*p == ',') { /* empty list elements are allowed */
+			p++;
+			continue;
+		}
 		if (!*p)
 			break;
 		if (*p == '*') {
-			out->any = 1;
+			match = 1;
 			p++;
-			continue;
-		}
-		int weak = 0;
-		if (p[0] == 'W' && p[1] == '/') {
-			weak = 1;
-			p += 2;
-		}
-		if (*p != '"') { /* malformed: skip to the next comma */
-			while (*p && *p != ',')
+		} else {
+			int weak = 0;
+			if (p[0] == 'W' && p[1] == '/') {
+				weak = 1;
+				p += 2;
+			}
+			if (*p != '"')
+				return -1;
+			const char *o = ++p;
+			while ((unsigned char)*p == 0x21 || ((unsigned char)*p >= 0x23 && (unsigned char)*p != 0x7F))
 				p++;
-			continue;
+			if (*p != '"')
+				return -1;
+			if ((!weak || weak_ok) && p - o == cl && memcmp(o, cur, (size_t)cl) == 0)
+				match = 1;
+			p++;
 		}
-		const char *q = strchr(p + 1, '"');
-		if (!q)
-			break;
-		char *end;
-		long long v = strtoll(p + 1, &end, 10);
-		int numeric = end == q && q > p + 1 && isdigit((unsigned char)p[1]);
-		if (numeric && (!weak || weak_ok) && out->n < SD_IF_MATCH_MAX)
-			out->v[out->n++] = v;
-		p = q + 1;
+		n++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p && *p != ',')
+			return -1;
 	}
+	return n ? match : -1;
 }
 
-static int etag_listed(const sd_if_match *m, int64_t version)
-{
-	if (m->any)
-		return 1;
-	for (int i = 0; i < m->n; i++)
-		if (m->v[i] == version)
-			return 1;
-	return 0;
-}
+static int if_match_strong(const char *list, int64_t version) { return etag_eval(list, version, 0); }
 
 static int media_ok(const char *ct)
 {
@@ -221,10 +226,8 @@ static void do_load(const sd_app *app, const sd_request *req, sd_response *resp)
 	if (e != SD_OK) {
 		set_error(resp, e, r.msg, NULL);
 	} else {
-		sd_if_match inm;
-		parse_etags(req->if_none_match, 1, &inm);
 		set_etag(resp, r.version);
-		if (inm.present && etag_listed(&inm, r.version)) {
+		if (req->if_none_match && etag_eval(req->if_none_match, r.version, 1) == 1) {
 			resp->status = 304;
 		} else if (r.raw) { /* canonical file: its bytes are the answer */
 			resp->status = 200;
@@ -242,10 +245,15 @@ static void do_save(const sd_app *app, const sd_request *req, sd_response *resp)
 {
 	sd_save_body b;
 	sd_api_result r = {0};
-	sd_err e = sd_doc_parse_save(req->body, req->body_len, &b, r.msg);
+	sd_err e = SD_OK;
+	if (req->if_none_match) {
+		e = SD_ERR_BAD_REQUEST;
+		snprintf(r.msg, sizeof r.msg, "If-None-Match is not supported on save; use If-Match.");
+	}
+	if (e == SD_OK)
+		e = sd_doc_parse_save(req->body, req->body_len, &b, r.msg);
 	if (e == SD_OK) {
-		sd_if_match im;
-		parse_etags(req->if_match, 0, &im);
+		sd_if_match im = {.present = req->if_match != NULL, .list = req->if_match, .match = if_match_strong};
 		e = sd_api_save(app->store, &b, &im, &r);
 		sd_save_body_free(&b);
 	}

@@ -9,9 +9,10 @@
 #   when the pool all requests share is taken by the others at that moment;
 # - an ordinary 1 MiB body (records of short fields) is still stored, and
 #   saved again on top of itself.
-# Seen failing without the budget: one worst-case body took sessiond to
-# about 190 MiB resident and it answered 201; at 16 at once VmHWM passed
-# 1 GiB and VmRSS stayed above 600 MiB afterwards.
+# Seen failing without the budget (the commit before it): every worst-case
+# body answered 201 and was stored, VmHWM reached 2.6 GB with 16 at once,
+# and VmRSS stayed at 2.6 GB afterwards. With it: VmHWM about 72 MiB, VmRSS
+# about 24 MiB afterwards.
 # Under AddressSanitizer (build/san) memory figures mean nothing (shadow
 # memory, quarantine): the resident-memory assertions are skipped there, the
 # answers are still checked.

@@ -413,6 +413,13 @@ static void test_load_conditional(void **state)
 		{"\"2\"", 200},           {"\"2\", \"3\"", 200}, {"\"01x\"", 200},
 		{"1", 200},               {"\"\"", 200},         {"\"abc\"", 200},
 		{"W/\"2\"", 200},         {"\"1", 200},          {"", 200},
+		/* Opaque tags compare character by character, not as numbers
+		 * (before: "01", "+1" and " 1" matched version 1). */
+		{"\"01\"", 200},          {"\"+1\"", 200},       {"\"1.0\"", 200},
+		{"W/\"01\"", 200},        {"\"1 \"", 200},       {"\"1\" \"1\"", 200},
+		/* Past 8 tags, the list is still read to its end (before: cut at 8). */
+		{"\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"1\"", 304},
+		{",,\"1\",", 304},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		sd_request q = GET_load(query);
@@ -523,15 +530,40 @@ static void test_save(void **state)
 
 	/* If-Match: "*", the current version, or a list holding it. */
 	snprintf(body, sizeof body, "{\"key\":\"%s\"}", key);
-	static const char *const ok[] = {"*", "\"4\"", "\"9\", \"5\""};
-	for (int i = 0; i < 3; i++) {
+	static const char *const ok[] = {"*", "\"4\"", "\"9\", \"5\"",
+					 /* the match is the 10th tag (before: lists were cut at 8) */
+					 "\"1\",\"2\",\"3\",\"4\",\"5\",\"8\",\"9\",\"10\",\"11\",\"6\""};
+	for (int i = 0; i < 4; i++) {
 		r = save(f, body, ok[i]);
 		if (r.status != 200)
 			fail_msg("If-Match %s: %d %s", ok[i], r.status, r.body);
 		sd_response_free(&r);
 	}
 	d = stored(f, key);
-	assert_int_equal(sd_doc_version(d), 6);
+	assert_int_equal(sd_doc_version(d), 7);
+	json_decref(d);
+
+	/* If-Match on a session that does not exist: 412 (RFC 9110 13.1.1),
+	 * "*" included (before: 404). Without If-Match it stays 404. */
+	static const char *const gone[] = {"*", "\"1\""};
+	for (int i = 0; i < 2; i++) {
+		r = save(f, "{\"key\":\"ZZZZZZZZ\"}", gone[i]);
+		json_decref(check_error(&r, 412, "precondition_failed"));
+		sd_response_free(&r);
+	}
+	r = save(f, "{\"key\":\"ZZZZZZZZ\"}", NULL);
+	json_decref(check_error(&r, 404, "not_found"));
+	sd_response_free(&r);
+
+	/* If-None-Match on save is refused: it has no meaning there. */
+	sd_request q2 = POST("/api/save", body);
+	q2.if_none_match = "*";
+	sd_http_handle(&f->app, &q2, &r);
+	json_decref(check_error(&r, 400, "bad_request"));
+	assert_non_null(strstr(r.body, "If-None-Match"));
+	sd_response_free(&r);
+	d = stored(f, key);
+	assert_int_equal(sd_doc_version(d), 7);
 	json_decref(d);
 }
 
@@ -575,6 +607,10 @@ static void test_save_conflicts(void **state)
 	check_conflict(f, key, body, "\"1\", \"3\"", 412, "precondition_failed");
 	check_conflict(f, key, body, "W/\"2\"", 412, "precondition_failed"); /* strong comparison */
 	check_conflict(f, key, body, "abc", 412, "precondition_failed");
+	/* Strong comparison is character by character: "02" is not "2"
+	 * (before: compared as numbers, and it matched). */
+	check_conflict(f, key, body, "\"02\"", 412, "precondition_failed");
+	check_conflict(f, key, body, "\"2.0\"", 412, "precondition_failed");
 	/* If-Match is checked first when both disagree. */
 	snprintf(body, sizeof body, "{\"key\":\"%s\",\"version\":1}", key);
 	check_conflict(f, key, body, "\"7\"", 412, "precondition_failed");

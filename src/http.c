@@ -271,16 +271,19 @@ static void do_save(const sd_app *app, const sd_request *req, sd_response *resp)
 static void do_health(const sd_app *app, const sd_request *req, sd_response *resp)
 {
 	(void)req;
-	sd_err e = sd_store_check_writable(app->store);
-	char now[SD_TIME_LEN];
+	const char *step;
+	sd_err e = sd_store_probe(app->store, &step);
+	char now[SD_TIME_LEN], msg[SD_MSG_MAX];
 	sd_time_now(now);
-	if (e == SD_OK)
+	if (e == SD_OK) {
 		set_json(resp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "time", now, "durability",
 					      app->cfg->durability == SD_DURABLE_FULL ? "full" : "none"));
-	else
-		set_json(resp, 503, json_pack("{s:s, s:s, s:s}", "status", "unavailable", "error",
-					      sd_err_code(e), "message",
-					      "The data directory does not accept writes."));
+	} else {
+		snprintf(msg, sizeof msg, "The data directory does not accept writes: the %s step of a test save failed.",
+			 step);
+		set_json(resp, 503, json_pack("{s:s, s:s, s:s, s:s}", "status", "unavailable", "error",
+					      sd_err_code(e), "step", step, "message", msg));
+	}
 }
 
 static void do_metrics(const sd_app *app, const sd_request *req, sd_response *resp)

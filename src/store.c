@@ -451,19 +451,43 @@ sd_err sd_store_put(sd_store *s, const char *key, const char *buf, size_t len)
 	return SD_ERR_BUSY;
 }
 
-sd_err sd_store_check_writable(sd_store *s)
+sd_err sd_store_probe(sd_store *s, const char **step)
 {
-	char tmp[PATH_MAX_LEN];
+	char tmp[PATH_MAX_LEN], dst[PATH_MAX_LEN];
+	const char *st = "open";
+	int fd = -1, err = 0;
 	snprintf(tmp, sizeof tmp, "%s/.health.XXXXXX" SD_STORE_TMP_SUFFIX, s->sessions);
-	int fd = mkostemps(tmp, (int)strlen(SD_STORE_TMP_SUFFIX), O_CLOEXEC);
+	if ((err = fault("open")) == 0 && (fd = mkostemps(tmp, (int)strlen(SD_STORE_TMP_SUFFIX), O_CLOEXEC)) < 0)
+		err = errno;
 	if (fd < 0)
-		return sd_err_from_errno(errno);
-	int ok = write(fd, "{}\n", 3) == 3;
-	int saved = errno;
+		goto out;
+	snprintf(dst, sizeof dst, "%.*s.probe" SD_STORE_TMP_SUFFIX,
+		 (int)(strlen(tmp) - strlen(SD_STORE_TMP_SUFFIX)), tmp);
+	st = "write";
+	if (write_all(fd, "{}\n", 3) != 0) {
+		err = errno;
+	} else if (s->durability == SD_DURABLE_FULL && (st = "fsync", do_fsync(fd, "fsync") != 0)) {
+		err = errno;
+	} else if (st = "rename", (err = fault("rename")) == 0 && rename(tmp, dst) != 0) {
+		err = errno;
+	} else if (!err && (st = "dirsync", sync_dir(s, s->sessions) != 0)) {
+		err = errno;
+		unlink(dst);
+	} else if (!err && (st = "unlink", (err = fault("unlink")) == 0 && unlink(dst) != 0)) {
+		err = errno;
+	}
 	close(fd);
-	unlink(tmp);
-	return ok ? SD_OK : sd_err_from_errno(saved);
+	if (err) { /* nothing of the probe stays behind, whichever step failed */
+		unlink(tmp);
+		unlink(dst);
+	}
+out:
+	if (step)
+		*step = err ? st : NULL;
+	return err ? sd_err_from_errno(err) : SD_OK;
 }
+
+sd_err sd_store_check_writable(sd_store *s) { return sd_store_probe(s, NULL); }
 
 static int is_temp_name(const char *name)
 {

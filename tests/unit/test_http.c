@@ -782,6 +782,9 @@ static void test_unknown_path(void **state)
 	sd_response_free(&r);
 }
 
+static const char *fault_step;
+static int named_fault(const char *step) { return strcmp(step, fault_step) == 0 ? fault_errno : 0; }
+
 static void test_health(void **state)
 {
 	fixture *f = *state;
@@ -800,7 +803,6 @@ static void test_health(void **state)
 	sd_response_free(&r);
 	char *after = sdt_snapshot(f->dir);
 	assert_string_equal(before, after); /* the probe file is gone */
-	free(before);
 	free(after);
 
 	/* A data directory that refuses writes: 503 with an error body. */
@@ -817,6 +819,33 @@ static void test_health(void **state)
 	json_decref(b);
 	sd_response_free(&r);
 	assert_int_equal(rename(away, sess), 0);
+
+	/* Each step of a save fails in turn: 503 naming it, nothing left
+	 * behind, and 200 again once it works (before: the probe only created
+	 * and wrote a file, so a failing rename still answered 200). */
+	static const char *const steps[] = {"open", "write", "rename", "unlink"};
+	sd_store_fault_hook = named_fault;
+	for (int i = 0; i < 4; i++) {
+		fault_step = steps[i];
+		fault_errno = i == 1 ? ENOSPC : EIO;
+		sd_http_handle(&f->app, &q, &r);
+		if (r.status != 503)
+			fail_msg("%s failing: health answered %d", steps[i], r.status);
+		b = body_json(&r);
+		assert_string_equal(json_string_value(json_object_get(b, "step")), steps[i]);
+		assert_string_equal(json_string_value(json_object_get(b, "error")),
+				    i == 1 ? "storage_full" : "internal");
+		json_decref(b);
+		sd_response_free(&r);
+		after = sdt_snapshot(f->dir);
+		assert_string_equal(before, after);
+		free(after);
+	}
+	sd_store_fault_hook = NULL;
+	sd_http_handle(&f->app, &q, &r);
+	assert_int_equal(r.status, 200);
+	sd_response_free(&r);
+	free(before);
 }
 
 static void test_metrics(void **state)

@@ -24,6 +24,7 @@
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
+#include "sd_log.h"
 #include "sd_metrics.h"
 #include "sd_store.h"
 #include "sd_time.h"
@@ -264,14 +265,37 @@ static sd_err read_fd(int fd, char **buf, size_t *len)
 	return SD_OK;
 }
 
+/* Open a session file for reading. O_NONBLOCK, and a regular file only:
+ * a FIFO or device at a session path (a stray made by hand) must not hold
+ * a worker thread forever; it is logged and refused. -1 with *e set. */
+static int open_session(const char *path, sd_err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		*e = (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+		if (*e == SD_ERR_INTERNAL)
+			sd_log_error("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		sd_log_error("%s is not a regular file; refused (sessionctl fsck reports it as a stray)", path);
+		close(fd);
+		*e = SD_ERR_INTERNAL;
+		return -1;
+	}
+	return fd;
+}
+
 sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len)
 {
 	char path[PATH_MAX_LEN];
 	sd_store_path(s, key, path, sizeof path);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	sd_err e;
+	int fd = open_session(path, &e);
 	if (fd < 0)
-		return (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
-	sd_err e = read_fd(fd, buf, len);
+		return e;
+	e = read_fd(fd, buf, len);
 	close(fd);
 	return e;
 }
@@ -341,11 +365,9 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 	sd_err e = SD_OK;
 	long backoff_us = 50;
 	for (;;) {
-		l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
-		if (l->fd < 0) {
-			e = (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+		l->fd = open_session(l->path, &e);
+		if (l->fd < 0)
 			break;
-		}
 		if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
 			if (errno != EWOULDBLOCK && errno != EINTR) {
 				e = SD_ERR_INTERNAL;

@@ -80,6 +80,14 @@ sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, vo
 			r->doc = doc;
 			break;
 		}
+		if (e == SD_ERR_UNSYNCED) { /* it exists: the client must learn its key */
+			memcpy(r->key, key, sizeof key);
+			snprintf(r->msg, sizeof r->msg,
+				 "Session %s was created, but the server could not confirm it is on disk; "
+				 "load it to check, or instantiate again.", key);
+			json_decref(doc);
+			break;
+		}
 		json_decref(doc);
 		if (e != SD_ERR_EXISTS)
 			break;
@@ -177,6 +185,10 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 		} else if (e == SD_ERR_BAD_REQUEST) {
 			snprintf(r->msg, sizeof r->msg, "The session has reached the largest version; "
 				 "instantiate a new one.");
+		} else if (e == SD_ERR_UNSYNCED) {
+			snprintf(r->msg, sizeof r->msg,
+				 "The new version %lld may be in place: the server could not confirm it is on disk. "
+				 "Load the session before saving again.", (long long)sd_doc_version(doc));
 		} else if (e == SD_ERR_TOO_LARGE || e == SD_ERR_BUSY) {
 			/* over the memory budget before any write: answered as such */
 		} else if (e == SD_ERR_STORAGE_FULL) {

@@ -23,6 +23,7 @@ static const struct {
 	[SD_ERR_INTERNAL] = {500, "internal", "Internal error; the server log has the details. Load the session to see its state."},
 	[SD_ERR_EXISTS] = {503, "busy", "Could not allocate a free key; retry."},
 	[SD_ERR_CORRUPT] = {500, "internal", "The stored session is damaged; an administrator has been told."},
+	[SD_ERR_UNSYNCED] = {500, "internal", "The change is in place but the server could not confirm it is on disk; load the session to see its state."},
 };
 
 static int valid(sd_err e) { return e >= SD_OK && e < SD_ERR__COUNT; }

@@ -204,7 +204,10 @@ static void do_instantiate(const sd_app *app, const sd_request *req, sd_response
 		e = sd_api_instantiate(app->store, &b, NULL, NULL, &r);
 		sd_inst_body_free(&b);
 	}
-	if (e != SD_OK) {
+	if (e == SD_ERR_UNSYNCED) { /* the session exists: the body names it */
+		set_json(resp, sd_err_status(e), json_pack("{s:s, s:s, s:s}", "error", sd_err_code(e), "message",
+							   r.msg, "key", r.key));
+	} else if (e != SD_OK) {
 		set_error(resp, e, r.msg, NULL);
 	} else {
 		sd_response_header(resp, "Location: /api/load?key=%s", r.key);

@@ -196,6 +196,17 @@ static int ensure_fan_dir(sd_store *s, const char *key)
 	return 0;
 }
 
+/* Remove a temporary file; a failure leaves it for fsck --repair, and is
+ * logged and counted. */
+static void unlink_temp(const char *tmp)
+{
+	int f = fault("unlink");
+	if (f || unlink(tmp) != 0) {
+		sd_metrics_add(SD_M_TEMP_UNLINK_FAILURES, 1);
+		sd_log_error("cannot remove the temporary file %s: %s", tmp, strerror(f ? f : errno));
+	}
+}
+
 /* Write bytes to a fresh temporary file in dir (O_CREAT|O_EXCL through
  * mkostemps) and make them durable. On success tmp holds its path. On
  * failure nothing is left behind and errno says why. */
@@ -215,13 +226,13 @@ static int write_temp(const sd_store *s, const char *dir, const char *key, const
 	    (s->durability == SD_DURABLE_FULL && do_fsync(fd, "fsync") != 0)) {
 		int saved = errno;
 		close(fd);
-		unlink(tmp);
+		unlink_temp(tmp);
 		errno = saved;
 		return -1;
 	}
 	if (close(fd) != 0) {
 		int saved = errno;
-		unlink(tmp);
+		unlink_temp(tmp);
 		errno = saved;
 		return -1;
 	}
@@ -314,11 +325,14 @@ sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len
 	int f = fault("link");
 	int r = f ? -1 : link(tmp, path);
 	int saved = f ? f : errno;
-	unlink(tmp);
+	unlink_temp(tmp);
 	if (r != 0)
 		return saved == EEXIST ? SD_ERR_EXISTS : sd_err_from_errno(saved);
-	if (sync_dir(s, dir) != 0)
-		return SD_ERR_INTERNAL; /* the name is already in place: not "full", not "unchanged" */
+	if (sync_dir(s, dir) != 0) {
+		/* The name is already in place: not "full", not "unchanged". */
+		sd_log_error("session %s was created but the fsync of %s failed: %s", key, dir, strerror(errno));
+		return SD_ERR_UNSYNCED;
+	}
 	sd_metrics_add(SD_M_SESSIONS_CREATED, 1);
 	return SD_OK;
 }
@@ -422,11 +436,14 @@ sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len)
 	int f = fault("rename");
 	if (f || rename(tmp, l->path) != 0) {
 		int saved = f ? f : errno;
-		unlink(tmp);
+		unlink_temp(tmp);
 		return sd_err_from_errno(saved);
 	}
-	if (sync_dir(l->s, dir) != 0)
-		return SD_ERR_INTERNAL; /* the name is already in place: not "full", not "unchanged" */
+	if (sync_dir(l->s, dir) != 0) {
+		/* The new file is already in place: not "full", not "unchanged". */
+		sd_log_error("session %s was replaced but the fsync of %s failed: %s", l->key, dir, strerror(errno));
+		return SD_ERR_UNSYNCED;
+	}
 	return SD_OK;
 }
 

@@ -76,6 +76,12 @@ static int open_fixture(void **state, const char *const *extra)
 
 static int setup(void **state) { return open_fixture(state, NULL); }
 
+static int setup_durable(void **state)
+{
+	static const char *const extra[] = {"--durability", "full", NULL};
+	return open_fixture(state, extra);
+}
+
 static int setup_cors(void **state)
 {
 	static const char *const extra[] = {"--cors-origin", "http://a.example", NULL};
@@ -718,6 +724,65 @@ static void test_storage_errors(void **state)
 
 /* ---- methods, paths, health, metrics --------------------------------------- */
 
+/* After the commit point (durability full): the folder fsync after an
+ * instantiate's link fails, so the session exists but is not known to be
+ * durable: the 500 body carries its key (before: a bare 500, the session
+ * orphaned). The same after a save's rename: the message says the new
+ * version may be in place. A temporary file that cannot be removed is
+ * counted (before: ignored silently). */
+static const char *last_step;
+static int after_commit_fault(const char *step)
+{
+	int hit = strcmp(step, "dirsync") == 0 && last_step &&
+		  (strcmp(last_step, "link") == 0 || strcmp(last_step, "rename") == 0);
+	if (strcmp(step, "unlink") != 0) /* the temporary file's removal sits between */
+		last_step = step;
+	return hit ? EIO : 0;
+}
+static int unlink_fault(const char *step) { return strcmp(step, "unlink") == 0 ? EACCES : 0; }
+
+static void test_after_commit(void **state)
+{
+	fixture *f = *state;
+	sd_store_fault_hook = after_commit_fault;
+	last_step = NULL;
+	sd_request q = POST("/api/instantiate", "{\"data\":{\"a\":1}}");
+	sd_response r;
+	sd_http_handle(&f->app, &q, &r);
+	json_t *b = check_error(&r, 500, "internal");
+	const char *key = json_string_value(json_object_get(b, "key"));
+	assert_non_null(key);
+	assert_non_null(strstr(json_string_value(json_object_get(b, "message")), key));
+	char k[SD_KEY_LEN + 1];
+	snprintf(k, sizeof k, "%s", key);
+	json_decref(b);
+	sd_response_free(&r);
+	json_t *d = stored(f, k); /* the session is there */
+	assert_int_equal(sd_doc_version(d), 1);
+	json_decref(d);
+
+	char body[128];
+	snprintf(body, sizeof body, "{\"key\":\"%s\",\"data\":2}", k);
+	last_step = NULL;
+	r = save(f, body, NULL);
+	b = check_error(&r, 500, "internal");
+	assert_non_null(strstr(json_string_value(json_object_get(b, "message")), "may be in place"));
+	json_decref(b);
+	sd_response_free(&r);
+	d = stored(f, k);
+	assert_int_equal(sd_doc_version(d), 2);
+	json_decref(d);
+
+	sd_store_fault_hook = unlink_fault;
+	uint64_t before = sd_metrics_get(SD_M_TEMP_UNLINK_FAILURES);
+	q = POST("/api/instantiate", "{}");
+	sd_http_handle(&f->app, &q, &r);
+	assert_int_equal(r.status, 201);
+	sd_response_free(&r);
+	assert_int_equal(sd_metrics_get(SD_M_TEMP_UNLINK_FAILURES), before + 1);
+	sd_store_fault_hook = NULL;
+}
+
 static void test_methods(void **state)
 {
 	fixture *f = *state;
@@ -1039,6 +1104,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_save_conflicts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_after_commit, setup_durable, teardown),
 		cmocka_unit_test_setup_teardown(test_methods, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health, setup, teardown),

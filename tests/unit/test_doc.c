@@ -356,6 +356,50 @@ static void test_very_deep(void **state)
 	free(s);
 }
 
+/* Parser corners. A raw NUL byte anywhere is bad_json with its position
+ * (before: {"data":123<NUL>} was taken as 123). Nesting past 64 is
+ * bad_request however deep (before: from 2049 levels on, the parser's own
+ * limit answered bad_json). Repeated names are refused. */
+static void test_parser_corners(void **state)
+{
+	(void)state;
+	static const char nul_after_number[] = "{\"key\":\"ABCDEFGH\",\"data\":123\0}";
+	static const char nul_in_string[] = "{\"key\":\"ABCDEFGH\",\n\"data\":\"a\0b\"}";
+	static const char nul_after_literal[] = "{\"key\":\"ABCDEFGH\",\"data\":true\0}";
+	sd_save_body b;
+	char msg[SD_MSG_MAX];
+	assert_int_equal(sd_doc_parse_save(nul_after_number, sizeof nul_after_number - 1, &b, msg), SD_ERR_BAD_JSON);
+	assert_non_null(strstr(msg, "byte 28"));
+	assert_non_null(strstr(msg, "line 1, column 29"));
+	assert_null(b.root);
+	assert_int_equal(sd_doc_parse_save(nul_in_string, sizeof nul_in_string - 1, &b, msg), SD_ERR_BAD_JSON);
+	assert_non_null(strstr(msg, "line 2, column 10"));
+	assert_int_equal(sd_doc_parse_save(nul_after_literal, sizeof nul_after_literal - 1, &b, msg), SD_ERR_BAD_JSON);
+	sd_inst_body ib;
+	assert_int_equal(sd_doc_parse_inst("{}\0", 3, &ib, msg), SD_ERR_BAD_JSON);
+
+	static const int depths[] = {65, 2048, 2049, 5000};
+	for (size_t i = 0; i < sizeof depths / sizeof depths[0]; i++) {
+		char *s = nested_save(depths[i], '[', ']');
+		msg[0] = '\0';
+		sd_err e = sd_doc_parse_save(s, strlen(s), &b, msg);
+		if (e != SD_ERR_BAD_REQUEST)
+			fail_msg("%d levels: %d (%s)", depths[i] + 1, e, msg);
+		assert_non_null(strstr(msg, "deeper"));
+		free(s);
+	}
+	/* Brackets inside strings do not count. */
+	char deep_text[300] = "{\"key\":\"ABCDEFGH\",\"data\":\"";
+	memset(deep_text + strlen(deep_text), '[', 200);
+	strcat(deep_text, "\"}");
+	assert_int_equal(sd_doc_parse_save(deep_text, strlen(deep_text), &b, msg), SD_OK);
+	sd_save_body_free(&b);
+
+	static const char dup[] = "{\"key\":\"ABCDEFGH\",\"data\":{\"a\":1,\"a\":2}}";
+	assert_int_equal(sd_doc_parse_save(dup, strlen(dup), &b, msg), SD_ERR_BAD_JSON);
+	assert_non_null(strstr(msg, "duplicate"));
+}
+
 /* ---- instantiate bodies ------------------------------------------------- */
 
 static const body_case inst_cases[] = {
@@ -871,6 +915,7 @@ int main(void)
 		cmocka_unit_test(test_save_body_fields),
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_very_deep),
+		cmocka_unit_test(test_parser_corners),
 		cmocka_unit_test(test_inst_body_table),
 		cmocka_unit_test(test_inst_body_fields),
 		cmocka_unit_test(test_doc_new),

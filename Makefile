@@ -36,7 +36,7 @@ O       := build
 SESSIOND := cgi-bin/sessiond
 endif
 
-CORE    := err key log time doc store metrics config api http token limit
+CORE    := err key log time mem doc docscan store metrics config api http token limit
 CORE_O  := $(CORE:%=$(O)/obj/%.o)
 LIBSD   := $(O)/libsd.a
 FCGI_LIBS := $(call pc_libs,fcgi,-lfcgi)
@@ -84,7 +84,13 @@ $(O)/bench/rawfs: $(O)/obj/lg_hist.o
 $(O)/bench/%: bench/%.c $(LIBSD) | $(O)/bench
 	$(CC) $(CFLAGS) -o $@ $< $(filter %.o,$^) $(LIBSD) $(LDFLAGS) $(LDLIBS) -lm
 
-check: all $(UNIT_BIN) $(HELPER_BIN) $(BENCH_BIN)
+# The fault-injection shim (tests/integration/faults.sh): a plain shared
+# object, without sanitizers, preloaded into sessiond.
+FAULTINJECT := $(O)/tests/faultinject.so
+$(FAULTINJECT): tests/faultinject/faultinject.c | $(O)/tests
+	$(CC) -O2 -g -std=gnu11 $(WARN) -D_GNU_SOURCE -fPIC -shared -o $@ $< -ldl
+
+check: all $(UNIT_BIN) $(HELPER_BIN) $(BENCH_BIN) $(FAULTINJECT)
 
 deps:
 	@scripts/deps.sh

@@ -6,6 +6,7 @@
 #   make test       install what is missing, run every test, then again under ASan+UBSan
 #   make bench      measure against the ceilings (see README, Performance), on
 #                   its own stack with the limits off (as LIMITS=off)
+#   make crashcheck the power-loss checker, full form (tests/crash/README.md)
 #   make SAN=1 ...  build into build/san with AddressSanitizer + UBSan
 
 PORT     ?= 8080
@@ -51,7 +52,7 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(O)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(O)/bench/%)
 
-.PHONY: all deps run test test-unit test-integration check bench valgrind clean
+.PHONY: all deps run test test-unit test-integration check bench valgrind crashcheck clean
 all: $(SESSIOND) $(if $(wildcard src/sessionctl.c),$(O)/sessionctl) $(if $(wildcard src/loadgen.c),$(O)/loadgen)
 
 $(O)/obj/%.o: src/%.c $(wildcard include/*.h) | $(O)/obj
@@ -101,6 +102,11 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory check
 	@bench/run.sh
+
+# The power-loss checker, full form (make test runs its short form).
+crashcheck: deps
+	@$(MAKE) --no-print-directory all
+	@tests/crash/run.sh --full
 
 # Only the valgrind pass of make test (unit suites, and sessiond through nginx).
 valgrind: check

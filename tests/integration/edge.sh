@@ -63,11 +63,11 @@ no_cors() { [ "$STATUS" = "$1" ] && ! grep -qi '^Access-Control-' "$HDRS" && ! g
 # edge NAME STATUS CODE METHOD PATH [curl args...]: once from the allowed
 # origin, once from a foreign one.
 edge() {
-  local name=$1 st=$2 code=$3 m=$4 p=$5; shift 5
-  req "$m" "$p" -H "Origin: $APP" "$@"
+  local name=$1 st=$2 code=$3 method=$4 path=$5; shift 5
+  req "$method" "$path" -H "Origin: $APP" "$@"
   ok "$name: $st $code as JSON" is_edge_error "$st" "$code"
   ok "$name: CORS headers for the allowed origin" cors_ok
-  req "$m" "$p" -H "Origin: http://evil.example" "$@"
+  req "$method" "$path" -H "Origin: http://evil.example" "$@"
   ok "$name: no CORS headers for a foreign origin" no_cors "$st"
 }
 CT=(-H 'Content-Type: application/json')

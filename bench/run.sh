@@ -7,21 +7,24 @@
 # BENCH_SESSIONS sessions holding bench/session-data.json (~3 KB), and
 # measures at BENCH_CONNECTIONS connections (default 100):
 #   load        wrk GET /api/load (random pre-created key)
-#               vs the same wrk against nginx serving that very document
-#               (the bytes a load returns) as a static file
+#               vs the FastCGI ceiling (below), and, as information, the
+#               same wrk against nginx serving that very document (the
+#               bytes a load returns) as a static file
 #   save        wrk POST /api/save of the document (unconditional)
-#               vs build/bench/rawfs --mode replace: the same atomic replace
+#               vs the PHP baseline's save (below), and, as information,
+#               build/bench/rawfs --mode replace: the same atomic replace
 #               (temp file, write, rename; fsync of file and folder for full)
 #               with as many writer threads as connections
 #   instantiate wrk POST /api/instantiate of the document
-#               vs build/bench/rawfs --mode create (temp file, link)
+#               vs the PHP baseline's instantiate, and, as information,
+#               build/bench/rawfs --mode create (temp file, link)
 #   load, save  again with fastcgi_keep_conn on (nginx upstream keepalive)
-#               vs the PHP baseline (below), for all three
 #   mixed       the load generator, 80/15/5 load/save/instantiate, per-endpoint p99
 #   users, contention   the load generator with BENCH_BIG_USERS (1000) virtual
 #               users; must end with 0 errors and 0 lost updates
 # and sessiond's peak resident memory (VmHWM) after the 1000-user runs.
-# Then, behind the same nginx configuration, with the same wrk scripts:
+# Beside sessiond, behind the same nginx configuration, with the same wrk
+# scripts, each measured right after the sessiond figure it is compared with:
 #   FastCGI ceiling  build/bench/fcgi_ceiling (sessiond's thread model,
 #               --threads BENCH_THREADS) answering every request with the
 #               bytes a load returns; load is reported as a ratio of it
@@ -76,7 +79,8 @@ done
 [ -x "$LOADGEN" ] && [ -x "$RAWFS" ] && [ -x "$CEILING" ] || { echo "bench: build first (make check)" >&2; exit 1; }
 
 tmp=$(mktemp -d "${BENCH_TMP:-/tmp}/sessiond-bench.XXXXXX")
-cleanup() { stack_stop; rm -rf "$tmp"; }
+BASE_PIDS=()   # the baselines' servers (start_baselines)
+cleanup() { stack_stop; STACK_PIDS=("${BASE_PIDS[@]}"); stack_stop; rm -rf "$tmp"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 export BENCH_DIR=$root/bench BENCH_KEYS=$tmp/keys BENCH_DATA=$tmp/data.json
@@ -230,27 +234,51 @@ hwm() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SD_PID/status"; }
 
 echo "bench: $CONN connections, $DUR per measurement, $NSESS pre-created sessions" >&2
 notes=()
+# The FastCGI ceiling and the PHP baseline run beside sessiond's stacks
+# for the whole run (idle, they cost nothing), and each is measured right
+# after the sessiond measurement it is compared with, so that other work on
+# the machine weighs on both sides of a ratio alike.
+start_baselines() {
+  local saved=("${STACK_PIDS[@]}") sd_base=$BASE sd_port=$PORT
+  STACK_PIDS=()
+  echo "== FastCGI ceiling: build/bench/fcgi_ceiling --threads $THREADS; PHP baseline: bench/php under PHP-FPM," \
+    "pm = static, $PHP_CHILDREN children; both behind the same nginx configuration" >&2
+  start_ceiling; CEIL_BASE=$BASE
+  start_php; PHP_BASE=$BASE
+  BENCH_KEYS=$tmp/php-keys instantiate_all
+  BASE_PIDS=("${STACK_PIDS[@]}"); STACK_PIDS=("${saved[@]}"); BASE=$sd_base PORT=$sd_port
+}
+# php_run LABEL ENDPOINT: wrk against the PHP baseline, on its own sessions
+php_run() { BENCH_KEYS=$tmp/php-keys wrk_run "$1" "wrk-$2.lua" "$PHP_BASE/api/$2"; }
+
 for d in full none; do
   echo "== durability $d, fastcgi_keep_conn off, sessiond --threads $THREADS" >&2
   start "$d" off "$THREADS"
   precreate
+  [ ${#BASE_PIDS[@]} -gt 0 ] || start_baselines
   echo "  document: $(wc -c < "$tmp/static/doc.json") bytes as a load returns it, $(wc -c < "$tmp/stored.json") bytes as stored" >&2
-  wrk_run "nginx static ($d)" wrk-static.lua "$BASE/static/doc.json"; S_RPS=$RPS S50=$P50 S99=$P99
-  wrk_run "load ($d)" wrk-load.lua "$BASE/api/load"; eval "LOAD_$d=\$RPS"
-  row "load, durability $d" "$CONN" "$RPS" "$P50" "$P99" "$S_RPS (nginx static)" "$(ratio "$RPS" "$S_RPS")"
+  wrk_run "nginx static ($d)" wrk-static.lua "$BASE/static/doc.json"; S=("$RPS" "$P50" "$P99")
+  wrk_run "load ($d)" wrk-load.lua "$BASE/api/load"; L=("$RPS" "$P50" "$P99"); eval "LOAD_$d=\$RPS"
+  wrk_run "FastCGI ceiling ($d)" wrk-load.lua "$CEIL_BASE/api/load"; C=("$RPS" "$P50" "$P99"); eval "CEIL_$d=\$RPS"
+  php_run "PHP load ($d)" load; PL=("$RPS" "$P50" "$P99")
+  row "load, durability $d" "$CONN" "${L[@]}" "${C[0]} (FastCGI ceiling)" "$(ratio "${L[0]}" "${C[0]}")"
   wrk_run "save ($d)" wrk-save.lua "$BASE/api/save"; V=("$RPS" "$P50" "$P99"); eval "SAVE_$d=\$RPS"
-  rawfs_run "rawfs replace ($d)" replace "$d"
-  row "save, durability $d" "$CONN" "${V[0]}" "${V[1]}" "${V[2]}" "$RPS (raw replace)" "$(ratio "${V[0]}" "$RPS")"
-  R_REPL=("$RPS" "$P50" "$P99")
+  php_run "PHP save ($d)" save; PS=("$RPS" "$P50" "$P99"); eval "PHPSAVE_$d=\$RPS"
+  row "save, durability $d" "$CONN" "${V[@]}" "${PS[0]} (PHP save)" "$(ratio "${V[0]}" "${PS[0]}")"
+  rawfs_run "rawfs replace ($d)" replace "$d"; R_REPL=("$RPS" "$P50" "$P99")
   rawfs_run "rawfs replace, $THREADS writers ($d)" replace "$d" "$THREADS"; R_REPL_T=("$RPS" "$P50" "$P99")
   wrk_run "instantiate ($d)" wrk-instantiate.lua "$BASE/api/instantiate"; I=("$RPS" "$P50" "$P99"); eval "INST_$d=\$RPS"
-  rawfs_run "rawfs create ($d)" create "$d"
-  row "instantiate, durability $d" "$CONN" "${I[0]}" "${I[1]}" "${I[2]}" "$RPS (raw create)" "$(ratio "${I[0]}" "$RPS")"
-  R_CREATE=("$RPS" "$P50" "$P99")
-  row "ceiling: nginx static" "$CONN" "$S_RPS" "$S50" "$S99" "-" "-"
-  row "ceiling: raw replace ($d)" "$CONN writers" "${R_REPL[@]}" "-" "-"
+  php_run "PHP instantiate ($d)" instantiate; PI=("$RPS" "$P50" "$P99"); eval "PHPINST_$d=\$RPS"
+  row "instantiate, durability $d" "$CONN" "${I[@]}" "${PI[0]} (PHP instantiate)" "$(ratio "${I[0]}" "${PI[0]}")"
+  rawfs_run "rawfs create ($d)" create "$d"; R_CREATE=("$RPS" "$P50" "$P99")
+  row "ceiling: FastCGI responder sending the load's bytes (load / it)" "$CONN" "${C[@]}" "-" "$(ratio "${L[0]}" "${C[0]}")"
+  row "ceiling: nginx static (load / it)" "$CONN" "${S[@]}" "-" "$(ratio "${L[0]}" "${S[0]}")"
+  row "PHP baseline: load (sessiond load / it)" "$CONN" "${PL[@]}" "-" "$(ratio "${L[0]}" "${PL[0]}")"
+  row "PHP baseline: save, no fsync (sessiond save / it)" "$CONN" "${PS[@]}" "-" "$(ratio "${V[0]}" "${PS[0]}")"
+  row "PHP baseline: instantiate, no fsync (sessiond instantiate / it)" "$CONN" "${PI[@]}" "-" "$(ratio "${I[0]}" "${PI[0]}")"
+  row "ceiling: raw replace ($d) (save / it)" "$CONN writers" "${R_REPL[@]}" "-" "$(ratio "${V[0]}" "${R_REPL[0]}")"
   row "(raw replace, as many writers as sessiond threads)" "$THREADS writers" "${R_REPL_T[@]}" "-" "-"
-  row "ceiling: raw create ($d)" "$CONN writers" "${R_CREATE[@]}" "-" "-"
+  row "ceiling: raw create ($d) (instantiate / it)" "$CONN writers" "${R_CREATE[@]}" "-" "$(ratio "${I[0]}" "${R_CREATE[0]}")"
   if [ -n "$QUICK" ]; then stack_stop; continue; fi
   lg_run "mixed 80/15/5 ($d)" --scenario mixed --users "$CONN" --duration "$DUR"
   row "mixed 80/15/5 (loadgen), durability $d" "$CONN" "$RPS" "$P50" "$P99" "-" "-"
@@ -274,27 +302,11 @@ for d in full none; do
   echo "== durability $d, fastcgi_keep_conn on (keepalive $KEEPALIVE per nginx worker), sessiond --threads $KEEP_THREADS" >&2
   start "$d" on "$KEEP_THREADS"
   wrk_run "load keep-conn ($d)" wrk-load.lua "$BASE/api/load"
-  row "load, keep-conn on, durability $d" "$CONN" "$RPS" "$P50" "$P99" "$S_RPS (nginx static)" "$(ratio "$RPS" "$S_RPS")"
+  row "load, keep-conn on, durability $d" "$CONN" "$RPS" "$P50" "$P99" "${C[0]} (FastCGI ceiling)" "$(ratio "$RPS" "${C[0]}")"
   wrk_run "save keep-conn ($d)" wrk-save.lua "$BASE/api/save"
-  row "save, keep-conn on, durability $d" "$CONN" "$RPS" "$P50" "$P99" "${R_REPL[0]} (raw replace)" "$(ratio "$RPS" "${R_REPL[0]}")"
+  row "save, keep-conn on, durability $d" "$CONN" "$RPS" "$P50" "$P99" "${PS[0]} (PHP save)" "$(ratio "$RPS" "${PS[0]}")"
   stack_stop
 done
-
-echo "== FastCGI ceiling: build/bench/fcgi_ceiling, --threads $THREADS, same nginx" >&2
-start_ceiling
-wrk_run "FastCGI ceiling (load's bytes)" wrk-load.lua "$BASE/api/load"; CEIL=$RPS
-row "ceiling: FastCGI responder sending the load's bytes" "$CONN" "$RPS" "$P50" "$P99" "-" "-"
-stack_stop
-
-echo "== PHP baseline: bench/php under PHP-FPM, pm = static, $PHP_CHILDREN children, same nginx" >&2
-start_php
-BENCH_KEYS=$tmp/php-keys instantiate_all
-for ep in load save instantiate; do
-  BENCH_KEYS=$tmp/php-keys wrk_run "PHP $ep" "wrk-$ep.lua" "$BASE/api/$ep"
-  eval "PHP_$ep=\$RPS"
-  row "PHP baseline: $ep (no fsync)" "$CONN" "$RPS" "$P50" "$P99" "-" "-"
-done
-stack_stop
 
 # target DESCRIPTION MEASURED 1|0|-: one row of the targets table (met, missed, information)
 targets=()
@@ -308,13 +320,11 @@ at_least() {
   local r; r=$(ratio "$2" "$3")
   target "$1 >= ${4}x" "$r ($2 / $3)" "$(awk -v r="$r" -v m="$4" 'BEGIN { print (r != "-" && r + 0 >= m) ? 1 : 0 }')"
 }
-at_least "load (full) / FastCGI ceiling" "$LOAD_full" "$CEIL" 0.95
-at_least "load (none) / FastCGI ceiling" "$LOAD_none" "$CEIL" 0.95
-at_least "save (full) / PHP save" "$SAVE_full" "$PHP_save" 1.0
-at_least "save (none) / PHP save" "$SAVE_none" "$PHP_save" 1.5
-at_least "instantiate (full) / PHP instantiate" "$INST_full" "$PHP_instantiate" 1.0
-target "load (full) / PHP load; instantiate (none) / PHP instantiate; FastCGI ceiling / nginx static" \
-  "$(ratio "$LOAD_full" "$PHP_load"); $(ratio "$INST_none" "$PHP_instantiate"); $(ratio "$CEIL" "$S_RPS")" -
+at_least "load (full) / FastCGI ceiling" "$LOAD_full" "$CEIL_full" 0.95
+at_least "load (none) / FastCGI ceiling" "$LOAD_none" "$CEIL_none" 0.95
+at_least "save (full) / PHP save" "$SAVE_full" "$PHPSAVE_full" 1.0
+at_least "save (none) / PHP save" "$SAVE_none" "$PHPSAVE_none" 1.5
+at_least "instantiate (full) / PHP instantiate" "$INST_full" "$PHPINST_full" 1.0
 if [ -z "$QUICK" ]; then
   worst=$(jq '[.latency[].p99_ms] | max | . * 1000 | round / 1000' "$OPEN_full")
   target "p99 of every endpoint <= 10 ms, open loop at half capacity (full)" "$(p99s "$OPEN_full")" \

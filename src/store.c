@@ -233,7 +233,11 @@ static sd_err read_fd(int fd, char **buf, size_t *len)
 	struct stat st;
 	if (fstat(fd, &st) != 0)
 		return SD_ERR_INTERNAL;
-	size_t cap = (size_t)st.st_size + 1, n = 0;
+	/* Room for one byte more than the file holds: a read that comes back
+	 * short is the end of this regular file, so a whole file costs one
+	 * pread and no realloc; a file that grew meanwhile fills the room and
+	 * the loop goes on. */
+	size_t cap = (size_t)st.st_size + 2, n = 0;
 	char *b = malloc(cap);
 	if (!b)
 		return SD_ERR_INTERNAL;
@@ -247,16 +251,17 @@ static sd_err read_fd(int fd, char **buf, size_t *len)
 			b = nb;
 			cap *= 2;
 		}
-		ssize_t r = pread(fd, b + n, cap - n - 1, (off_t)n);
+		size_t want = cap - n - 1;
+		ssize_t r = pread(fd, b + n, want, (off_t)n);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			free(b);
 			return SD_ERR_INTERNAL;
 		}
-		if (r == 0)
-			break;
 		n += (size_t)r;
+		if ((size_t)r < want)
+			break;
 	}
 	b[n] = '\0';
 	*buf = b;

@@ -40,7 +40,9 @@
 # upstream keepalive per worker with keep-conn on, default 16),
 # BENCH_KEEP_THREADS (sessiond --threads with keep-conn on, default 64),
 # BENCH_CREATE_OPS (cap on raw creates per measurement, default 30000),
-# BENCH_PHP_CHILDREN (8), BENCH_QUICK=1 (skip the load generator and
+# BENCH_PHP_CHILDREN (8), BENCH_ROUNDS (3: sessiond and the baseline it is
+# compared with are measured alternately that many times, and the median
+# round of each is reported), BENCH_QUICK=1 (skip the load generator and
 # keep-conn runs: only the wrk rows, the ceilings and the PHP baseline),
 # BENCH_TMP (where data goes, default /tmp), BENCH_OUT (the table as
 # Markdown, default build/bench/results.md).
@@ -69,6 +71,7 @@ RAWFS=${RAWFS:-$root/build/bench/rawfs}
 CEILING=${CEILING:-$root/build/bench/fcgi_ceiling}
 PHP_CHILDREN=${BENCH_PHP_CHILDREN:-8}
 QUICK=${BENCH_QUICK:-}
+ROUNDS=${BENCH_ROUNDS:-3}
 PHP_FPM=$(command -v php-fpm8.2 || command -v php-fpm || ls /usr/sbin/php-fpm* 2>/dev/null | head -n1)
 secs=${DUR%s}
 
@@ -248,8 +251,20 @@ start_baselines() {
   BENCH_KEYS=$tmp/php-keys instantiate_all
   BASE_PIDS=("${STACK_PIDS[@]}"); STACK_PIDS=("${saved[@]}"); BASE=$sd_base PORT=$sd_port
 }
-# php_run LABEL ENDPOINT: wrk against the PHP baseline, on its own sessions
-php_run() { BENCH_KEYS=$tmp/php-keys wrk_run "$1" "wrk-$2.lua" "$PHP_BASE/api/$2"; }
+# duel LABEL SCRIPT URL BLABEL BSCRIPT BURL [BKEYS]: sessiond and the
+# baseline it is compared with, measured alternately ROUNDS times (the
+# baseline with BENCH_KEYS=BKEYS when given). Sets A and B to the round
+# with the median rate of each: (req/s p50 p99). Alternating spreads
+# other work on the machine over both sides of the ratio.
+duel() {
+  local i ar=() br=()
+  for ((i = 0; i < ROUNDS; i++)); do
+    wrk_run "$1" "$2" "$3"; ar+=("$RPS $P50 $P99")
+    BENCH_KEYS=${7:-$BENCH_KEYS} wrk_run "$4" "$5" "$6"; br+=("$RPS $P50 $P99")
+  done
+  read -ra A <<<"$(printf '%s\n' "${ar[@]}" | sort -g | sed -n "$(( (ROUNDS + 1) / 2 ))p")"
+  read -ra B <<<"$(printf '%s\n' "${br[@]}" | sort -g | sed -n "$(( (ROUNDS + 1) / 2 ))p")"
+}
 
 for d in full none; do
   echo "== durability $d, fastcgi_keep_conn off, sessiond --threads $THREADS" >&2
@@ -258,17 +273,17 @@ for d in full none; do
   [ ${#BASE_PIDS[@]} -gt 0 ] || start_baselines
   echo "  document: $(wc -c < "$tmp/static/doc.json") bytes as a load returns it, $(wc -c < "$tmp/stored.json") bytes as stored" >&2
   wrk_run "nginx static ($d)" wrk-static.lua "$BASE/static/doc.json"; S=("$RPS" "$P50" "$P99")
-  wrk_run "load ($d)" wrk-load.lua "$BASE/api/load"; L=("$RPS" "$P50" "$P99"); eval "LOAD_$d=\$RPS"
-  wrk_run "FastCGI ceiling ($d)" wrk-load.lua "$CEIL_BASE/api/load"; C=("$RPS" "$P50" "$P99"); eval "CEIL_$d=\$RPS"
-  php_run "PHP load ($d)" load; PL=("$RPS" "$P50" "$P99")
+  duel "load ($d)" wrk-load.lua "$BASE/api/load" "FastCGI ceiling ($d)" wrk-load.lua "$CEIL_BASE/api/load"
+  L=("${A[@]}") C=("${B[@]}"); eval "LOAD_$d=\${A[0]} CEIL_$d=\${B[0]}"
+  BENCH_KEYS=$tmp/php-keys wrk_run "PHP load ($d)" wrk-load.lua "$PHP_BASE/api/load"; PL=("$RPS" "$P50" "$P99")
   row "load, durability $d" "$CONN" "${L[@]}" "${C[0]} (FastCGI ceiling)" "$(ratio "${L[0]}" "${C[0]}")"
-  wrk_run "save ($d)" wrk-save.lua "$BASE/api/save"; V=("$RPS" "$P50" "$P99"); eval "SAVE_$d=\$RPS"
-  php_run "PHP save ($d)" save; PS=("$RPS" "$P50" "$P99"); eval "PHPSAVE_$d=\$RPS"
+  duel "save ($d)" wrk-save.lua "$BASE/api/save" "PHP save ($d)" wrk-save.lua "$PHP_BASE/api/save" "$tmp/php-keys"
+  V=("${A[@]}") PS=("${B[@]}"); eval "SAVE_$d=\${A[0]} PHPSAVE_$d=\${B[0]}"
   row "save, durability $d" "$CONN" "${V[@]}" "${PS[0]} (PHP save)" "$(ratio "${V[0]}" "${PS[0]}")"
   rawfs_run "rawfs replace ($d)" replace "$d"; R_REPL=("$RPS" "$P50" "$P99")
   rawfs_run "rawfs replace, $THREADS writers ($d)" replace "$d" "$THREADS"; R_REPL_T=("$RPS" "$P50" "$P99")
-  wrk_run "instantiate ($d)" wrk-instantiate.lua "$BASE/api/instantiate"; I=("$RPS" "$P50" "$P99"); eval "INST_$d=\$RPS"
-  php_run "PHP instantiate ($d)" instantiate; PI=("$RPS" "$P50" "$P99"); eval "PHPINST_$d=\$RPS"
+  duel "instantiate ($d)" wrk-instantiate.lua "$BASE/api/instantiate" "PHP instantiate ($d)" wrk-instantiate.lua "$PHP_BASE/api/instantiate"
+  I=("${A[@]}") PI=("${B[@]}"); eval "INST_$d=\${A[0]} PHPINST_$d=\${B[0]}"
   row "instantiate, durability $d" "$CONN" "${I[@]}" "${PI[0]} (PHP instantiate)" "$(ratio "${I[0]}" "${PI[0]}")"
   rawfs_run "rawfs create ($d)" create "$d"; R_CREATE=("$RPS" "$P50" "$P99")
   row "ceiling: FastCGI responder sending the load's bytes (load / it)" "$CONN" "${C[@]}" "-" "$(ratio "${L[0]}" "${C[0]}")"

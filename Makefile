@@ -81,6 +81,7 @@ $(O)/tests/%: tests/helpers/%.c $(LIBSD) $(wildcard include/*.h) | $(O)/tests
 	$(CC) $(CFLAGS) -o $@ $< $(LIBSD) $(LDFLAGS) $(LDLIBS) $(CURL_LIBS) -lm
 
 $(O)/bench/rawfs: $(O)/obj/lg_hist.o
+$(O)/bench/fcgi_ceiling: LDLIBS += $(FCGI_LIBS)
 $(O)/bench/%: bench/%.c $(LIBSD) | $(O)/bench
 	$(CC) $(CFLAGS) -o $@ $< $(filter %.o,$^) $(LIBSD) $(LDFLAGS) $(LDLIBS) -lm
 
@@ -105,7 +106,8 @@ test: deps
 	@$(MAKE) --no-print-directory SAN=1 check
 	@tests/run_all.sh
 
-bench: deps
+bench:
+	@scripts/deps.sh --bench
 	@$(MAKE) --no-print-directory check
 	@bench/run.sh
 

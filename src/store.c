@@ -289,12 +289,20 @@ static int write_temp(const sd_store *s, const char *dir, const char *key, const
 	return 0;
 }
 
-static sd_err read_fd(int fd, char **buf, size_t *len)
+/* Read all of fd. known: its fstat, when the caller has just taken one
+ * (the lock path), else NULL. */
+static sd_err read_fd(int fd, const struct stat *known, char **buf, size_t *len)
 {
 	struct stat st;
-	if (fstat(fd, &st) != 0)
+	if (known)
+		st = *known;
+	else if (fstat(fd, &st) != 0)
 		return SD_ERR_INTERNAL;
-	size_t cap = (size_t)st.st_size + 1, n = 0;
+	/* Room for one byte more than the file holds: a read that comes back
+	 * short is the end of this regular file, so a whole file costs one
+	 * pread and no realloc; a file that grew meanwhile fills the room and
+	 * the loop goes on. */
+	size_t cap = (size_t)st.st_size + 2, n = 0;
 	char *b = malloc(cap);
 	if (!b)
 		return SD_ERR_INTERNAL;
@@ -308,16 +316,17 @@ static sd_err read_fd(int fd, char **buf, size_t *len)
 			b = nb;
 			cap *= 2;
 		}
-		ssize_t r = pread(fd, b + n, cap - n - 1, (off_t)n);
+		size_t want = cap - n - 1;
+		ssize_t r = pread(fd, b + n, want, (off_t)n);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			free(b);
 			return SD_ERR_INTERNAL;
 		}
-		if (r == 0)
-			break;
 		n += (size_t)r;
+		if ((size_t)r < want)
+			break;
 	}
 	b[n] = '\0';
 	*buf = b;
@@ -355,7 +364,7 @@ sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len)
 	int fd = open_session(path, &e);
 	if (fd < 0)
 		return e;
-	e = read_fd(fd, buf, len);
+	e = read_fd(fd, NULL, buf, len);
 	close(fd);
 	return e;
 }
@@ -429,6 +438,8 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 
 	sd_err e = SD_OK;
 	long backoff_us = 50;
+	struct stat held;
+	int have_held = 0;
 	for (;;) {
 		l->fd = open_session(l->path, &e);
 		if (l->fd < 0)
@@ -451,7 +462,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 		}
 		if (s->skip_inode_check)
 			break;
-		struct stat held, now;
+		struct stat now;
 		if (fstat(l->fd, &held) != 0) {
 			e = SD_ERR_INTERNAL;
 			break;
@@ -460,14 +471,16 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 			e = (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
 			break;
 		}
-		if (held.st_ino == now.st_ino && held.st_dev == now.st_dev)
+		if (held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
+			have_held = 1;
 			break;
+		}
 		/* Replaced while we waited: this lock guards a dead inode. */
 		close(l->fd);
 		l->fd = -1;
 	}
 	if (e == SD_OK)
-		e = read_fd(l->fd, buf, len);
+		e = read_fd(l->fd, have_held ? &held : NULL, buf, len);
 	if (wait_ns)
 		*wait_ns = sd_time_mono_ns() - t0;
 	if (e != SD_OK) {

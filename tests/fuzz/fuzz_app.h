@@ -1,6 +1,6 @@
 /* fuzz_app.h: the fixture of the harnesses that go through the public
  * request handler (fuzz_http, fuzz_etag, fuzz_query): a store in a fresh
- * /tmp/sd-fuzz.XXXXXX folder (removed at exit) holding a few fixed
+ * $SD_FUZZ_TMP/sd-fuzz.XXXXXX folder (default /tmp; removed at exit) holding a few fixed
  * sessions, a configuration from sd_config_parse (durability none, CORS
  * for any origin, and --access open when sessiond has that option, so
  * writes need no token), and the checks every answer must pass:
@@ -18,6 +18,7 @@
 #ifndef SD_FUZZ_APP_H
 #define SD_FUZZ_APP_H
 
+#include <errno.h>
 #include <ftw.h>
 #include <unistd.h>
 #include "fuzz.h"
@@ -40,7 +41,8 @@ static const struct fuzz_seed {
 #define FUZZ_MISSING "MISSING0"
 
 static struct fuzz_app {
-	char dir[64];
+	char dir[4096]; /* made by mkdtemp: removed at exit */
+	int made;
 	sd_config cfg;
 	sd_store *store;
 	sd_app app;
@@ -60,8 +62,9 @@ static inline void fuzz_app_cleanup(void)
 	if (fa.store)
 		sd_store_close(fa.store);
 	fa.store = NULL;
-	if (strncmp(fa.dir, "/tmp/sd-fuzz.", 13) == 0)
+	if (fa.made)
 		nftw(fa.dir, fuzz_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	fa.made = 0;
 }
 
 /* Write every fixed session back as it was. */
@@ -76,8 +79,12 @@ static inline void fuzz_app_init(void)
 {
 	if (fa.store)
 		return;
-	snprintf(fa.dir, sizeof fa.dir, "/tmp/sd-fuzz.XXXXXX");
-	FUZZ_CHECK(mkdtemp(fa.dir), "mkdtemp");
+	/* A process that crashes leaves its folder; run.sh points SD_FUZZ_TMP
+	 * into build/fuzz/ and removes what is left there. */
+	const char *base = getenv("SD_FUZZ_TMP");
+	snprintf(fa.dir, sizeof fa.dir, "%s/sd-fuzz.XXXXXX", base && *base ? base : "/tmp");
+	FUZZ_CHECK(mkdtemp(fa.dir), "mkdtemp %s: %s", fa.dir, strerror(errno));
+	fa.made = 1;
 	atexit(fuzz_app_cleanup);
 	static const char *const env[] = {"SESSIOND_DATA_DIR", "SESSIOND_LISTEN", "SESSIOND_THREADS",
 					  "SESSIOND_MAX_BODY", "SESSIOND_LOCK_TIMEOUT", "SESSIOND_DURABILITY",

@@ -47,7 +47,7 @@ for n in "${names[@]}"; do
     for a in "$art"/*; do
       [ -f "$a" ] || continue
       "$bin" "$a" 2>&1 | grep -m1 -E 'invariant broken|ERROR: (AddressSanitizer|LeakSanitizer)|runtime error|ERROR: libFuzzer' |
-        sed -E 's/^==[0-9]+==//; s/(invariant broken: [^:"]*).*/\1/'
+        sed -E 's/^==[0-9]+==//; s/(invariant broken: .{0,70}).*/\1/'
     done | sort | uniq -c | sort -rn | head -n 8 | sed 's/^/    | /'
     bad+=("$n")
   fi

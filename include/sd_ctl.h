@@ -43,6 +43,7 @@ int ctl_export(sd_ctl *c, int argc, char **argv);
 int ctl_fsck(sd_ctl *c, int argc, char **argv);
 int ctl_gc(sd_ctl *c, int argc, char **argv);
 int ctl_import(sd_ctl *c, int argc, char **argv);
+int ctl_token(sd_ctl *c, int argc, char **argv);
 
 /* One line of import, without the store: validate it as a stored session
  * (any key) and serialise it in canonical form. SD_OK with *doc (a new

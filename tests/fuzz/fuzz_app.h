@@ -2,8 +2,8 @@
  * request handler (fuzz_http, fuzz_etag, fuzz_query): a store in a fresh
  * $SD_FUZZ_TMP/sd-fuzz.XXXXXX folder (default /tmp; removed at exit) holding a few fixed
  * sessions, a configuration from sd_config_parse (durability none, CORS
- * for any origin, and --access open when sessiond has that option, so
- * writes need no token), and the checks every answer must pass:
+ * for any origin, --access open so writes need no token, no disk
+ * watermark, no miss limit), and the checks every answer must pass:
  * - a known status; header lines that are "Name: value" with no control
  *   characters (nothing a request sends can split a header);
  * - every body a JSON object; every error one with "error" (a code of
@@ -46,6 +46,7 @@ static struct fuzz_app {
 	sd_config cfg;
 	sd_store *store;
 	sd_app app;
+	sd_secret secret;
 	char *bytes[FUZZ_NSEEDS];
 	size_t len[FUZZ_NSEEDS];
 } fa;
@@ -89,23 +90,24 @@ static inline void fuzz_app_init(void)
 	static const char *const env[] = {"SESSIOND_DATA_DIR", "SESSIOND_LISTEN", "SESSIOND_THREADS",
 					  "SESSIOND_MAX_BODY", "SESSIOND_LOCK_TIMEOUT", "SESSIOND_DURABILITY",
 					  "SESSIOND_CORS_ORIGIN", "SESSIOND_LOG_LEVEL", "SESSIOND_BACKLOG",
-					  "SESSIOND_ACCESS"};
+					  "SESSIOND_ACCESS", "SESSIOND_SECRET_FILE", "SESSIOND_MISS_LIMIT",
+					  "SESSIOND_MIN_FREE"};
 	for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)
 		unsetenv(env[i]);
 	char *argv[] = {(char *)"sessiond", (char *)"--data-dir", fa.dir, (char *)"--durability",
 			(char *)"none", (char *)"--lock-timeout", (char *)"100ms", (char *)"--cors-origin",
-			(char *)"*", (char *)"--access", (char *)"open", NULL};
+			(char *)"*", (char *)"--access", (char *)"open", (char *)"--min-free", (char *)"0", NULL};
 	int argc = (int)(sizeof argv / sizeof argv[0]) - 1;
 	char msg[SD_MSG_MAX];
 	optind = 0;
-	if (sd_config_parse(&fa.cfg, argc, argv, msg) != SD_CONFIG_RUN) { /* no --access yet */
-		optind = 0;
-		FUZZ_CHECK(sd_config_parse(&fa.cfg, argc - 2, argv, msg) == SD_CONFIG_RUN, "config: %s", msg);
-	}
+	FUZZ_CHECK(sd_config_parse(&fa.cfg, argc, argv, msg) == SD_CONFIG_RUN, "config: %s", msg);
 	sd_store_opts o = {.data_dir = fa.cfg.data_dir, .durability = fa.cfg.durability,
 			   .lock_timeout_ms = fa.cfg.lock_timeout_ms};
 	FUZZ_CHECK(sd_store_open(&o, &fa.store, msg) == SD_OK, "store: %s", msg);
-	fa.app = (sd_app){.store = fa.store, .cfg = &fa.cfg};
+	/* A fixed secret (tokens are not what these harnesses test; the miss
+	 * limit is off: no limit table). */
+	memset(fa.secret.k, 0x5a, sizeof fa.secret.k);
+	fa.app = (sd_app){.store = fa.store, .cfg = &fa.cfg, .secret = &fa.secret};
 	/* Loads of the damaged session log an error each; nothing else logs. */
 	sd_log_set_level(SD_LOG_ERROR);
 	for (size_t i = 0; i < FUZZ_NSEEDS; i++) {

@@ -10,6 +10,8 @@ pkgs=(gcc make pkg-config libc6-dev libfcgi-dev libjansson-dev libsodium-dev ngi
 # `make bench` (scripts/deps.sh --bench) also needs the PHP baseline's
 # PHP-FPM, and perf for profiling sessiond.
 [ "${1:-}" = --bench ] && pkgs+=(php8.2-fpm linux-perf)
+# `make fuzz` (scripts/deps.sh --fuzz) needs clang with its libFuzzer runtime.
+[ "${1:-}" = --fuzz ] && pkgs+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -35,6 +35,12 @@ variant() { # LABEL BUILD_DIR SESSIOND
     [ -x "$t" ] || continue
     run "$label/unit/$(basename "$t")" "$logs/$label/$(basename "$t").log" "$t"
   done
+  echo "== $label: fuzz corpus replay (tests/fuzz/corpus)"
+  for t in "$dir"/tests/replay_fuzz_*; do
+    [ -x "$t" ] || continue
+    local h=${t##*/replay_}
+    run "$label/fuzz/$h" "$logs/$label/replay_$h.log" "$t" "tests/fuzz/corpus/$h"
+  done
   echo "== $label: integration (nginx + sessiond)"
   for t in tests/integration/*.sh; do
     [ "$(basename "$t")" = lib.sh ] && continue   # the scripts' shared helpers

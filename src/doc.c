@@ -289,10 +289,17 @@ json_t *sd_doc_new(const char *key, const json_t *meta, const json_t *data, cons
 	return doc;
 }
 
+/* A string with no escaped NUL inside: the C-string checks below would
+ * stop at one, and the canonical dump would then drop the rest. */
+static int is_c_string(const json_t *v)
+{
+	return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
+}
+
 static int is_time(const json_t *v)
 {
 	int64_t ms;
-	return json_is_string(v) && sd_time_parse(json_string_value(v), &ms) == 0;
+	return is_c_string(v) && sd_time_parse(json_string_value(v), &ms) == 0;
 }
 
 sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MSG_MAX])
@@ -303,7 +310,7 @@ sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MS
 		return SD_ERR_CORRUPT;
 	}
 	json_t *k = json_object_get(doc, "key");
-	if (!json_is_string(k) || !sd_key_is_canonical(json_string_value(k))) {
+	if (!is_c_string(k) || !sd_key_is_canonical(json_string_value(k))) {
 		setmsg(msg, "\"key\" is missing or not a canonical key%s", "");
 		return SD_ERR_CORRUPT;
 	}

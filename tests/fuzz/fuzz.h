@@ -57,7 +57,8 @@ static inline char *fuzz_copy(const void *p, size_t n)
 
 /* bytes are a session file for key holding doc at version: they validate
  * for key, parse to a value equal to doc, are what sd_doc_dump writes for
- * it (a fixed point), and load's fast path takes them at that version. */
+ * it (a fixed point), and load's fast path, when it takes them, reads
+ * that version. */
 static inline void fuzz_check_file(const char *bytes, size_t n, const json_t *doc, const char *key,
 				   int64_t version)
 {
@@ -69,9 +70,12 @@ static inline void fuzz_check_file(const char *bytes, size_t n, const json_t *do
 	FUZZ_CHECK(json_equal(back, doc), "file does not round-trip");
 	char *again = sd_doc_dump(back, &n2);
 	FUZZ_CHECK(again && n2 == n && memcmp(again, bytes, n) == 0, "file is not a fixed point of parse + dump");
-	FUZZ_CHECK(sd_doc_peek(bytes, n, key, &pv) == 1 && pv == version,
-		   "fast path refuses a canonical file (peek version %lld, want %lld)", (long long)pv,
-		   (long long)version);
+	/* The fast path may decline a valid file (numbers at the edge of
+	 * range, escaped names: load then parses it in full), but when it
+	 * takes one it must read the right version. */
+	FUZZ_CHECK(sd_doc_peek(bytes, n, key, &pv) == 0 || pv == version,
+		   "fast path takes a canonical file at the wrong version (peek version %lld, want %lld)",
+		   (long long)pv, (long long)version);
 	free(again);
 	json_decref(back);
 }

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include "sd_metrics.h"
@@ -39,6 +40,8 @@ struct sd_store {
 	sd_durability durability;
 	int lock_timeout_ms;
 	int skip_inode_check;
+	double min_free_pct;
+	unsigned long long min_free_bytes;
 	unsigned char fan_durable[SD_KEY_ALPHABET_LEN * SD_KEY_ALPHABET_LEN];
 	pthread_mutex_t stripe[STRIPES];
 };
@@ -124,6 +127,8 @@ sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX
 	s->durability = o->durability;
 	s->lock_timeout_ms = o->lock_timeout_ms;
 	s->skip_inode_check = o->skip_inode_check;
+	s->min_free_pct = o->min_free_pct;
+	s->min_free_bytes = o->min_free_bytes;
 	if (o->must_exist) {
 		struct stat st;
 		if (stat(s->sessions, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -323,6 +328,8 @@ sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len)
 sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len)
 {
 	char dir[PATH_MAX_LEN], tmp[PATH_MAX_LEN], path[PATH_MAX_LEN];
+	if (sd_store_space(s, NULL, NULL) != SD_OK)
+		return SD_ERR_STORAGE_FULL;
 	fan_dir(s, key, dir, sizeof dir);
 	sd_store_path(s, key, path, sizeof path);
 	if (ensure_fan_dir(s, key) != 0)
@@ -438,6 +445,9 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len)
 {
 	char dir[PATH_MAX_LEN], tmp[PATH_MAX_LEN];
+	struct stat st;
+	if ((fstat(l->fd, &st) != 0 || (off_t)len > st.st_size) && sd_store_space(l->s, NULL, NULL) != SD_OK)
+		return SD_ERR_STORAGE_FULL;
 	fan_dir(l->s, l->key, dir, sizeof dir);
 	if (write_temp(l->s, dir, l->key, buf, len, tmp, sizeof tmp) != 0)
 		return sd_err_from_errno(errno);
@@ -493,6 +503,28 @@ sd_err sd_store_put(sd_store *s, const char *key, const char *buf, size_t len)
 			return e;
 	}
 	return SD_ERR_BUSY;
+}
+
+sd_err sd_store_space(sd_store *s, unsigned long long *free_bytes, unsigned long long *min_bytes)
+{
+	if (free_bytes)
+		*free_bytes = 0;
+	if (min_bytes)
+		*min_bytes = 0;
+	if (s->min_free_pct <= 0 && s->min_free_bytes == 0)
+		return SD_OK;
+	struct statvfs v;
+	if (statvfs(s->sessions, &v) != 0)
+		return SD_OK; /* the write itself will say what is wrong */
+	unsigned long long avail = (unsigned long long)v.f_bavail * v.f_frsize;
+	unsigned long long need = s->min_free_bytes;
+	if (s->min_free_pct > 0)
+		need = (unsigned long long)((double)v.f_blocks * v.f_frsize * s->min_free_pct / 100.0);
+	if (free_bytes)
+		*free_bytes = avail;
+	if (min_bytes)
+		*min_bytes = need;
+	return avail < need ? SD_ERR_STORAGE_FULL : SD_OK;
 }
 
 sd_err sd_store_check_writable(sd_store *s)

@@ -13,6 +13,7 @@ out=$1 scenario=$2 bin=$3; shift 3
 # shellcheck source=scripts/stack.sh
 . "$here/../../scripts/stack.sh"
 SCALE=${CRASH_SCALE:-1}
+export STACK_LIMITS=off     # a durability check: nginx's rate limits play no part
 rm -rf "$out"; mkdir -p "$out/base" "$out/run"
 data=$out/base/data
 port=$(free_port)

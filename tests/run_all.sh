@@ -54,7 +54,7 @@ if [ "${ONLY:-}" != valgrind ]; then
   # The power-loss checker, short form, normal build only (it builds its own
   # broken variants into build/crash/).
   echo "== normal: power-loss crash states"
-  run "normal/crash/short" "$logs/normal/crash.log" env SESSIONCTL="$root/build/sessionctl" \
+  run "normal/power-loss/short" "$logs/normal/power-loss.log" env SESSIONCTL="$root/build/sessionctl" \
     CRASH_SESSIOND="$root/cgi-bin/sessiond" bash tests/crash/run.sh --short
   variant asan-ubsan build/san build/san/sessiond
 fi

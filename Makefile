@@ -30,7 +30,7 @@ O       := build
 SESSIOND := cgi-bin/sessiond
 endif
 
-CORE    := err key log time doc store metrics config api http
+CORE    := err key log time doc store metrics config api http sweep
 CORE_O  := $(CORE:%=$(O)/obj/%.o)
 LIBSD   := $(O)/libsd.a
 FCGI_LIBS := $(call pc_libs,fcgi,-lfcgi)

@@ -13,6 +13,7 @@
 #include "sd_http.h"
 #include "sd_log.h"
 #include "sd_store.h"
+#include "sd_sweep.h"
 
 #ifndef SD_VERSION
 #define SD_VERSION "dev"
@@ -80,12 +81,16 @@ int main(int argc, char **argv)
 			sd_store_close(store);
 		return 1;
 	}
+	sd_sweeper *sweeper = NULL;
+	if (cfg.sweep_interval_ms > 0 && sd_sweeper_start(store, cfg.sweep_interval_ms, &sweeper) != SD_OK)
+		sd_log_error("cannot start the sweeper; expired sessions stay on disk (they still answer 404)");
 	sd_log_info("serving on %s with %d threads, data in %s, durability %s", cfg.listen[0] ? cfg.listen : "fd 0",
 		    cfg.threads, cfg.data_dir, cfg.durability == SD_DURABLE_FULL ? "full" : "none");
 
 	int sig = 0;
 	sigwait(&stop, &sig);
 	sd_log_info("signal %d: finishing requests in progress", sig);
+	sd_sweeper_stop(sweeper);
 	int busy = sd_fcgi_stop(f, 5000);
 	if (strncmp(cfg.listen, "unix:", 5) == 0)
 		unlink(cfg.listen + 5);

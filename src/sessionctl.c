@@ -21,7 +21,8 @@ static const struct command {
 } commands[] = {
 	{"list", ctl_list,
 	 "Usage: sessionctl [--data-dir DIR] list [OPTION]...\n"
-	 "One row per session: key, version, size, created, updated (UTC).\n\n"
+	 "One row per session: key, version, size, created, updated, expires (UTC;\n"
+	 "\"-\" when the session has no expiry).\n\n"
 	 "  --updated-before T   only sessions updated before T\n"
 	 "  --updated-after T    only sessions updated at or after T\n"
 	 "  --sort FIELD         key (default, A-Z), updated (oldest first) or size\n"
@@ -53,11 +54,14 @@ static const struct command {
 	 "Exit status: 0 when the store is clean, 1 when anything was found (also when\n"
 	 "--repair fixed it all: run fsck again to confirm).\n"},
 	{"gc", ctl_gc,
-	 "Usage: sessionctl [--data-dir DIR] gc --older-than DURATION [--dry-run] [--json]\n"
+	 "Usage: sessionctl [--data-dir DIR] gc (--older-than DURATION | --expired) [--dry-run] [--json]\n"
 	 "Delete the sessions whose \"updated\" time is older than DURATION (90s, 15m,\n"
-	 "12h, 30d, 2w). Each deletion takes the session's lock, as a save does, and\n"
-	 "checks the age again under it: a session saved meanwhile is kept.\n\n"
-	 "  --older-than DURATION   required\n"
+	 "12h, 30d, 2w), or with --expired those past their \"expires\" time (what\n"
+	 "sessiond's sweeper does on its own). Each deletion takes the session's lock,\n"
+	 "as a save does, and checks the age or expiry again under it: a session\n"
+	 "saved (or given a later expiry) meanwhile is kept.\n\n"
+	 "  --older-than DURATION   delete sessions not updated for that long\n"
+	 "  --expired               delete sessions past their expiry\n"
 	 "  --dry-run               list what would be deleted, delete nothing\n"
 	 "  --json                  the outcome as JSON\n"},
 	{"export", ctl_export,
@@ -93,7 +97,7 @@ static const char usage_text[] =
 	"  show     one session's document\n"
 	"  stats    counts, sizes, ages\n"
 	"  fsck     check (and --repair) every file\n"
-	"  gc       delete sessions not updated for a while\n"
+	"  gc       delete sessions not updated for a while, or expired ones\n"
 	"  export   every session as JSON Lines on stdout\n"
 	"  import   JSON Lines from stdin into the store\n\n"
 	"Exit status: 0 success, 1 problems found or an error, 2 bad usage.\n";

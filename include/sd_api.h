@@ -1,5 +1,5 @@
 /* sd_api: the session operations behind the HTTP API (instantiate, load,
- * save, health). Each takes validated inputs, works through sd_doc and
+ * save, delete, health). Each takes validated inputs, works through sd_doc and
  * sd_store, and returns an sd_err plus a result; HTTP status mapping,
  * headers and conditional requests are http.c's. */
 #ifndef SD_API_H

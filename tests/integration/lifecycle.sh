@@ -48,9 +48,13 @@ ok "metrics: delete requests by status" bash -c "curl -s $BASE/api/metrics | gre
 echo "[$SECONDS s] delete racing a storm of saves on the same key"; # --- delete racing a storm of saves on the same key ---
 # 12 clients save to K in a loop (at most 150 saves each, 20 s) and stop at
 # their first 404; the delete lands in the middle. Afterwards nothing may
-# have brought the session back, and every answer is 200 or 404. Seen
-# failing with sd_api_delete unlinking without the lock: a save in flight
-# renamed its new file over the removed name and the session came back.
+# have brought the session back, and every answer is 200 or 404. What it
+# guards: a delete without the session's lock, or a save that did not see
+# the delete under its lock, lets a save rename its new file over the
+# removed name. With sd_api_delete changed to unlink without the lock this
+# race did not show on our runs (the save must be mid-write at that very
+# instant); tests/unit/test_lifecycle.c (test_delete_then_waiting_save)
+# shows the lock side deterministically and was seen failing.
 post /api/instantiate '{"data":{"n":0}}'; K=$(j .key)
 storm() {
   local i=$1 n st

@@ -168,9 +168,11 @@ echo "[$SECONDS s] saves extending an expiry race the two sweepers"; # --- saves
 # 12 sessions with a 6 s lifetime; around their expiry, a client per
 # session saves "expires_in": 3600 ten times, 20 ms apart. A session with any
 # acknowledged extension must survive (the sweepers re-read it under its
-# lock); one whose first save came too late is gone. Seen failing with
-# sd_sweep_one trusting the sweeper's unlocked read: an extended session
-# was removed.
+# lock); one whose first save came too late is gone. The window this
+# guards is a few ms around each expiry: with sd_sweep_one changed to trust
+# the sweeper's unlocked read it did not show on our runs;
+# tests/unit/test_lifecycle.c (test_sweep_one_rechecks) recreates that
+# interleaving deterministically and was seen failing.
 # Client i starts 3 s before its session's expiry plus i x 300 ms (its
 # requests take their own time on top), so some extensions land before the
 # expiry and some after, even on a slow machine. Each client starts right after its session is

@@ -165,7 +165,7 @@ eq "two sweepers: each expired session removed exactly once in all" "$((r1 + r2)
 ok "sweeper: metrics report its cost" bash -c 'curl -s "$1/api/metrics" | grep -qE "^sessiond_sweep_seconds_total [0-9.]+$" && curl -s "$1/api/metrics" | grep -qE "^sessiond_sweep_files_scanned_total [1-9]"' _ "$BASE"
 
 echo "[$SECONDS s] saves extending an expiry race the two sweepers"; # --- saves extending an expiry race the two sweepers ---
-# 12 sessions with a 6 s lifetime; around their expiry, a client per
+# 12 sessions with an 8 s lifetime; around their expiry, a client per
 # session saves "expires_in": 3600 ten times, 20 ms apart. A session with any
 # acknowledged extension must survive (the sweepers re-read it under its
 # lock); one whose first save came too late is gone. The window this
@@ -173,7 +173,7 @@ echo "[$SECONDS s] saves extending an expiry race the two sweepers"; # --- saves
 # the sweeper's unlocked read it did not show on our runs;
 # tests/unit/test_lifecycle.c (test_sweep_one_rechecks) recreates that
 # interleaving deterministically and was seen failing.
-# Client i starts 3 s before its session's expiry plus i x 300 ms (its
+# Client i starts 5 s before its session's expiry plus i x 500 ms (its
 # requests take their own time on top), so some extensions land before the
 # expiry and some after, even on a slow machine. Each client starts right after its session is
 # created, so a slow machine shifts nothing.
@@ -189,8 +189,8 @@ extend() {
 }
 ext=() pids=()
 for i in $(seq 0 11); do
-  post /api/instantiate '{"expires_in":6}'; ext+=("$(j .key)")
-  extend "$(j .key)" "$(awk -v x="$(date -d "$(j .expires)" +%s.%N)" -v i="$i" 'BEGIN {printf "%.3f", x - 3 + i * 0.3}')" &
+  post /api/instantiate '{"expires_in":8}'; ext+=("$(j .key)")
+  extend "$(j .key)" "$(awk -v x="$(date -d "$(j .expires)" +%s.%N)" -v i="$i" 'BEGIN {printf "%.3f", x - 5 + i * 0.5}')" &
   pids+=($!)
 done
 wait "${pids[@]}"

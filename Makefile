@@ -1,13 +1,19 @@
 # sessiond: plain GNU make with pkg-config.
 #   make            build cgi-bin/sessiond, build/sessionctl, build/loadgen
 #   make run        install what is missing, build, serve on 127.0.0.1:$(PORT)
+#                   (LIMITS=off: no rate or miss limits, for load tests;
+#                   CORS_ORIGIN=LIST: allowed origins, sessiond and nginx)
 #   make test       install what is missing, run every test, then again under ASan+UBSan
-#   make bench      measure against the ceilings (see README, Performance)
+#   make bench      measure against the ceilings (see README, Performance), on
+#                   its own stack with the limits off (as LIMITS=off)
+#   make crashcheck the power-loss checker, full form (tests/crash/README.md)
 #   make SAN=1 ...  build into build/san with AddressSanitizer + UBSan
 
 PORT     ?= 8080
 DATA_DIR ?= $(CURDIR)/var
 SAN      ?=
+LIMITS   ?= on
+CORS_ORIGIN ?=
 CC       ?= cc
 
 PKGS := fcgi jansson libsodium
@@ -30,7 +36,7 @@ O       := build
 SESSIOND := cgi-bin/sessiond
 endif
 
-CORE    := err key log time doc store metrics config api http sweep
+CORE    := err key log time mem doc docscan store metrics config api http token limit sweep
 CORE_O  := $(CORE:%=$(O)/obj/%.o)
 LIBSD   := $(O)/libsd.a
 FCGI_LIBS := $(call pc_libs,fcgi,-lfcgi)
@@ -46,7 +52,7 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(O)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(O)/bench/%)
 
-.PHONY: all deps run test test-unit test-integration check bench valgrind clean
+.PHONY: all deps run test test-unit test-integration check bench valgrind crashcheck clean
 all: $(SESSIOND) $(if $(wildcard src/sessionctl.c),$(O)/sessionctl) $(if $(wildcard src/loadgen.c),$(O)/loadgen)
 
 $(O)/obj/%.o: src/%.c $(wildcard include/*.h) | $(O)/obj
@@ -61,7 +67,7 @@ $(LIBSD): $(CORE_O)
 $(SESSIOND): $(O)/obj/fcgi.o $(O)/obj/main.o $(LIBSD) | cgi-bin
 	$(CC) $(LDFLAGS) -o $@ $^ $(FCGI_LIBS) $(LDLIBS)
 
-$(O)/sessionctl: $(O)/obj/sessionctl.o $(O)/obj/ctl_util.o $(O)/obj/ctl_view.o $(O)/obj/ctl_maint.o $(O)/obj/ctl_import.o $(LIBSD)
+$(O)/sessionctl: $(O)/obj/sessionctl.o $(O)/obj/ctl_util.o $(O)/obj/ctl_view.o $(O)/obj/ctl_maint.o $(O)/obj/ctl_import.o $(O)/obj/ctl_token.o $(LIBSD)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/loadgen: $(LOADGEN_O) $(LIBSD)
@@ -75,17 +81,24 @@ $(O)/tests/%: tests/helpers/%.c $(LIBSD) $(wildcard include/*.h) | $(O)/tests
 	$(CC) $(CFLAGS) -o $@ $< $(LIBSD) $(LDFLAGS) $(LDLIBS) $(CURL_LIBS) -lm
 
 $(O)/bench/rawfs: $(O)/obj/lg_hist.o
+$(O)/bench/fcgi_ceiling: LDLIBS += $(FCGI_LIBS)
 $(O)/bench/%: bench/%.c $(LIBSD) | $(O)/bench
 	$(CC) $(CFLAGS) -o $@ $< $(filter %.o,$^) $(LIBSD) $(LDFLAGS) $(LDLIBS) -lm
 
-check: all $(UNIT_BIN) $(HELPER_BIN) $(BENCH_BIN)
+# The fault-injection shim (tests/integration/faults.sh): a plain shared
+# object, without sanitizers, preloaded into sessiond.
+FAULTINJECT := $(O)/tests/faultinject.so
+$(FAULTINJECT): tests/faultinject/faultinject.c | $(O)/tests
+	$(CC) -O2 -g -std=gnu11 $(WARN) -D_GNU_SOURCE -fPIC -shared -o $@ $< -ldl
+
+check: all $(UNIT_BIN) $(HELPER_BIN) $(BENCH_BIN) $(FAULTINJECT)
 
 deps:
 	@scripts/deps.sh
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@exec scripts/run.sh --port $(PORT) --data-dir $(DATA_DIR)
+	@exec scripts/run.sh --port $(PORT) --data-dir $(DATA_DIR) --limits '$(LIMITS)' --cors-origin '$(CORS_ORIGIN)'
 
 # The whole suite: normal build, then ASan+UBSan build; one summary line.
 test: deps
@@ -93,9 +106,15 @@ test: deps
 	@$(MAKE) --no-print-directory SAN=1 check
 	@tests/run_all.sh
 
-bench: deps
+bench:
+	@scripts/deps.sh --bench
 	@$(MAKE) --no-print-directory check
 	@bench/run.sh
+
+# The power-loss checker, full form (make test runs its short form).
+crashcheck: deps
+	@$(MAKE) --no-print-directory all
+	@tests/crash/run.sh --full
 
 # Only the valgrind pass of make test (unit suites, and sessiond through nginx).
 valgrind: check

@@ -45,6 +45,9 @@ typedef struct sd_save_body {
 	int64_t version;
 	json_t *data;          /* borrowed, NULL when absent */
 	json_t *meta;          /* borrowed, NULL when absent (always an object) */
+	const char *token;     /* borrowed: the "token" member, NULL when absent;
+				  never stored in the document */
+	size_t token_len;
 	sd_ttl_req ttl;        /* "expires_in" */
 } sd_save_body;
 
@@ -55,6 +58,8 @@ typedef struct sd_inst_body {
 	char from[SD_KEY_LEN + 1];
 	json_t *data;          /* borrowed, NULL when absent */
 	json_t *meta;          /* borrowed, NULL when absent */
+	const char *token;     /* borrowed: a token of the "from" session, NULL when absent */
+	size_t token_len;
 	sd_ttl_req ttl;        /* "expires_in" */
 } sd_inst_body;
 
@@ -65,6 +70,7 @@ typedef struct sd_delete_body {
 	int has_version;
 	int64_t version;
 	const char *token;     /* borrowed, NULL when absent (the write token) */
+	size_t token_len;
 } sd_delete_body;
 
 /* Parse len bytes as a JSON object. On error returns SD_ERR_BAD_JSON with
@@ -116,11 +122,12 @@ sd_err sd_doc_parse_stored(const char *buf, size_t len, const char *expect_key, 
 /* The same checks on an already parsed value (borrowed). */
 sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MSG_MAX]);
 
-/* The fast path for loads: 1 when buf is in the canonical form that
- * sd_doc_dump writes for this key (it opens with the key and version lines
- * and closes with "}\n"), with *version set; 0 otherwise, and the caller
- * parses and validates in full. Files are only ever replaced whole, so a
- * canonical head and tail mean a whole document. */
+/* The fast path for loads (docscan.c): 1 when buf, the whole of it, is a
+ * session document for this key that sd_doc_parse_stored would accept
+ * (JSON syntax, the six fields once each with their types), checked in one
+ * pass without building a tree, with *version set; 0 otherwise (damaged,
+ * or a construct the scan leaves to the parser), and the caller parses and
+ * validates in full. */
 int sd_doc_peek(const char *buf, size_t len, const char *key, int64_t *version);
 /* For a buffer sd_doc_peek accepted: 1 with *expires_ms set when its
  * "expires" line follows "updated", 0 when it has none, -1 when the lines

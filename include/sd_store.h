@@ -26,6 +26,8 @@ typedef struct sd_store_opts {
 				     stress test can show the bug it guards against */
 	int must_exist;           /* open fails with SD_ERR_NOT_FOUND instead of creating
 				     DATA_DIR/sessions (read-only tools on a mistyped dir) */
+	double min_free_pct;      /* the disk watermark, as a percentage of the data */
+	unsigned long long min_free_bytes; /* filesystem or in bytes; both 0: none */
 } sd_store_opts;
 
 typedef struct sd_store sd_store;
@@ -70,7 +72,21 @@ void sd_store_unlock(sd_lock *l);
  * file exists and replace, otherwise create. */
 sd_err sd_store_put(sd_store *s, const char *key, const char *buf, size_t len);
 
-/* 0 when DATA_DIR/sessions accepts a new file (create, fsync, unlink). */
+/* The disk watermark: SD_ERR_STORAGE_FULL when the data filesystem's free
+ * space (for unprivileged users, statvfs f_bavail) is below the store's
+ * min_free, SD_OK otherwise or when there is none. sd_store_create, and
+ * sd_store_replace with more bytes than the file holds, check it before
+ * writing anything. *free_bytes and *min_bytes (either may be NULL) get
+ * the figures. */
+sd_err sd_store_space(sd_store *s, unsigned long long *free_bytes, unsigned long long *min_bytes);
+
+/* The steps of a save on a probe file in DATA_DIR/sessions: a temporary
+ * file, write, fsync (durability full), rename, fsync of the folder
+ * (durability full), unlink. SD_OK when all of them work; otherwise the
+ * error of the first that failed, with *step naming it ("open", "write",
+ * "fsync", "rename", "dirsync", "unlink"), and no probe file left. */
+sd_err sd_store_probe(sd_store *s, const char **step);
+/* sd_store_probe without the step. */
 sd_err sd_store_check_writable(sd_store *s);
 
 /* What sd_store_scan reports for each entry it meets. */
@@ -112,7 +128,7 @@ sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n);
 sd_err sd_store_remove_temp(sd_store *s, const char *path, int64_t min_age_ms);
 
 /* Test hook: when set, called before each I/O step with its name ("open",
- * "write", "fsync", "rename", "link", "dirsync"); a non-zero return is
+ * "write", "fsync", "rename", "link", "dirsync", and "unlink" in the probe); a non-zero return is
  * taken as that step failing with that errno. */
 extern int (*sd_store_fault_hook)(const char *step);
 

@@ -1,6 +1,7 @@
 /* main.c: sessiond's entry point. Reads the configuration, opens the
  * store, binds the socket, starts the FastCGI workers and waits for
  * SIGINT/SIGTERM to stop them cleanly. The only place that exits. */
+#include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -9,11 +10,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "sd_config.h"
+#include "sd_mem.h"
 #include "sd_fcgi.h"
 #include "sd_http.h"
 #include "sd_log.h"
 #include "sd_store.h"
 #include "sd_sweep.h"
+#include "sd_token.h"
+#include "sd_limit.h"
 
 #ifndef SD_VERSION
 #define SD_VERSION "dev"
@@ -67,13 +71,35 @@ int main(int argc, char **argv)
 	}
 
 	sd_store_opts so = {.data_dir = cfg.data_dir, .durability = cfg.durability,
-			    .lock_timeout_ms = cfg.lock_timeout_ms};
+			    .lock_timeout_ms = cfg.lock_timeout_ms, .min_free_pct = cfg.min_free_pct,
+			    .min_free_bytes = cfg.min_free_bytes};
 	sd_store *store;
 	if (sd_store_open(&so, &store, msg) != SD_OK) {
 		sd_log_error("%s", msg);
 		return 1;
 	}
-	sd_app app = {.store = store, .cfg = &cfg};
+	/* Big blocks (bodies, files read) are mapped and unmapped at once, and
+	 * every jansson allocation counts against the request's budget. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	sd_mem_install(sd_mem_pool(cfg.max_body));
+	/* The secret: in memory for the process's life; never logged. */
+	static sd_secret secret;
+	char secret_path[sizeof cfg.secret_file];
+	if (cfg.secret_file[0])
+		snprintf(secret_path, sizeof secret_path, "%s", cfg.secret_file);
+	else
+		snprintf(secret_path, sizeof secret_path, "%s/secret", cfg.data_dir);
+	msg[0] = '\0';
+	sd_err se = sd_secret_load(secret_path, 1, &secret, msg);
+	sd_limit *limit = NULL;
+	if (se == SD_OK)
+		se = sd_limit_new(cfg.miss_limit, cfg.miss_limit, &limit);
+	if (se != SD_OK) {
+		fprintf(stderr, "sessiond: %s\n", se == SD_ERR_INTERNAL && !msg[0] ? "out of memory" : msg);
+		sd_store_close(store);
+		return se == SD_ERR_BAD_REQUEST ? 2 : 1;
+	}
+	sd_app app = {.store = store, .cfg = &cfg, .secret = &secret, .limit = limit};
 	sd_fcgi *f = NULL;
 	if (sd_fcgi_start(&app, fd, cfg.threads, cfg.max_body, &f) != SD_OK) {
 		sd_log_error("cannot start %d worker threads", cfg.threads);
@@ -84,8 +110,10 @@ int main(int argc, char **argv)
 	sd_sweeper *sweeper = NULL;
 	if (cfg.sweep_interval_ms > 0 && sd_sweeper_start(store, cfg.sweep_interval_ms, &sweeper) != SD_OK)
 		sd_log_error("cannot start the sweeper; expired sessions stay on disk (they still answer 404)");
-	sd_log_info("serving on %s with %d threads, data in %s, durability %s", cfg.listen[0] ? cfg.listen : "fd 0",
-		    cfg.threads, cfg.data_dir, cfg.durability == SD_DURABLE_FULL ? "full" : "none");
+	static const char *const modes[] = {"token", "private", "open"};
+	sd_log_info("serving on %s with %d threads, data in %s, durability %s, access %s, miss limit %d/min",
+		    cfg.listen[0] ? cfg.listen : "fd 0", cfg.threads, cfg.data_dir,
+		    cfg.durability == SD_DURABLE_FULL ? "full" : "none", modes[cfg.access], cfg.miss_limit);
 
 	int sig = 0;
 	sigwait(&stop, &sig);
@@ -97,6 +125,8 @@ int main(int argc, char **argv)
 	if (!busy) { /* else workers still hold the store: the exit frees it */
 		close(fd);
 		sd_store_close(store);
+		sd_limit_free(limit);
+		sodium_memzero(&secret, sizeof secret);
 	}
 	sd_log_info("stopped");
 	return 0;

@@ -54,15 +54,18 @@ static const struct command {
 	 "Exit status: 0 when the store is clean, 1 when anything was found (also when\n"
 	 "--repair fixed it all: run fsck again to confirm).\n"},
 	{"gc", ctl_gc,
-	 "Usage: sessionctl [--data-dir DIR] gc (--older-than DURATION | --expired) [--dry-run] [--json]\n"
+	 "Usage: sessionctl [--data-dir DIR] gc (--older-than DURATION | --expired) [--dry-run] [--force] [--json]\n"
 	 "Delete the sessions whose \"updated\" time is older than DURATION (90s, 15m,\n"
 	 "12h, 30d, 2w), or with --expired those past their \"expires\" time (what\n"
 	 "sessiond's sweeper does on its own). Each deletion takes the session's lock,\n"
 	 "as a save does, and checks the age or expiry again under it: a session\n"
 	 "saved (or given a later expiry) meanwhile is kept.\n\n"
-	 "  --older-than DURATION   delete sessions not updated for that long\n"
+	 "  --older-than DURATION   delete sessions not updated for that long, with its\n"
+	 "                          unit; under a minute only with --force\n"
 	 "  --expired               delete sessions past their expiry\n"
-	 "  --dry-run               list what would be deleted, delete nothing\n"
+	 "  --dry-run               list what would be deleted, delete nothing (run\n"
+	 "                          it first)\n"
+	 "  --force                 allow a DURATION under a minute\n"
 	 "  --json                  the outcome as JSON\n"},
 	{"export", ctl_export,
 	 "Usage: sessionctl [--data-dir DIR] export [--updated-after T]\n"
@@ -80,6 +83,14 @@ static const struct command {
 	 "            skipping them\n"
 	 "  --json    the report as JSON\n\n"
 	 "Exit status 1 when any line was rejected; the report gives their numbers.\n"},
+	{"token", ctl_token,
+	 "Usage: sessionctl [--data-dir DIR] token KEY [--secret-file PATH] [--json]\n"
+	 "The session's write token (edits; what instantiate answered as \"token\") and\n"
+	 "read token (loads and copies under --access private), derived from the\n"
+	 "server secret: to re-issue a lost edit link. Treat the output as a password.\n\n"
+	 "  --secret-file PATH   the secret sessiond uses (SESSIOND_SECRET_FILE, default\n"
+	 "                       DATA_DIR/secret); it is read, never created\n"
+	 "  --json               {\"key\",\"token\",\"read_token\"} on one line\n"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
@@ -99,7 +110,8 @@ static const char usage_text[] =
 	"  fsck     check (and --repair) every file\n"
 	"  gc       delete sessions not updated for a while, or expired ones\n"
 	"  export   every session as JSON Lines on stdout\n"
-	"  import   JSON Lines from stdin into the store\n\n"
+	"  import   JSON Lines from stdin into the store\n"
+	"  token    a session's tokens (needs the server secret)\n\n"
 	"Exit status: 0 success, 1 problems found or an error, 2 bad usage.\n";
 
 static const struct command *find_command(const char *name)

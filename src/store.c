@@ -22,8 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+#include "sd_log.h"
 #include "sd_metrics.h"
 #include "sd_store.h"
 #include "sd_time.h"
@@ -39,6 +41,8 @@ struct sd_store {
 	sd_durability durability;
 	int lock_timeout_ms;
 	int skip_inode_check;
+	double min_free_pct;
+	unsigned long long min_free_bytes;
 	unsigned char fan_durable[SD_KEY_ALPHABET_LEN * SD_KEY_ALPHABET_LEN];
 	pthread_mutex_t stripe[STRIPES];
 };
@@ -51,24 +55,66 @@ struct sd_lock {
 	char path[PATH_MAX_LEN];
 };
 
+/* Switches that break one durability step on purpose. Only the power-loss
+ * checker (tests/crash/) builds with them, to show that it catches each. */
+#ifdef SD_CRASHTEST_NO_FILE_FSYNC
+#define CT_FILE_FSYNC 0
+#else
+#define CT_FILE_FSYNC 1
+#endif
+#ifdef SD_CRASHTEST_NO_RENAME_DIR_FSYNC
+#define CT_RENAME_DIR_FSYNC 0
+#else
+#define CT_RENAME_DIR_FSYNC 1
+#endif
+#ifdef SD_CRASHTEST_NO_LINK_DIR_FSYNC
+#define CT_LINK_DIR_FSYNC 0
+#else
+#define CT_LINK_DIR_FSYNC 1
+#endif
+#ifdef SD_CRASHTEST_NO_FANOUT_FSYNC
+#define CT_FANOUT_FSYNC 0
+#else
+#define CT_FANOUT_FSYNC 1
+#endif
+#ifdef SD_CRASHTEST_NO_MKDIR_FSYNC
+#define CT_MKDIR_FSYNC 0
+#else
+#define CT_MKDIR_FSYNC 1
+#endif
+
 /* Returns the errno a test wants this step to fail with, 0 normally. */
 static int fault(const char *step) { return sd_store_fault_hook ? sd_store_fault_hook(step) : 0; }
 
-static int mkdir_p(const char *path, mode_t mode)
+static int sync_dir(const sd_store *s, const char *dir);
+
+/* mkdir -p that fsyncs the parent of every folder it creates, so that a
+ * power cut cannot take a new folder (and every session in it) away. */
+static int mkdir_p(const sd_store *s, const char *path, mode_t mode)
 {
 	char buf[PATH_MAX_LEN];
 	snprintf(buf, sizeof buf, "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
+	for (char *p = buf + 1;; p++) {
+		if (*p && *p != '/')
 			continue;
+		char c = *p;
 		*p = '\0';
-		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+		if (mkdir(buf, mode) == 0) {
+			char *slash = strrchr(buf, '/');
+			if (slash)
+				*slash = '\0';
+			int r = CT_MKDIR_FSYNC ? sync_dir(s, !slash ? "." : slash == buf ? "/" : buf) : 0;
+			if (slash)
+				*slash = '/';
+			if (r != 0)
+				return -1;
+		} else if (errno != EEXIST) {
 			return -1;
-		*p = '/';
+		}
+		if (!c)
+			return 0;
+		*p = c;
 	}
-	if (mkdir(buf, mode) != 0 && errno != EEXIST)
-		return -1;
-	return 0;
 }
 
 sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX])
@@ -82,6 +128,8 @@ sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX
 	s->durability = o->durability;
 	s->lock_timeout_ms = o->lock_timeout_ms;
 	s->skip_inode_check = o->skip_inode_check;
+	s->min_free_pct = o->min_free_pct;
+	s->min_free_bytes = o->min_free_bytes;
 	if (o->must_exist) {
 		struct stat st;
 		if (stat(s->sessions, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -91,7 +139,9 @@ sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX
 			free(s);
 			return SD_ERR_NOT_FOUND;
 		}
-	} else if (mkdir_p(s->sessions, 0750) != 0) {
+	} else if (mkdir_p(s, s->sessions, 0750) != 0 ||
+		   /* sessions/ may be another process's, made but not yet synced */
+		   (CT_MKDIR_FSYNC && sync_dir(s, s->dir) != 0)) {
 		if (msg)
 			snprintf(msg, SD_MSG_MAX, "cannot create %s: %s", s->sessions, strerror(errno));
 		free(s);
@@ -189,10 +239,21 @@ static int ensure_fan_dir(sd_store *s, const char *key)
 	fan_dir(s, key, dir, sizeof dir);
 	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
 		return -1;
-	if (sync_dir(s, s->sessions) != 0)
+	if (CT_FANOUT_FSYNC && sync_dir(s, s->sessions) != 0)
 		return -1;
 	__atomic_store_n(&s->fan_durable[idx], 1, __ATOMIC_RELEASE);
 	return 0;
+}
+
+/* Remove a temporary file; a failure leaves it for fsck --repair, and is
+ * logged and counted. */
+static void unlink_temp(const char *tmp)
+{
+	int f = fault("unlink");
+	if (f || unlink(tmp) != 0) {
+		sd_metrics_add(SD_M_TEMP_UNLINK_FAILURES, 1);
+		sd_log_error("cannot remove the temporary file %s: %s", tmp, strerror(f ? f : errno));
+	}
 }
 
 /* Write bytes to a fresh temporary file in dir (O_CREAT|O_EXCL through
@@ -211,16 +272,16 @@ static int write_temp(const sd_store *s, const char *dir, const char *key, const
 	if (fd < 0)
 		return -1;
 	if (fchmod(fd, 0640) != 0 || write_all(fd, buf, len) != 0 ||
-	    (s->durability == SD_DURABLE_FULL && do_fsync(fd, "fsync") != 0)) {
+	    (CT_FILE_FSYNC && s->durability == SD_DURABLE_FULL && do_fsync(fd, "fsync") != 0)) {
 		int saved = errno;
 		close(fd);
-		unlink(tmp);
+		unlink_temp(tmp);
 		errno = saved;
 		return -1;
 	}
 	if (close(fd) != 0) {
 		int saved = errno;
-		unlink(tmp);
+		unlink_temp(tmp);
 		errno = saved;
 		return -1;
 	}
@@ -228,12 +289,20 @@ static int write_temp(const sd_store *s, const char *dir, const char *key, const
 	return 0;
 }
 
-static sd_err read_fd(int fd, char **buf, size_t *len)
+/* Read all of fd. known: its fstat, when the caller has just taken one
+ * (the lock path), else NULL. */
+static sd_err read_fd(int fd, const struct stat *known, char **buf, size_t *len)
 {
 	struct stat st;
-	if (fstat(fd, &st) != 0)
+	if (known)
+		st = *known;
+	else if (fstat(fd, &st) != 0)
 		return SD_ERR_INTERNAL;
-	size_t cap = (size_t)st.st_size + 1, n = 0;
+	/* Room for one byte more than the file holds: a read that comes back
+	 * short is the end of this regular file, so a whole file costs one
+	 * pread and no realloc; a file that grew meanwhile fills the room and
+	 * the loop goes on. */
+	size_t cap = (size_t)st.st_size + 2, n = 0;
 	char *b = malloc(cap);
 	if (!b)
 		return SD_ERR_INTERNAL;
@@ -247,16 +316,17 @@ static sd_err read_fd(int fd, char **buf, size_t *len)
 			b = nb;
 			cap *= 2;
 		}
-		ssize_t r = pread(fd, b + n, cap - n - 1, (off_t)n);
+		size_t want = cap - n - 1;
+		ssize_t r = pread(fd, b + n, want, (off_t)n);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			free(b);
 			return SD_ERR_INTERNAL;
 		}
-		if (r == 0)
-			break;
 		n += (size_t)r;
+		if ((size_t)r < want)
+			break;
 	}
 	b[n] = '\0';
 	*buf = b;
@@ -264,14 +334,37 @@ static sd_err read_fd(int fd, char **buf, size_t *len)
 	return SD_OK;
 }
 
+/* Open a session file for reading. O_NONBLOCK, and a regular file only:
+ * a FIFO or device at a session path (a stray made by hand) must not hold
+ * a worker thread forever; it is logged and refused. -1 with *e set. */
+static int open_session(const char *path, sd_err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		*e = (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+		if (*e == SD_ERR_INTERNAL)
+			sd_log_error("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		sd_log_error("%s is not a regular file; refused (sessionctl fsck reports it as a stray)", path);
+		close(fd);
+		*e = SD_ERR_INTERNAL;
+		return -1;
+	}
+	return fd;
+}
+
 sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len)
 {
 	char path[PATH_MAX_LEN];
 	sd_store_path(s, key, path, sizeof path);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	sd_err e;
+	int fd = open_session(path, &e);
 	if (fd < 0)
-		return (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
-	sd_err e = read_fd(fd, buf, len);
+		return e;
+	e = read_fd(fd, NULL, buf, len);
 	close(fd);
 	return e;
 }
@@ -279,6 +372,8 @@ sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len)
 sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len)
 {
 	char dir[PATH_MAX_LEN], tmp[PATH_MAX_LEN], path[PATH_MAX_LEN];
+	if (sd_store_space(s, NULL, NULL) != SD_OK)
+		return SD_ERR_STORAGE_FULL;
 	fan_dir(s, key, dir, sizeof dir);
 	sd_store_path(s, key, path, sizeof path);
 	if (ensure_fan_dir(s, key) != 0)
@@ -290,11 +385,14 @@ sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len
 	int f = fault("link");
 	int r = f ? -1 : link(tmp, path);
 	int saved = f ? f : errno;
-	unlink(tmp);
+	unlink_temp(tmp);
 	if (r != 0)
 		return saved == EEXIST ? SD_ERR_EXISTS : sd_err_from_errno(saved);
-	if (sync_dir(s, dir) != 0)
-		return SD_ERR_INTERNAL; /* the name is already in place: not "full", not "unchanged" */
+	if (CT_LINK_DIR_FSYNC && sync_dir(s, dir) != 0) {
+		/* The name is already in place: not "full", not "unchanged". */
+		sd_log_error("session %s was created but the fsync of %s failed: %s", key, dir, strerror(errno));
+		return SD_ERR_UNSYNCED;
+	}
 	sd_metrics_add(SD_M_SESSIONS_CREATED, 1);
 	return SD_OK;
 }
@@ -340,12 +438,12 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 
 	sd_err e = SD_OK;
 	long backoff_us = 50;
+	struct stat held;
+	int have_held = 0;
 	for (;;) {
-		l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
-		if (l->fd < 0) {
-			e = (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+		l->fd = open_session(l->path, &e);
+		if (l->fd < 0)
 			break;
-		}
 		if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
 			if (errno != EWOULDBLOCK && errno != EINTR) {
 				e = SD_ERR_INTERNAL;
@@ -364,7 +462,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 		}
 		if (s->skip_inode_check)
 			break;
-		struct stat held, now;
+		struct stat now;
 		if (fstat(l->fd, &held) != 0) {
 			e = SD_ERR_INTERNAL;
 			break;
@@ -373,14 +471,16 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 			e = (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
 			break;
 		}
-		if (held.st_ino == now.st_ino && held.st_dev == now.st_dev)
+		if (held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
+			have_held = 1;
 			break;
+		}
 		/* Replaced while we waited: this lock guards a dead inode. */
 		close(l->fd);
 		l->fd = -1;
 	}
 	if (e == SD_OK)
-		e = read_fd(l->fd, buf, len);
+		e = read_fd(l->fd, have_held ? &held : NULL, buf, len);
 	if (wait_ns)
 		*wait_ns = sd_time_mono_ns() - t0;
 	if (e != SD_OK) {
@@ -394,17 +494,23 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len)
 {
 	char dir[PATH_MAX_LEN], tmp[PATH_MAX_LEN];
+	struct stat st;
+	if ((fstat(l->fd, &st) != 0 || (off_t)len > st.st_size) && sd_store_space(l->s, NULL, NULL) != SD_OK)
+		return SD_ERR_STORAGE_FULL;
 	fan_dir(l->s, l->key, dir, sizeof dir);
 	if (write_temp(l->s, dir, l->key, buf, len, tmp, sizeof tmp) != 0)
 		return sd_err_from_errno(errno);
 	int f = fault("rename");
 	if (f || rename(tmp, l->path) != 0) {
 		int saved = f ? f : errno;
-		unlink(tmp);
+		unlink_temp(tmp);
 		return sd_err_from_errno(saved);
 	}
-	if (sync_dir(l->s, dir) != 0)
-		return SD_ERR_INTERNAL; /* the name is already in place: not "full", not "unchanged" */
+	if (CT_RENAME_DIR_FSYNC && sync_dir(l->s, dir) != 0) {
+		/* The new file is already in place: not "full", not "unchanged". */
+		sd_log_error("session %s was replaced but the fsync of %s failed: %s", l->key, dir, strerror(errno));
+		return SD_ERR_UNSYNCED;
+	}
 	return SD_OK;
 }
 
@@ -451,19 +557,65 @@ sd_err sd_store_put(sd_store *s, const char *key, const char *buf, size_t len)
 	return SD_ERR_BUSY;
 }
 
-sd_err sd_store_check_writable(sd_store *s)
+sd_err sd_store_space(sd_store *s, unsigned long long *free_bytes, unsigned long long *min_bytes)
 {
-	char tmp[PATH_MAX_LEN];
-	snprintf(tmp, sizeof tmp, "%s/.health.XXXXXX" SD_STORE_TMP_SUFFIX, s->sessions);
-	int fd = mkostemps(tmp, (int)strlen(SD_STORE_TMP_SUFFIX), O_CLOEXEC);
-	if (fd < 0)
-		return sd_err_from_errno(errno);
-	int ok = write(fd, "{}\n", 3) == 3;
-	int saved = errno;
-	close(fd);
-	unlink(tmp);
-	return ok ? SD_OK : sd_err_from_errno(saved);
+	if (free_bytes)
+		*free_bytes = 0;
+	if (min_bytes)
+		*min_bytes = 0;
+	if (s->min_free_pct <= 0 && s->min_free_bytes == 0)
+		return SD_OK;
+	struct statvfs v;
+	if (statvfs(s->sessions, &v) != 0)
+		return SD_OK; /* the write itself will say what is wrong */
+	unsigned long long avail = (unsigned long long)v.f_bavail * v.f_frsize;
+	unsigned long long need = s->min_free_bytes;
+	if (s->min_free_pct > 0)
+		need = (unsigned long long)((double)v.f_blocks * v.f_frsize * s->min_free_pct / 100.0);
+	if (free_bytes)
+		*free_bytes = avail;
+	if (min_bytes)
+		*min_bytes = need;
+	return avail < need ? SD_ERR_STORAGE_FULL : SD_OK;
 }
+
+sd_err sd_store_probe(sd_store *s, const char **step)
+{
+	char tmp[PATH_MAX_LEN], dst[PATH_MAX_LEN];
+	const char *st = "open";
+	int fd = -1, err = 0;
+	snprintf(tmp, sizeof tmp, "%s/.health.XXXXXX" SD_STORE_TMP_SUFFIX, s->sessions);
+	if ((err = fault("open")) == 0 && (fd = mkostemps(tmp, (int)strlen(SD_STORE_TMP_SUFFIX), O_CLOEXEC)) < 0)
+		err = errno;
+	if (fd < 0)
+		goto out;
+	snprintf(dst, sizeof dst, "%.*s.probe" SD_STORE_TMP_SUFFIX,
+		 (int)(strlen(tmp) - strlen(SD_STORE_TMP_SUFFIX)), tmp);
+	st = "write";
+	if (write_all(fd, "{}\n", 3) != 0) {
+		err = errno;
+	} else if (s->durability == SD_DURABLE_FULL && (st = "fsync", do_fsync(fd, "fsync") != 0)) {
+		err = errno;
+	} else if (st = "rename", (err = fault("rename")) == 0 && rename(tmp, dst) != 0) {
+		err = errno;
+	} else if (!err && (st = "dirsync", sync_dir(s, s->sessions) != 0)) {
+		err = errno;
+		unlink(dst);
+	} else if (!err && (st = "unlink", (err = fault("unlink")) == 0 && unlink(dst) != 0)) {
+		err = errno;
+	}
+	close(fd);
+	if (err) { /* nothing of the probe stays behind, whichever step failed */
+		unlink(tmp);
+		unlink(dst);
+	}
+out:
+	if (step)
+		*step = err ? st : NULL;
+	return err ? sd_err_from_errno(err) : SD_OK;
+}
+
+sd_err sd_store_check_writable(sd_store *s) { return sd_store_probe(s, NULL); }
 
 static int is_temp_name(const char *name)
 {

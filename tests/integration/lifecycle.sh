@@ -9,10 +9,37 @@
 # lower bound.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
-it_setup --min-ttl 1s --max-ttl 30d --sweep-interval 0 --threads 16
 post() { local p=$1 b=$2; shift 2; req POST "$p" -H 'Content-Type: application/json' -d "$b" "$@"; }
 j() { printf '%s' "$BODY" | jq -r "$1"; }
 file() { printf '%s/sessions/%s/%s.json' "$DATA" "${1:0:2}" "$1"; }
+
+# --- delete needs the write token (default --access token) ---
+it_setup --threads 4
+post /api/instantiate '{"data":{"n":1}}'; K=$(j .key); T=$(j .token)
+post /api/instantiate '{}'; T_OTHER=$(j .token)
+post /api/delete "{\"key\":\"$K\"}"
+eq "delete without a token: 401 unauthorized" "$STATUS $(j .error)" "401 unauthorized"
+ok "401 carries WWW-Authenticate: Bearer" bash -c '[[ "$1" == Bearer* ]]' _ "$(hdr WWW-Authenticate)"
+post /api/delete "{\"key\":\"$K\",\"token\":\"$T_OTHER\"}"
+eq "delete with another session's token: 401" "$STATUS" 401
+post /api/delete "{\"key\":\"$K\"}" -H "Authorization: Bearer $T_OTHER"
+eq "delete with a wrong Bearer token: 401" "$STATUS" 401
+ok "refused deletes left the file" [ -f "$(file "$K")" ]
+post /api/delete "{\"key\":\"$K\"}" -H "Authorization: Bearer $T"
+eq "delete with the right Bearer token: 200" "$STATUS $(j .deleted)" "200 true"
+post /api/instantiate '{}'; K=$(j .key); T=$(j .token)
+post /api/delete "{\"key\":\"$K\",\"token\":\"$T\"}"
+eq "delete with the right body token: 200" "$STATUS $(j .deleted)" "200 true"
+ok "the file is gone" [ ! -e "$(file "$K")" ]
+stack_stop
+
+# The rest runs with --access open (the key alone writes), as tokens are
+# not what it tests.
+DATA=$IT_TMP/data1
+PORT=$(free_port) || { echo "no free port" >&2; exit 1; }
+BASE=http://127.0.0.1:$PORT
+stack_start "$RUN" "$PORT" "$DATA" --access open --min-ttl 1s --max-ttl 30d --sweep-interval 0 --threads 16 ||
+  { echo "stack did not start" >&2; exit 1; }
 nfiles() { find "$DATA/sessions" -type f | wc -l; }
 metric() { curl -s "$BASE/api/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
@@ -145,7 +172,7 @@ DATA=$IT_TMP/data2
 PORT=$(free_port) || { echo "no free port" >&2; exit 1; }
 BASE=http://127.0.0.1:$PORT
 skip=$(($(wc -l <"$RUN/sessiond.log") + 1))
-STACK_SECOND_SESSIOND=1 stack_start "$RUN" "$PORT" "$DATA" --min-ttl 1s --sweep-interval 50ms --log-level debug --threads 16 ||
+STACK_SECOND_SESSIOND=1 stack_start "$RUN" "$PORT" "$DATA" --access open --min-ttl 1s --sweep-interval 50ms --log-level debug --threads 16 ||
   { echo "second stack did not start" >&2; exit 1; }
 short=() keep=()
 for i in $(seq 1 12); do post /api/instantiate "{\"data\":{\"i\":$i},\"expires_in\":1}"; short+=("$(j .key)"); done

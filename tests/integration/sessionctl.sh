@@ -60,8 +60,9 @@ K1=${keys[0]} K2=${keys[1]} K3=${keys[2]} K4=${keys[3]} K5=${keys[4]}
 sleep 0.05
 T_MID=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
 sleep 0.05
-req POST /api/save "${CT[@]}" -d "{\"key\":\"$K1\",\"data\":{\"n\":10}}"
-req POST /api/save "${CT[@]}" -d "{\"key\":\"$K1\",\"meta\":{\"tag\":\"x\"}}"
+auth "$K1"
+req POST /api/save "${CT[@]}" "${AUTH[@]}" -d "{\"key\":\"$K1\",\"data\":{\"n\":10}}"
+req POST /api/save "${CT[@]}" "${AUTH[@]}" -d "{\"key\":\"$K1\",\"meta\":{\"tag\":\"x\"}}"
 eq "fixture: 5 sessions, K1 saved twice" "$STATUS $(jq -r .version <<<"$BODY")" "200 3"
 
 # --- usage ---
@@ -82,6 +83,17 @@ C list --updated-before yesterday; eq "list --updated-before yesterday: exit 2" 
 C list extra; eq "list with a stray argument: exit 2" "$RC" 2
 C gc; eq "gc without --older-than: exit 2" "$RC" 2
 C gc --older-than soon; eq "gc --older-than soon: exit 2" "$RC" 2
+# A bare number, or under a minute, is refused unless --force (before: "30"
+# meant 30 seconds and "0" deleted every session).
+for d in 30 0 1440; do
+  C gc --older-than "$d"
+  ok "gc --older-than $d (no unit): exit 2, says why" eval '[ "$RC" = 2 ] && grep -q "with a unit" "$E"'
+done
+C gc --older-than 59s
+ok "gc --older-than 59s: exit 2, names --force" eval '[ "$RC" = 2 ] && grep -q -- "--force" "$E"'
+C gc --older-than 0s --dry-run --force --json
+ok "gc --older-than 0s --force: accepted" eval '[ "$RC" = 0 ]'
+
 C show; eq "show without a key: exit 2" "$RC" 2
 C show 'ab/cdefg'; eq "show with a malformed key: exit 2" "$RC" 2
 C show "$K1" --raw --json; eq "show --raw --json: exit 2" "$RC" 2
@@ -303,11 +315,16 @@ N=120
 gen RCE "$N" "$OLD" >"$IT_TMP/race.jsonl"
 C import <"$IT_TMP/race.jsonl"
 eq "race fixture: $N old sessions" "$RC" 0
+declare -A token   # imported sessions keep their tokens: they derive from the key
+for i in $(seq 1 "$N"); do
+  k=$(printf 'RCE%05d' "$i")
+  token[$k]=$("$SESSIONCTL" --data-dir "$DATA" token --json "$k" | jq -r .token)
+done
 storm() { # WORKER: at most 150 saves on random RCE keys, within the deadline
   local w=$1 n=0 k r code v
   while [ "$n" -lt 150 ] && [ "$SECONDS" -lt "$deadline" ]; do
     k=$(printf 'RCE%05d' $((RANDOM % N + 1)))
-    r=$(curl -s --max-time 10 -w '\n%{http_code}' -X POST "${CT[@]}" \
+    r=$(curl -s --max-time 10 -w '\n%{http_code}' -X POST "${CT[@]}" -H "Authorization: Bearer ${token[$k]}" \
       -d "{\"key\":\"$k\",\"data\":{\"w\":$w,\"n\":$n}}" "$BASE/api/save")
     code=${r##*$'\n'} v=0
     [[ $r =~ \"version\":([0-9]+) ]] && v=${BASH_REMATCH[1]}

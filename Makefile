@@ -37,7 +37,7 @@ O       := build
 SESSIOND := cgi-bin/sessiond
 endif
 
-CORE    := err key log time mem doc docscan store metrics config api http token limit
+CORE    := err key log time mem doc docscan store metrics config api http token limit sweep
 CORE_O  := $(CORE:%=$(O)/obj/%.o)
 LIBSD   := $(O)/libsd.a
 FCGI_LIBS := $(call pc_libs,fcgi,-lfcgi)

@@ -1,5 +1,5 @@
 /* sd_api: the session operations behind the HTTP API (instantiate, load,
- * save, health). Each takes validated inputs, works through sd_doc and
+ * save, delete, health). Each takes validated inputs, works through sd_doc and
  * sd_store, and returns an sd_err plus a result; HTTP status mapping,
  * headers and conditional requests are http.c's. */
 #ifndef SD_API_H
@@ -26,10 +26,12 @@ typedef struct sd_api_result {
 
 void sd_api_result_free(sd_api_result *r);
 
-/* Create a session from an instantiate body. rng NULL: libsodium. */
+/* Create a session from an instantiate body. rng NULL: libsodium. b->ttl
+ * must have passed sd_doc_check_ttl. A "from" session that has expired is
+ * SD_ERR_NOT_FOUND. */
 sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, void *rng_ctx,
 			  sd_api_result *r);
-/* Load a session (no lock). A canonical file is returned as its bytes in
+/* Load a session (no lock). An expired one is SD_ERR_NOT_FOUND. A canonical file is returned as its bytes in
  * r->raw, without a parse; anything else is parsed and validated into
  * r->doc. */
 sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r);
@@ -41,10 +43,20 @@ typedef struct sd_if_match {
 	int (*match)(const char *list, int64_t version);
 } sd_if_match;
 
-/* Save under the session's lock. A body version that differs answers
+/* Save under the session's lock. An expired session is SD_ERR_NOT_FOUND
+ * and nothing is written; b->ttl (checked by sd_doc_check_ttl) sets,
+ * extends or removes the expiry, absent it stays. A body version that differs answers
  * SD_ERR_CONFLICT, an If-Match that does not match SD_ERR_PRECONDITION;
  * either way nothing is written and r->doc is the current document. An
  * If-Match on a session that does not exist answers SD_ERR_PRECONDITION. */
 sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd_api_result *r);
+
+/* Delete under the session's lock: the file is removed (and, with
+ * durability full, its folder synced) before this returns, so a save
+ * waiting for the lock then finds nothing (SD_ERR_NOT_FOUND). A stale
+ * body version or If-Match answers SD_ERR_CONFLICT / SD_ERR_PRECONDITION
+ * with the current document in r->doc and removes nothing. An expired
+ * session answers SD_ERR_NOT_FOUND (its file is removed all the same). */
+sd_err sd_api_delete(sd_store *s, const sd_delete_body *b, const sd_if_match *im, sd_api_result *r);
 
 #endif

@@ -5,6 +5,7 @@
 #define SD_CONFIG_H
 
 #include <stddef.h>
+#include "sd_doc.h"
 #include "sd_err.h"
 #include "sd_log.h"
 #include "sd_store.h"
@@ -35,6 +36,8 @@ typedef struct sd_config {
 	int miss_limit;           /* misses per minute per address; 0: off */
 	double min_free_pct;      /* --min-free as a percentage, or */
 	unsigned long long min_free_bytes; /* as a size; both 0: off */
+	sd_ttl_limits ttl;        /* --min-ttl (test only), --max-ttl, --default-ttl, in seconds */
+	int sweep_interval_ms;    /* --sweep-interval: pause between sweeper ticks, 0: no sweeper */
 } sd_config;
 
 typedef enum { SD_CONFIG_RUN = 0, SD_CONFIG_HELP, SD_CONFIG_VERSION, SD_CONFIG_ERROR } sd_config_result;

@@ -1,8 +1,9 @@
 /* sd_doc: the session document. Validates request bodies and stored files,
  * applies the save rules (version check, data replace, RFC 7386 merge patch
  * of meta) and serialises the document in its canonical on-disk form:
- * 2-space indent, fields key, version, created, updated, meta, data, and a
- * trailing newline. Knows nothing of files or HTTP. */
+ * 2-space indent, fields key, version, created, updated, expires (only
+ * when the session has a lifetime), meta, data, and a trailing newline.
+ * Knows nothing of files or HTTP. */
 #ifndef SD_DOC_H
 #define SD_DOC_H
 
@@ -19,6 +20,23 @@
 /* How deep request JSON may nest before it is refused as bad_request. */
 #define SD_DOC_MAX_DEPTH 64
 
+/* A lifetime asked for with "expires_in" (instantiate, save). */
+typedef struct sd_ttl_req {
+	int present;           /* the member was sent (or a default applies) */
+	int clear;             /* "expires_in": null: no expiry */
+	int64_t seconds;       /* when present and not clear */
+} sd_ttl_req;
+
+/* Bounds on "expires_in", in seconds, from --min-ttl/--max-ttl, and the
+ * lifetime new sessions get when they ask for none (--default-ttl, 0: none). */
+typedef struct sd_ttl_limits {
+	int64_t min_s, max_s, default_s;
+} sd_ttl_limits;
+
+/* Default bounds: at least a minute, at most 365 days, no default. */
+#define SD_TTL_MIN_DEFAULT 60
+#define SD_TTL_MAX_DEFAULT (365LL * 86400)
+
 /* A parsed POST /api/save body. Borrowed references into root. */
 typedef struct sd_save_body {
 	json_t *root;          /* owned: the whole parsed body */
@@ -30,6 +48,7 @@ typedef struct sd_save_body {
 	const char *token;     /* borrowed: the "token" member, NULL when absent;
 				  never stored in the document */
 	size_t token_len;
+	sd_ttl_req ttl;        /* "expires_in" */
 } sd_save_body;
 
 /* A parsed POST /api/instantiate body. */
@@ -41,7 +60,18 @@ typedef struct sd_inst_body {
 	json_t *meta;          /* borrowed, NULL when absent */
 	const char *token;     /* borrowed: a token of the "from" session, NULL when absent */
 	size_t token_len;
+	sd_ttl_req ttl;        /* "expires_in" */
 } sd_inst_body;
+
+/* A parsed POST /api/delete body: {"key", "version"?, "token"?}. */
+typedef struct sd_delete_body {
+	json_t *root;          /* owned */
+	char key[SD_KEY_LEN + 1];
+	int has_version;
+	int64_t version;
+	const char *token;     /* borrowed, NULL when absent (the write token) */
+	size_t token_len;
+} sd_delete_body;
 
 /* Parse len bytes as a JSON object. On error returns SD_ERR_BAD_JSON with
  * line and column in msg, or SD_ERR_BAD_REQUEST when it is valid JSON but
@@ -58,13 +88,34 @@ void sd_save_body_free(sd_save_body *b);
 sd_err sd_doc_parse_inst(const char *buf, size_t len, sd_inst_body *b, char msg[SD_MSG_MAX]);
 void sd_inst_body_free(sd_inst_body *b);
 
+/* Parse and validate a delete body; unknown fields are refused. */
+sd_err sd_doc_parse_delete(const char *buf, size_t len, sd_delete_body *b, char msg[SD_MSG_MAX]);
+void sd_delete_body_free(sd_delete_body *b);
+
+/* Check a requested lifetime against lim: seconds within [min_s, max_s],
+ * else SD_ERR_BAD_REQUEST with a message. With creating set and nothing
+ * requested, lim->default_s (when not 0) becomes the request. */
+sd_err sd_doc_check_ttl(sd_ttl_req *t, const sd_ttl_limits *lim, int creating, char msg[SD_MSG_MAX]);
+
+/* Apply a lifetime request to doc at now_ms: nothing when not present,
+ * remove "expires" when clear, else set it to now + seconds (placed after
+ * "updated" by sd_doc_dump). */
+sd_err sd_doc_set_expiry(json_t *doc, const sd_ttl_req *t, int64_t now_ms);
+
+/* ms since the epoch of a validated document's "expires", 0 when it has
+ * none. */
+int64_t sd_doc_expires(const json_t *doc);
+/* 1 when a validated document has an "expires" at or before now_ms. */
+int sd_doc_expired(const json_t *doc, int64_t now_ms);
+
 /* A new version-1 document; meta and data are copied (NULL means {}).
  * Returns a new reference, NULL on allocation failure. */
 json_t *sd_doc_new(const char *key, const json_t *meta, const json_t *data, const char *now);
 
 /* Validate a stored document as read from disk: an object with key (equal
  * to expect_key when that is not NULL), version >= 1, created, updated
- * (RFC 3339), meta an object, data present. SD_ERR_CORRUPT with a reason
+ * (RFC 3339), expires absent or an RFC 3339 time after created, meta an
+ * object, data present. SD_ERR_CORRUPT with a reason
  * in msg otherwise. *out is a new reference on success. */
 sd_err sd_doc_parse_stored(const char *buf, size_t len, const char *expect_key, json_t **out,
 			   char msg[SD_MSG_MAX]);
@@ -78,6 +129,10 @@ sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MS
  * or a construct the scan leaves to the parser), and the caller parses and
  * validates in full. */
 int sd_doc_peek(const char *buf, size_t len, const char *key, int64_t *version);
+/* For a buffer sd_doc_peek accepted: 1 with *expires_ms set when its
+ * "expires" line follows "updated", 0 when it has none, -1 when the lines
+ * are not where the canonical form puts them (then parse in full). */
+int sd_doc_peek_expires(const char *buf, size_t len, int64_t *expires_ms);
 
 /* Stored version of a validated document. */
 int64_t sd_doc_version(const json_t *doc);

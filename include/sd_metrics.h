@@ -11,6 +11,7 @@ typedef enum {
 	SD_EP_INSTANTIATE = 0,
 	SD_EP_LOAD,
 	SD_EP_SAVE,
+	SD_EP_DELETE,
 	SD_EP_HEALTH,
 	SD_EP_METRICS,
 	SD_EP_OTHER,
@@ -27,6 +28,12 @@ typedef enum {
 	SD_M_MISSES,              /* unknown keys and wrong tokens (the miss limit) */
 	SD_M_RATE_LIMITED,        /* requests refused by the miss limit (429) */
 	SD_M_TEMP_UNLINK_FAILURES, /* temporary files that could not be removed */
+	SD_M_SESSIONS_DELETED,    /* by their owners (POST /api/delete) */
+	SD_M_SESSIONS_EXPIRED,    /* expired sessions removed (sweeper, or a delete that found one) */
+	SD_M_SWEEP_TICKS,         /* sweeper ticks run */
+	SD_M_SWEEP_PASSES,        /* full passes over every fan-out folder */
+	SD_M_SWEEP_SCANNED,       /* session files the sweeper read */
+	SD_M_SWEEP_NS,            /* time the sweeper spent working, ns */
 	SD_M__COUNT
 } sd_counter;
 

@@ -39,13 +39,20 @@ static sd_err parse_stored(const char *key, char *buf, size_t len, json_t **doc,
 	return e;
 }
 
-/* Read and validate a stored session. */
-static sd_err load_doc(sd_store *s, const char *key, json_t **doc, char msg[SD_MSG_MAX])
+/* Read and validate a stored session that has not expired by now_ms. */
+static sd_err load_doc(sd_store *s, const char *key, int64_t now_ms, json_t **doc, char msg[SD_MSG_MAX])
 {
 	char *buf;
 	size_t len;
 	sd_err e = sd_store_read(s, key, &buf, &len);
-	return e == SD_OK ? parse_stored(key, buf, len, doc, msg) : e;
+	if (e == SD_OK)
+		e = parse_stored(key, buf, len, doc, msg);
+	if (e == SD_OK && sd_doc_expired(*doc, now_ms)) {
+		json_decref(*doc);
+		*doc = NULL;
+		e = SD_ERR_NOT_FOUND;
+	}
+	return e;
 }
 
 sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, void *rng_ctx,
@@ -54,8 +61,9 @@ sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, vo
 	result_init(r);
 	json_t *src = NULL;
 	const json_t *meta = b->meta, *data = b->data;
+	int64_t now_ms = sd_time_epoch_ms();
 	if (b->has_from) {
-		sd_err e = load_doc(s, b->from, &src, r->msg);
+		sd_err e = load_doc(s, b->from, now_ms, &src, r->msg);
 		if (e != SD_OK) {
 			if (e == SD_ERR_NOT_FOUND)
 				snprintf(r->msg, sizeof r->msg, "No session %s to copy from.", b->from);
@@ -65,12 +73,16 @@ sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, vo
 		data = json_object_get(src, "data");
 	}
 	char now[SD_TIME_LEN];
-	sd_time_now(now);
+	sd_time_format(now_ms, now);
 	sd_err e = SD_ERR_BUSY;
 	for (int i = 0; i < SD_API_KEY_TRIES; i++) {
 		char key[SD_KEY_LEN + 1];
 		sd_key_generate(key, rng, rng_ctx);
 		json_t *doc = sd_doc_new(key, meta, data, now);
+		if (doc && sd_doc_set_expiry(doc, &b->ttl, now_ms) != SD_OK) {
+			json_decref(doc);
+			doc = NULL;
+		}
 		size_t len;
 		char *bytes = doc ? sd_doc_dump(doc, &len) : NULL;
 		e = bytes ? sd_store_create(s, key, bytes, len) : sd_mem_error(SD_ERR_INTERNAL);
@@ -110,12 +122,23 @@ sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r)
 	sd_err e = sd_store_read(s, key, &buf, &len);
 	if (e != SD_OK)
 		return e;
-	if (sd_doc_peek(buf, len, key, &r->version)) {
+	int64_t now_ms = sd_time_epoch_ms(), expires = 0;
+	int x = sd_doc_peek(buf, len, key, &r->version) ? sd_doc_peek_expires(buf, len, &expires) : -1;
+	if (x >= 0) {
+		if (x == 1 && expires <= now_ms) {
+			free(buf);
+			return SD_ERR_NOT_FOUND; /* expired: gone, whether or not swept yet */
+		}
 		r->raw = buf;
 		r->raw_len = len;
 		return SD_OK;
 	}
 	e = parse_stored(key, buf, len, &r->doc, r->msg);
+	if (e == SD_OK && sd_doc_expired(r->doc, now_ms)) {
+		json_decref(r->doc);
+		r->doc = NULL;
+		return SD_ERR_NOT_FOUND;
+	}
 	if (e == SD_OK)
 		r->version = sd_doc_version(r->doc);
 	return e;
@@ -126,6 +149,38 @@ static int if_match_ok(const sd_if_match *im, int64_t version)
 	return !im || !im->present || im->match(im->list, version) == 1;
 }
 
+/* Take a session's lock for a write, counting the wait and a timeout. */
+static sd_err lock_for_write(sd_store *s, const char *key, sd_lock **l, char **buf, size_t *len)
+{
+	int64_t waited = 0;
+	sd_err e = sd_store_lock(s, key, l, buf, len, &waited);
+	sd_metrics_lock_wait(waited);
+	if (e == SD_ERR_BUSY) {
+		sd_metrics_add(SD_M_LOCK_TIMEOUTS, 1);
+		sd_log_warn("lock timeout on session %s after %lld ms", key, (long long)(waited / 1000000));
+	}
+	return e;
+}
+
+/* The conditions of a write on the locked document: SD_ERR_PRECONDITION
+ * or SD_ERR_CONFLICT (message in msg) when If-Match or the body version
+ * names another version. */
+static sd_err check_version(const json_t *doc, const sd_if_match *im, int has_version, int64_t version,
+			    char msg[SD_MSG_MAX])
+{
+	int64_t cur = sd_doc_version(doc);
+	if (!if_match_ok(im, cur)) {
+		snprintf(msg, SD_MSG_MAX, "If-Match does not match; the current version is %lld.", (long long)cur);
+		return SD_ERR_PRECONDITION;
+	}
+	if (has_version && version != cur) {
+		snprintf(msg, SD_MSG_MAX, "Version %lld is stale; the current version is %lld.", (long long)version,
+			 (long long)cur);
+		return SD_ERR_CONFLICT;
+	}
+	return SD_OK;
+}
+
 sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd_api_result *r)
 {
 	result_init(r);
@@ -133,13 +188,7 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 	sd_lock *l;
 	char *buf;
 	size_t len;
-	int64_t waited = 0;
-	sd_err e = sd_store_lock(s, b->key, &l, &buf, &len, &waited);
-	sd_metrics_lock_wait(waited);
-	if (e == SD_ERR_BUSY) {
-		sd_metrics_add(SD_M_LOCK_TIMEOUTS, 1);
-		sd_log_warn("lock timeout on session %s after %lld ms", b->key, (long long)(waited / 1000000));
-	}
+	sd_err e = lock_for_write(s, b->key, &l, &buf, &len);
 	if (e == SD_ERR_NOT_FOUND && im && im->present) { /* RFC 9110: no current entity, no match */
 		snprintf(r->msg, sizeof r->msg, "If-Match is given but there is no session %s.", b->key);
 		return SD_ERR_PRECONDITION;
@@ -147,18 +196,12 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 	if (e != SD_OK)
 		return e;
 	json_t *doc = NULL;
+	int64_t now_ms = sd_time_epoch_ms();
 	e = parse_stored(b->key, buf, len, &doc, r->msg);
+	if (e == SD_OK && sd_doc_expired(doc, now_ms))
+		e = SD_ERR_NOT_FOUND; /* gone; the sweeper removes the file */
 	if (e == SD_OK) {
-		int64_t cur = sd_doc_version(doc);
-		if (!if_match_ok(im, cur)) {
-			e = SD_ERR_PRECONDITION;
-			snprintf(r->msg, sizeof r->msg, "If-Match does not match; the current version is %lld.",
-				 (long long)cur);
-		} else if (b->has_version && b->version != cur) {
-			e = SD_ERR_CONFLICT;
-			snprintf(r->msg, sizeof r->msg, "Version %lld is stale; the current version is %lld.",
-				 (long long)b->version, (long long)cur);
-		}
+		e = check_version(doc, im, b->has_version, b->version, r->msg);
 		if (e != SD_OK) {
 			sd_metrics_add(SD_M_CONFLICTS, 1);
 			r->doc = doc; /* the current document, for the client to merge */
@@ -167,8 +210,10 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 	}
 	if (e == SD_OK) {
 		char now[SD_TIME_LEN];
-		sd_time_now(now);
+		sd_time_format(now_ms, now);
 		e = sd_doc_apply_save(doc, b, now);
+		if (e == SD_OK)
+			e = sd_doc_set_expiry(doc, &b->ttl, now_ms);
 		char *bytes = e == SD_OK ? sd_doc_dump(doc, &len) : NULL;
 		if (e == SD_OK && !bytes)
 			e = SD_ERR_INTERNAL;
@@ -195,6 +240,44 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 			sd_log_error("storage full while saving session %s; the old document stays", b->key);
 		} else {
 			sd_log_error("write failed for session %s", b->key);
+		}
+	}
+	json_decref(doc);
+	sd_store_unlock(l);
+	return e;
+}
+
+sd_err sd_api_delete(sd_store *s, const sd_delete_body *b, const sd_if_match *im, sd_api_result *r)
+{
+	result_init(r);
+	memcpy(r->key, b->key, SD_KEY_LEN + 1);
+	sd_lock *l;
+	char *buf;
+	size_t len;
+	sd_err e = lock_for_write(s, b->key, &l, &buf, &len);
+	if (e != SD_OK)
+		return e;
+	json_t *doc = NULL;
+	int conditional = b->has_version || (im && im->present);
+	e = parse_stored(b->key, buf, len, &doc, r->msg);
+	int expired = e == SD_OK && sd_doc_expired(doc, sd_time_epoch_ms());
+	if (e == SD_ERR_CORRUPT && !conditional)
+		e = SD_OK; /* erasure does not need the content: a damaged file goes too */
+	else if (e == SD_OK && !expired)
+		e = check_version(doc, im, b->has_version, b->version, r->msg);
+	if (e == SD_ERR_CONFLICT || e == SD_ERR_PRECONDITION) {
+		sd_metrics_add(SD_M_CONFLICTS, 1);
+		r->doc = doc;
+		doc = NULL;
+	}
+	if (e == SD_OK) {
+		e = sd_store_remove(l);
+		if (e == SD_OK) {
+			sd_metrics_add(expired ? SD_M_SESSIONS_EXPIRED : SD_M_SESSIONS_DELETED, 1);
+			if (expired)
+				e = SD_ERR_NOT_FOUND; /* it was already gone for clients */
+		} else if (e != SD_ERR_NOT_FOUND) {
+			sd_log_error("delete failed for session %s", b->key);
 		}
 	}
 	json_decref(doc);

@@ -9,7 +9,8 @@
 #include "sd_time.h"
 
 enum { O_DATA_DIR = 256, O_LISTEN, O_THREADS, O_MAX_BODY, O_LOCK_TIMEOUT, O_DURABILITY, O_CORS, O_LOG_LEVEL, O_BACKLOG,
-       O_ACCESS, O_SECRET_FILE, O_MISS_LIMIT, O_MIN_FREE };
+       O_ACCESS, O_SECRET_FILE, O_MISS_LIMIT, O_MIN_FREE,
+       O_MIN_TTL, O_MAX_TTL, O_DEFAULT_TTL, O_SWEEP_INTERVAL };
 
 static const struct option longopts[] = {
 	{"data-dir", required_argument, 0, O_DATA_DIR},
@@ -25,6 +26,10 @@ static const struct option longopts[] = {
 	{"secret-file", required_argument, 0, O_SECRET_FILE},
 	{"miss-limit", required_argument, 0, O_MISS_LIMIT},
 	{"min-free", required_argument, 0, O_MIN_FREE},
+	{"min-ttl", required_argument, 0, O_MIN_TTL},
+	{"max-ttl", required_argument, 0, O_MAX_TTL},
+	{"default-ttl", required_argument, 0, O_DEFAULT_TTL},
+	{"sweep-interval", required_argument, 0, O_SWEEP_INTERVAL},
 	{"help", no_argument, 0, 'h'},
 	{"version", no_argument, 0, 'V'},
 	{0, 0, 0, 0},
@@ -42,6 +47,8 @@ static const struct {
 	{O_BACKLOG, "SESSIOND_BACKLOG"},     {O_ACCESS, "SESSIOND_ACCESS"},
 	{O_SECRET_FILE, "SESSIOND_SECRET_FILE"}, {O_MISS_LIMIT, "SESSIOND_MISS_LIMIT"},
 	{O_MIN_FREE, "SESSIOND_MIN_FREE"},
+	{O_MIN_TTL, "SESSIOND_MIN_TTL"},     {O_MAX_TTL, "SESSIOND_MAX_TTL"},
+	{O_DEFAULT_TTL, "SESSIOND_DEFAULT_TTL"}, {O_SWEEP_INTERVAL, "SESSIOND_SWEEP_INTERVAL"},
 };
 
 const char *sd_config_usage(void)
@@ -73,6 +80,14 @@ const char *sd_config_usage(void)
 	       "                        (SESSIOND_MISS_LIMIT, default 20)\n"
 	       "  --min-free AMOUNT     below this free space (5%, 200M, 2G; 0 off) new sessions\n"
 	       "                        and growing saves answer 507 (SESSIOND_MIN_FREE, default 5%)\n"
+	       "  --max-ttl DUR         longest \"expires_in\" a client may ask for, whole seconds\n"
+	       "                        (SESSIOND_MAX_TTL, default 365d)\n"
+	       "  --default-ttl DUR     lifetime of new sessions that ask for none; off: none\n"
+	       "                        (SESSIOND_DEFAULT_TTL, default off)\n"
+	       "  --sweep-interval DUR  pause between sweeper ticks (one fan-out folder each);\n"
+	       "                        0: no sweeper (SESSIOND_SWEEP_INTERVAL, default 1s)\n"
+	       "  --min-ttl DUR         TEST ONLY: shortest \"expires_in\", 1s to 60s, so tests can\n"
+	       "                        watch sessions expire (SESSIOND_MIN_TTL, default 60s)\n"
 	       "  --help                show this text and exit\n"
 	       "  --version             show the version and exit\n";
 }
@@ -238,6 +253,30 @@ static int apply(sd_config *c, int opt, const char *v, char msg[SD_MSG_MAX])
 		if (parse_min_free(c, v))
 			goto bad;
 		return 0;
+	case O_MIN_TTL:
+		if (sd_time_parse_duration(v, &ms) || ms % 1000 || ms < 1000 || ms > SD_TTL_MIN_DEFAULT * 1000)
+			goto bad;
+		c->ttl.min_s = ms / 1000;
+		return 0;
+	case O_MAX_TTL:
+		if (sd_time_parse_duration(v, &ms) || ms % 1000 || ms < 1000 || ms > 100 * SD_TTL_MAX_DEFAULT * 1000)
+			goto bad;
+		c->ttl.max_s = ms / 1000;
+		return 0;
+	case O_DEFAULT_TTL:
+		if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0) {
+			c->ttl.default_s = 0;
+			return 0;
+		}
+		if (sd_time_parse_duration(v, &ms) || ms % 1000 || ms < 1000 || ms > 100 * SD_TTL_MAX_DEFAULT * 1000)
+			goto bad;
+		c->ttl.default_s = ms / 1000;
+		return 0;
+	case O_SWEEP_INTERVAL:
+		if (sd_time_parse_duration(v, &ms) || ms > 3600 * 1000)
+			goto bad;
+		c->sweep_interval_ms = (int)ms;
+		return 0;
 	}
 bad:
 	for (const struct option *o = longopts; o->name; o++)
@@ -259,6 +298,9 @@ sd_config_result sd_config_parse(sd_config *c, int argc, char **argv, char msg[S
 	c->access = SD_ACCESS_TOKEN;
 	c->miss_limit = 20;
 	c->min_free_pct = 5;
+	c->ttl.min_s = SD_TTL_MIN_DEFAULT;
+	c->ttl.max_s = SD_TTL_MAX_DEFAULT;
+	c->sweep_interval_ms = 1000;
 	msg[0] = '\0';
 
 	for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
@@ -288,6 +330,12 @@ sd_config_result sd_config_parse(sd_config *c, int argc, char **argv, char msg[S
 	}
 	if (optind < argc) {
 		snprintf(msg, SD_MSG_MAX, "unexpected argument '%.100s' (see --help)", argv[optind]);
+		return SD_CONFIG_ERROR;
+	}
+	if (c->ttl.max_s < c->ttl.min_s ||
+	    (c->ttl.default_s && (c->ttl.default_s < c->ttl.min_s || c->ttl.default_s > c->ttl.max_s))) {
+		snprintf(msg, SD_MSG_MAX, "--default-ttl and --max-ttl must lie from %llds (--min-ttl) up, "
+			 "and --default-ttl within --max-ttl", (long long)c->ttl.min_s);
 		return SD_CONFIG_ERROR;
 	}
 	return SD_CONFIG_RUN;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "sd_ctl.h"
 #include "sd_doc.h"
+#include "sd_sweep.h"
 #include "sd_time.h"
 
 #define PATH_LEN 4096
@@ -210,11 +211,12 @@ int ctl_fsck(sd_ctl *c, int argc, char **argv)
 /* ---- gc ------------------------------------------------------------ */
 
 typedef struct gc_cand {
-	int64_t updated;
+	int64_t updated;   /* with --expired: its expiry */
 	char key[SD_KEY_LEN + 1];
 } gc_cand;
 
 struct gc_ctx {
+	int expired;       /* --expired: candidates are sessions expired by cutoff */
 	int64_t cutoff;
 	gc_cand *v;
 	size_t n, cap;
@@ -225,8 +227,8 @@ static int gc_collect(sd_ctl *c, const char *key, const json_t *doc, size_t size
 {
 	(void)size;
 	struct gc_ctx *g = arg;
-	int64_t upd = ctl_doc_time(doc, "updated");
-	if (upd >= g->cutoff)
+	int64_t upd = g->expired ? sd_doc_expires(doc) : ctl_doc_time(doc, "updated");
+	if (upd >= g->cutoff || (g->expired && upd == 0))
 		return 0;
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 1024;
@@ -295,11 +297,26 @@ static gc_outcome gc_one(sd_ctl *c, const gc_cand *g, int64_t cutoff, int64_t *u
 	return o;
 }
 
+/* Delete one --expired candidate through the sweeper's own removal (the
+ * same lock, and the expiry checked again under it). */
+static gc_outcome gc_expired_one(sd_ctl *c, const gc_cand *g, int64_t now, int64_t *expires)
+{
+	switch (sd_sweep_one(c->store, g->key, now, expires)) {
+	case SD_SWEEP_REMOVED: return GC_DELETED;
+	case SD_SWEEP_KEPT: return GC_KEPT_UPDATED;
+	case SD_SWEEP_GONE: return GC_GONE;
+	case SD_SWEEP_BUSY: return GC_KEPT_BUSY;
+	case SD_SWEEP_DAMAGED: ctl_warn(c, "%s: damaged (see fsck)", g->key); return GC_KEPT_DAMAGED;
+	default: ctl_warn(c, "%s: cannot remove it: %s", g->key, strerror(errno)); return GC_FAILED;
+	}
+}
+
 /* gc's options as given. */
 struct gc_args {
 	const char *older; /* --older-than, NULL when missing */
 	int64_t age_ms;
 	int dry;
+	int expired;       /* --expired */
 	int force;         /* --force: a duration under a minute is meant */
 };
 
@@ -307,8 +324,8 @@ struct gc_args {
 static int gc_option(sd_ctl *c, int ch, const char *arg, void *ctx)
 {
 	struct gc_args *a = ctx;
-	if (ch == 'n') {
-		a->dry = 1;
+	if (ch == 'n' || ch == 'e') {
+		*(ch == 'n' ? &a->dry : &a->expired) = 1;
 		return CTL_OK;
 	}
 	if (ch == 'f') {
@@ -330,6 +347,7 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{"older-than", required_argument, 0, 'o'},
 		{"dry-run", no_argument, 0, 'n'},
+		{"expired", no_argument, 0, 'e'},
 		{"force", no_argument, 0, 'f'},
 		{"json", no_argument, 0, 'j'},
 		{0, 0, 0, 0},
@@ -340,15 +358,15 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 		st = ctl_no_args(c, argc, argv, "");
 	if (st != CTL_OK)
 		return st;
-	if (!a.older)
-		return ctl_usage_error(c, "--older-than DURATION is required");
-	if (a.age_ms < 60 * 1000 && !a.force)
+	if (!a.older == !a.expired)
+		return ctl_usage_error(c, "give one of --older-than DURATION and --expired");
+	if (a.older && a.age_ms < 60 * 1000 && !a.force)
 		return ctl_usage_error(c, "--older-than %s is under a minute: that deletes sessions in use; "
 				       "add --force if that is what you mean", a.older);
 	st = ctl_open(c, 0);
 	if (st != CTL_OK)
 		return st;
-	struct gc_ctx g = {.cutoff = sd_time_epoch_ms() - a.age_ms};
+	struct gc_ctx g = {.expired = a.expired, .cutoff = sd_time_epoch_ms() - a.age_ms};
 	if (ctl_each_session(c, gc_collect, &g) != SD_OK || g.oom) {
 		free(g.v);
 		return CTL_PROBLEMS;
@@ -359,19 +377,28 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 	char cutoff[SD_TIME_LEN], upd[SD_TIME_LEN];
 	sd_time_format(g.cutoff, cutoff);
 	int64_t count[GC__N] = {0};
-	if (c->json)
+	const char *field = a.expired ? "expires" : "updated";
+	if (c->json && a.expired)
+		printf("{\"expired\":true,\"now\":\"%s\",\"dry_run\":%s,\"sessions\":[", cutoff,
+		       a.dry ? "true" : "false");
+	else if (c->json)
 		printf("{\"older_than\":\"%s\",\"cutoff\":\"%s\",\"dry_run\":%s,\"sessions\":[", a.older, cutoff,
 		       a.dry ? "true" : "false");
 	else
-		printf("%-8s  %-24s  %s\n", "KEY", "UPDATED", "ACTION");
+		printf("%-8s  %-24s  %s\n", "KEY", a.expired ? "EXPIRES" : "UPDATED", "ACTION");
 	for (size_t i = 0; i < g.n; i++) {
 		int64_t updated = g.v[i].updated;
-		gc_outcome o = a.dry ? GC_WOULD : gc_one(c, &g.v[i], g.cutoff, &updated);
+		gc_outcome o = a.dry	    ? GC_WOULD
+			       : a.expired ? gc_expired_one(c, &g.v[i], g.cutoff, &updated)
+					   : gc_one(c, &g.v[i], g.cutoff, &updated);
 		count[o]++;
-		sd_time_format(updated, upd);
+		if (updated)
+			sd_time_format(updated, upd);
+		else
+			snprintf(upd, sizeof upd, "-");
 		if (c->json)
-			printf("%s\n{\"key\":\"%s\",\"updated\":\"%s\",\"action\":\"%s\"}", i ? "," : "",
-			       g.v[i].key, upd, gc_code[o]);
+			printf("%s\n{\"key\":\"%s\",\"%s\":\"%s\",\"action\":\"%s\"}", i ? "," : "",
+			       g.v[i].key, field, upd, gc_code[o]);
 		else
 			printf("%-8s  %-24s  %s\n", g.v[i].key, upd, gc_text[o]);
 	}
@@ -383,10 +410,11 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 		printf(",\"damaged\":%lld,\"stray\":%lld}\n", (long long)(c->damaged + count[GC_KEPT_DAMAGED]),
 		       (long long)c->stray);
 	} else if (a.dry) {
-		printf("\nwould delete %lld sessions not updated since %s (dry run: nothing deleted)\n",
-		       (long long)count[GC_WOULD], cutoff);
+		printf("\nwould delete %lld sessions %s %s (dry run: nothing deleted)\n", (long long)count[GC_WOULD],
+		       a.expired ? "expired by" : "not updated since", cutoff);
 	} else {
-		printf("\ndeleted %lld sessions not updated since %s", (long long)count[GC_DELETED], cutoff);
+		printf("\ndeleted %lld sessions %s %s", (long long)count[GC_DELETED],
+		       a.expired ? "expired by" : "not updated since", cutoff);
 		for (int o = GC_KEPT_UPDATED; o < GC__N; o++)
 			if (count[o])
 				printf("; %s: %lld", gc_text[o], (long long)count[o]);

@@ -14,9 +14,9 @@
 
 typedef enum { SORT_KEY = 0, SORT_UPDATED, SORT_SIZE } sort_field;
 
-/* One listed session: 48 bytes, so a million rows take ~48 MB. */
+/* One listed session: 56 bytes, so a million rows take ~56 MB. */
 typedef struct row {
-	int64_t version, size, created, updated;
+	int64_t version, size, created, updated, expires; /* expires 0: none */
 	char key[SD_KEY_LEN + 1];
 } row;
 
@@ -51,6 +51,7 @@ static int list_add(sd_ctl *c, const char *key, const json_t *doc, size_t size, 
 	r->size = (int64_t)size;
 	r->created = ctl_doc_time(doc, "created");
 	r->updated = upd;
+	r->expires = sd_doc_expires(doc);
 	return 0;
 }
 
@@ -77,23 +78,31 @@ static int by_size(const void *a, const void *b)
 
 static void print_rows(const sd_ctl *c, const row *rows, size_t n)
 {
-	char created[SD_TIME_LEN], updated[SD_TIME_LEN];
+	char created[SD_TIME_LEN], updated[SD_TIME_LEN], expires[SD_TIME_LEN + 2];
 	if (c->json)
 		fputs("[", stdout);
 	else
-		printf("%-8s  %7s  %9s  %-24s  %s\n", "KEY", "VERSION", "SIZE", "CREATED", "UPDATED");
+		printf("%-8s  %7s  %9s  %-24s  %-24s  %s\n", "KEY", "VERSION", "SIZE", "CREATED", "UPDATED",
+		       "EXPIRES");
 	for (size_t i = 0; i < n; i++) {
 		const row *r = &rows[i];
 		sd_time_format(r->created, created);
 		sd_time_format(r->updated, updated);
+		if (r->expires) {
+			char t[SD_TIME_LEN];
+			sd_time_format(r->expires, t);
+			snprintf(expires, sizeof expires, c->json ? "\"%s\"" : "%s", t);
+		} else {
+			snprintf(expires, sizeof expires, "%s", c->json ? "null" : "-");
+		}
 		if (c->json)
 			printf("%s\n{\"key\":\"%s\",\"version\":%lld,\"size\":%lld,\"created\":\"%s\","
-			       "\"updated\":\"%s\"}",
+			       "\"updated\":\"%s\",\"expires\":%s}",
 			       i ? "," : "", r->key, (long long)r->version, (long long)r->size, created,
-			       updated);
+			       updated, expires);
 		else
-			printf("%-8s  %7lld  %9lld  %-24s  %s\n", r->key, (long long)r->version,
-			       (long long)r->size, created, updated);
+			printf("%-8s  %7lld  %9lld  %-24s  %-24s  %s\n", r->key, (long long)r->version,
+			       (long long)r->size, created, updated, expires);
 	}
 	if (c->json)
 		fputs(n ? "\n]\n" : "]\n", stdout);

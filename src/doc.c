@@ -175,9 +175,45 @@ static sd_err meta_field(json_t *root, json_t **out, char msg[SD_MSG_MAX])
 	return SD_OK;
 }
 
+/* An optional "version": a positive integer. */
+static sd_err version_field(json_t *root, int *has, int64_t *out, char msg[SD_MSG_MAX])
+{
+	json_t *v = json_object_get(root, "version");
+	if (!v)
+		return SD_OK;
+	if (!json_is_integer(v) || json_integer_value(v) < 1) {
+		setmsg(msg, "\"version\" must be a positive integer%s.", "");
+		return SD_ERR_BAD_REQUEST;
+	}
+	*has = 1;
+	*out = json_integer_value(v);
+	return SD_OK;
+}
+
+/* An optional "expires_in": whole seconds, or null. Bounds are checked
+ * later by sd_doc_check_ttl, which knows the configured limits. */
+static sd_err ttl_field(json_t *root, sd_ttl_req *t, char msg[SD_MSG_MAX])
+{
+	json_t *v = json_object_get(root, "expires_in");
+	memset(t, 0, sizeof *t);
+	if (!v)
+		return SD_OK;
+	t->present = 1;
+	if (json_is_null(v)) {
+		t->clear = 1;
+		return SD_OK;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 1) {
+		setmsg(msg, "\"expires_in\" must be a positive whole number of seconds, or null%s.", "");
+		return SD_ERR_BAD_REQUEST;
+	}
+	t->seconds = json_integer_value(v);
+	return SD_OK;
+}
+
 sd_err sd_doc_parse_save(const char *buf, size_t len, sd_save_body *b, char msg[SD_MSG_MAX])
 {
-	static const char *const allowed[] = {"key", "version", "data", "meta", "token", NULL};
+	static const char *const allowed[] = {"key", "version", "data", "meta", "expires_in", "token", NULL};
 	memset(b, 0, sizeof *b);
 	if (len == 0) {
 		setmsg(msg, "The save body is empty; send {\"key\": ..., \"data\": ...}%s.", "");
@@ -192,19 +228,12 @@ sd_err sd_doc_parse_save(const char *buf, size_t len, sd_save_body *b, char msg[
 		e = meta_field(b->root, &b->meta, msg);
 	if (e == SD_OK)
 		e = token_field(b->root, &b->token, &b->token_len, msg);
-	if (e == SD_OK) {
-		json_t *v = json_object_get(b->root, "version");
-		if (v) {
-			if (!json_is_integer(v) || json_integer_value(v) < 1) {
-				setmsg(msg, "\"version\" must be a positive integer%s.", "");
-				e = SD_ERR_BAD_REQUEST;
-			} else {
-				b->has_version = 1;
-				b->version = json_integer_value(v);
-			}
-		}
+	if (e == SD_OK)
+		e = version_field(b->root, &b->has_version, &b->version, msg);
+	if (e == SD_OK)
+		e = ttl_field(b->root, &b->ttl, msg);
+	if (e == SD_OK)
 		b->data = json_object_get(b->root, "data");
-	}
 	if (e != SD_OK)
 		sd_save_body_free(b);
 	return e;
@@ -220,7 +249,7 @@ void sd_save_body_free(sd_save_body *b)
 
 sd_err sd_doc_parse_inst(const char *buf, size_t len, sd_inst_body *b, char msg[SD_MSG_MAX])
 {
-	static const char *const allowed[] = {"data", "meta", "from", "token", NULL};
+	static const char *const allowed[] = {"data", "meta", "from", "expires_in", "token", NULL};
 	memset(b, 0, sizeof *b);
 	if (len == 0)
 		return SD_OK;
@@ -229,6 +258,8 @@ sd_err sd_doc_parse_inst(const char *buf, size_t len, sd_inst_body *b, char msg[
 		e = only_fields(b->root, allowed, msg);
 	if (e == SD_OK)
 		e = meta_field(b->root, &b->meta, msg);
+	if (e == SD_OK)
+		e = ttl_field(b->root, &b->ttl, msg);
 	if (e == SD_OK)
 		e = token_field(b->root, &b->token, &b->token_len, msg);
 	if (e == SD_OK && b->token && !json_object_get(b->root, "from")) {
@@ -260,10 +291,86 @@ void sd_inst_body_free(sd_inst_body *b)
 	}
 }
 
-/* Build the canonical object: fields in their fixed order. Steals nothing;
- * takes new references to meta and data. */
+sd_err sd_doc_parse_delete(const char *buf, size_t len, sd_delete_body *b, char msg[SD_MSG_MAX])
+{
+	static const char *const allowed[] = {"key", "version", "token", NULL};
+	memset(b, 0, sizeof *b);
+	if (len == 0) {
+		setmsg(msg, "The delete body is empty; send {\"key\": ...}%s.", "");
+		return SD_ERR_BAD_REQUEST;
+	}
+	sd_err e = sd_doc_parse_object(buf, len, &b->root, msg);
+	if (e == SD_OK)
+		e = only_fields(b->root, allowed, msg);
+	if (e == SD_OK)
+		e = body_key(b->root, "key", b->key, msg);
+	if (e == SD_OK)
+		e = version_field(b->root, &b->has_version, &b->version, msg);
+	if (e == SD_OK)
+		e = token_field(b->root, &b->token, &b->token_len, msg);
+	if (e != SD_OK)
+		sd_delete_body_free(b);
+	return e;
+}
+
+void sd_delete_body_free(sd_delete_body *b)
+{
+	if (b && b->root) {
+		json_decref(b->root);
+		b->root = NULL;
+	}
+}
+
+sd_err sd_doc_check_ttl(sd_ttl_req *t, const sd_ttl_limits *lim, int creating, char msg[SD_MSG_MAX])
+{
+	if (!t->present && creating && lim->default_s > 0) {
+		t->present = 1;
+		t->seconds = lim->default_s;
+		return SD_OK;
+	}
+	if (!t->present || t->clear)
+		return SD_OK;
+	if (t->seconds < lim->min_s || t->seconds > lim->max_s) {
+		if (msg)
+			snprintf(msg, SD_MSG_MAX, "\"expires_in\" must be from %lld to %lld seconds.",
+				 (long long)lim->min_s, (long long)lim->max_s);
+		return SD_ERR_BAD_REQUEST;
+	}
+	return SD_OK;
+}
+
+sd_err sd_doc_set_expiry(json_t *doc, const sd_ttl_req *t, int64_t now_ms)
+{
+	if (!t->present)
+		return SD_OK;
+	if (t->clear) {
+		json_object_del(doc, "expires");
+		return SD_OK;
+	}
+	char when[SD_TIME_LEN];
+	sd_time_format(now_ms + t->seconds * 1000, when);
+	return json_object_set_new(doc, "expires", json_string(when)) ? SD_ERR_INTERNAL : SD_OK;
+}
+
+int64_t sd_doc_expires(const json_t *doc)
+{
+	int64_t ms;
+	json_t *x = json_object_get(doc, "expires");
+	if (!json_is_string(x) || sd_time_parse(json_string_value(x), &ms) != 0)
+		return 0;
+	return ms;
+}
+
+int sd_doc_expired(const json_t *doc, int64_t now_ms)
+{
+	int64_t x = sd_doc_expires(doc);
+	return x != 0 && x <= now_ms;
+}
+
+/* Build the canonical object: fields in their fixed order, "expires" only
+ * when not NULL. Steals nothing; takes new references to meta and data. */
 static json_t *doc_build(const char *key, json_int_t version, const char *created,
-			 const char *updated, json_t *meta, json_t *data)
+			 const char *updated, const char *expires, json_t *meta, json_t *data)
 {
 	json_t *d = json_object();
 	if (!d)
@@ -272,6 +379,7 @@ static json_t *doc_build(const char *key, json_int_t version, const char *create
 	    json_object_set_new(d, "version", json_integer(version)) ||
 	    json_object_set_new(d, "created", json_string(created)) ||
 	    json_object_set_new(d, "updated", json_string(updated)) ||
+	    (expires && json_object_set_new(d, "expires", json_string(expires))) ||
 	    json_object_set(d, "meta", meta) || json_object_set(d, "data", data)) {
 		json_decref(d);
 		return NULL;
@@ -283,7 +391,7 @@ json_t *sd_doc_new(const char *key, const json_t *meta, const json_t *data, cons
 {
 	json_t *m = meta ? json_deep_copy(meta) : json_object();
 	json_t *d = data ? json_deep_copy(data) : json_object();
-	json_t *doc = (m && d) ? doc_build(key, 1, now, now, m, d) : NULL;
+	json_t *doc = (m && d) ? doc_build(key, 1, now, now, NULL, m, d) : NULL;
 	json_decref(m);
 	json_decref(d);
 	return doc;
@@ -304,7 +412,7 @@ static int is_time(const json_t *v)
 
 sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MSG_MAX])
 {
-	static const char *const allowed[] = {"key", "version", "created", "updated", "meta", "data", NULL};
+	static const char *const allowed[] = {"key", "version", "created", "updated", "expires", "meta", "data", NULL};
 	if (!json_is_object(doc)) {
 		setmsg(msg, "the document is not a JSON object%s", "");
 		return SD_ERR_CORRUPT;
@@ -325,6 +433,13 @@ sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MS
 	}
 	if (!is_time(json_object_get(doc, "created")) || !is_time(json_object_get(doc, "updated"))) {
 		setmsg(msg, "\"created\" or \"updated\" is missing or not an RFC 3339 time%s", "");
+		return SD_ERR_CORRUPT;
+	}
+	json_t *x = json_object_get(doc, "expires");
+	int64_t xms, cms;
+	if (x && (!json_is_string(x) || sd_time_parse(json_string_value(x), &xms) != 0 ||
+		  sd_time_parse(json_string_value(json_object_get(doc, "created")), &cms) != 0 || xms <= cms)) {
+		setmsg(msg, "\"expires\" is not an RFC 3339 time after \"created\"%s", "");
 		return SD_ERR_CORRUPT;
 	}
 	if (!json_is_object(json_object_get(doc, "meta"))) {
@@ -369,6 +484,34 @@ sd_err sd_doc_parse_stored(const char *buf, size_t len, const char *expect_key, 
 	}
 	*out = v;
 	return SD_OK;
+}
+
+int sd_doc_peek_expires(const char *buf, size_t len, int64_t *expires_ms)
+{
+	/* After the version line: "created" and "updated", each a fixed-width
+	 * timestamp as sd_time_format writes it, then "expires" or "meta". */
+	static const char created[] = ",\n  \"created\": \"", updated[] = "\",\n  \"updated\": \"",
+			  expires[] = "\",\n  \"expires\": \"", meta[] = "\",\n  \"meta\": ";
+	const size_t T = SD_TIME_LEN - 1;
+	const char *p = memmem(buf, len < 96 ? len : 96, created, sizeof created - 1);
+	const char *end = buf + len;
+	if (!p)
+		return -1;
+	p += sizeof created - 1 + T;
+	if ((size_t)(end - p) < sizeof updated - 1 + T || memcmp(p, updated, sizeof updated - 1) != 0)
+		return -1;
+	p += sizeof updated - 1 + T;
+	if ((size_t)(end - p) >= sizeof meta - 1 && memcmp(p, meta, sizeof meta - 1) == 0)
+		return 0;
+	if ((size_t)(end - p) < sizeof expires - 1 + T + 1 || memcmp(p, expires, sizeof expires - 1) != 0)
+		return -1;
+	p += sizeof expires - 1;
+	char when[SD_TIME_LEN];
+	memcpy(when, p, T);
+	when[T] = '\0';
+	if (p[T] != '"' || sd_time_parse(when, expires_ms) != 0)
+		return -1;
+	return 1;
 }
 
 int64_t sd_doc_version(const json_t *doc)
@@ -463,6 +606,7 @@ char *sd_doc_dump(const json_t *doc, size_t *len)
 			      json_integer_value(json_object_get(doc, "version")),
 			      json_string_value(json_object_get(doc, "created")),
 			      json_string_value(json_object_get(doc, "updated")),
+			      json_string_value(json_object_get(doc, "expires")),
 			      json_object_get(doc, "meta"), json_object_get(doc, "data"));
 	if (!c)
 		return NULL;

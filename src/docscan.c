@@ -357,9 +357,10 @@ static int value(scan *s, int depth)
 	}
 }
 
-/* The document's own fields, each required once. */
-enum { F_KEY, F_VERSION, F_CREATED, F_UPDATED, F_META, F_DATA, F__N };
-static const char *const fields[F__N] = {"key", "version", "created", "updated", "meta", "data"};
+/* The document's own fields, each at most once; all but "expires" required. */
+enum { F_KEY, F_VERSION, F_CREATED, F_UPDATED, F_META, F_DATA, F_EXPIRES, F__N };
+static const char *const fields[F__N] = {"key", "version", "created", "updated", "meta", "data", "expires"};
+#define F_REQUIRED ((1u << F_EXPIRES) - 1)
 
 static int field_of(const char *name, size_t n)
 {
@@ -399,6 +400,7 @@ static int field_value(scan *s, int f, const char *key, int64_t *version)
 		return integer && *version >= 1 && *version <= SD_DOC_MAX_VERSION;
 	case F_CREATED:
 	case F_UPDATED:
+	case F_EXPIRES:
 		return time_string(s);
 	case F_META:
 		return s->p < s->end && *s->p == '{' && value(s, 2);
@@ -438,10 +440,15 @@ int sd_doc_peek(const char *buf, size_t len, const char *key, int64_t *version)
 		if (!field_value(s, f, key, &v))
 			return 0;
 		ws(s);
-		if (s->p >= s->end || *s->p != (i == F__N - 1 ? '}' : ','))
+		if (s->p < s->end && *s->p == '}')
+			break;
+		if (s->p >= s->end || *s->p != ',' || i == F__N - 1)
 			return 0;
 		s->p++;
 	}
+	if (s->p >= s->end || *s->p != '}' || (have & F_REQUIRED) != F_REQUIRED)
+		return 0;
+	s->p++;
 	ws(s);
 	if (s->p != s->end)
 		return 0;

@@ -240,6 +240,15 @@ sd_err sd_http_authorize(const sd_app *app, const sd_request *req, const char *k
 	return SD_ERR_UNAUTHORIZED;
 }
 
+/* Add the document's "expires" to an answer when it has one. */
+static json_t *with_expires(json_t *answer, const json_t *doc)
+{
+	json_t *x = json_object_get(doc, "expires");
+	if (answer && x)
+		json_object_set(answer, "expires", x);
+	return answer;
+}
+
 static void do_instantiate(const sd_app *app, const sd_request *req, sd_response *resp)
 {
 	sd_inst_body b;
@@ -247,6 +256,8 @@ static void do_instantiate(const sd_app *app, const sd_request *req, sd_response
 	sd_err e = sd_doc_parse_inst(req->body, req->body_len, &b, r.msg);
 	if (e == SD_OK && b.has_from)
 		e = sd_http_authorize(app, req, b.from, SD_NEED_READ, b.token, b.token_len);
+	if (e == SD_OK)
+		e = sd_doc_check_ttl(&b.ttl, &app->cfg->ttl, 1, r.msg);
 	if (e == SD_OK)
 		e = sd_api_instantiate(app->store, &b, NULL, NULL, &r);
 	sd_inst_body_free(&b);
@@ -267,7 +278,7 @@ static void do_instantiate(const sd_app *app, const sd_request *req, sd_response
 		}
 		sd_response_header(resp, "Location: /api/load?key=%s", r.key);
 		set_etag(resp, 1);
-		set_json(resp, 201, a);
+		set_json(resp, 201, with_expires(a, r.doc));
 	}
 	sd_api_result_free(&r);
 }
@@ -312,6 +323,8 @@ static void do_save(const sd_app *app, const sd_request *req, sd_response *resp)
 		e = sd_doc_parse_save(req->body, req->body_len, &b, r.msg);
 	if (e == SD_OK)
 		e = sd_http_authorize(app, req, b.key, SD_NEED_WRITE, b.token, b.token_len);
+	if (e == SD_OK)
+		e = sd_doc_check_ttl(&b.ttl, &app->cfg->ttl, 0, r.msg);
 	if (e == SD_OK) {
 		sd_if_match im = {.present = req->if_match != NULL, .list = req->if_match, .match = if_match_strong};
 		e = sd_api_save(app->store, &b, &im, &r);
@@ -322,9 +335,29 @@ static void do_save(const sd_app *app, const sd_request *req, sd_response *resp)
 	} else {
 		int64_t v = sd_doc_version(r.doc);
 		set_etag(resp, v);
-		set_json(resp, 200, json_pack("{s:s, s:I, s:O}", "key", r.key, "version", (json_int_t)v,
-					      "updated", time_field(r.doc, "updated")));
+		set_json(resp, 200, with_expires(json_pack("{s:s, s:I, s:O}", "key", r.key, "version", (json_int_t)v,
+							   "updated", time_field(r.doc, "updated")),
+						 r.doc));
 	}
+	sd_api_result_free(&r);
+}
+
+static void do_delete(const sd_app *app, const sd_request *req, sd_response *resp)
+{
+	sd_delete_body b = {0};
+	sd_api_result r = {0};
+	sd_err e = sd_doc_parse_delete(req->body, req->body_len, &b, r.msg);
+	if (e == SD_OK) /* delete is a write: authorized like save */
+		e = sd_http_authorize(app, req, b.key, SD_NEED_WRITE, b.token, b.token_len);
+	if (e == SD_OK) {
+		sd_if_match im = {.present = req->if_match != NULL, .list = req->if_match, .match = if_match_strong};
+		e = sd_api_delete(app->store, &b, &im, &r);
+	}
+	sd_delete_body_free(&b);
+	if (e != SD_OK)
+		set_error(resp, e, r.msg, r.doc);
+	else
+		set_json(resp, 200, json_pack("{s:s, s:b}", "key", r.key, "deleted", 1));
 	sd_api_result_free(&r);
 }
 
@@ -384,6 +417,7 @@ static const struct route {
 	{"/api/instantiate", "POST", do_instantiate, SD_EP_INSTANTIATE, 1},
 	{"/api/load", "GET", do_load, SD_EP_LOAD, 0},
 	{"/api/save", "POST", do_save, SD_EP_SAVE, 1},
+	{"/api/delete", "POST", do_delete, SD_EP_DELETE, 1},
 	{"/api/health", "GET", do_health, SD_EP_HEALTH, 0},
 	{"/api/metrics", "GET", do_metrics, SD_EP_METRICS, 0},
 };

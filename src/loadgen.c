@@ -39,8 +39,14 @@
 typedef enum { SC_USERS = 0, SC_CONTENTION, SC_MIXED, SC_RAW } scenario;
 static const char *const sc_names[] = {"users", "contention", "mixed", "raw"};
 
-typedef enum { EP_INSTANTIATE = 0, EP_LOAD, EP_SAVE, EP_RAW, EP__COUNT } endpoint;
-static const char *const ep_names[] = {"instantiate", "load", "save", "raw"};
+typedef enum { EP_INSTANTIATE = 0, EP_LOAD, EP_SAVE, EP_RAW, EP_DELETE, EP__COUNT } endpoint;
+static const char *const ep_names[] = {"instantiate", "load", "save", "raw", "delete"};
+
+/* mixed: every instantiate and save asks for this lifetime (so expiry is
+ * exercised; long enough that nothing expires during a run), and this
+ * percentage of the saves deletes the session instead. */
+#define MIXED_TTL_S 86400
+#define MIXED_DELETE_PCT 10
 
 typedef enum { PH_SETUP = 0, PH_RUN, PH_VERIFY } phase;
 
@@ -87,7 +93,7 @@ typedef struct hot {
 	int64_t final_version, final_counter;
 } hot;
 
-typedef enum { NX_NONE = 0, NX_INSTANTIATE, NX_LOAD, NX_SAVE, NX_RAW } next_kind;
+typedef enum { NX_NONE = 0, NX_INSTANTIATE, NX_LOAD, NX_SAVE, NX_RAW, NX_DELETE } next_kind;
 
 typedef struct vu {
 	int id;
@@ -190,7 +196,8 @@ static const char usage[] =
 	"                      contention: all users increment --keys hot counters with\n"
 	"                        conditional saves, retrying on 409; the final counters\n"
 	"                        must equal the acknowledged increments;\n"
-	"                      mixed: --mix of load/save/instantiate on own sessions;\n"
+	"                      mixed: --mix of load/save/instantiate on own sessions,\n"
+	"                        each with a 1-day expires_in; 1 save in 10 is a delete;\n"
 	"                      raw: GET --path, expecting 2xx (for ceilings)\n"
 	"                      (default users)\n"
 	"  --users N           virtual users = concurrent connections (default 10, max 10000)\n"
@@ -674,8 +681,10 @@ static int prep_instantiate(run *r, vu *u)
 	u->sent_data = user_data(r, u, "w", 0);
 	u->idx = -1;
 	u->next = NX_INSTANTIATE;
-	return prep_post(r, u, EP_INSTANTIATE, "/api/instantiate",
-			 json_pack("{s:O, s:{s:s}}", "data", u->sent_data, "meta", "lg", sc_names[r->o.sc]));
+	json_t *b = json_pack("{s:O, s:{s:s}}", "data", u->sent_data, "meta", "lg", sc_names[r->o.sc]);
+	if (b && r->o.sc == SC_MIXED)
+		json_object_set_new(b, "expires_in", json_integer(MIXED_TTL_S));
+	return prep_post(r, u, EP_INSTANTIATE, "/api/instantiate", b);
 }
 
 static int prep_owned_save(run *r, vu *u, int idx)
@@ -685,10 +694,22 @@ static int prep_owned_save(run *r, vu *u, int idx)
 	u->sent_version = s->st.version;
 	u->sent_data = user_data(r, u, "w", (json_int_t)s->st.version + 1);
 	u->next = NX_SAVE;
+	json_t *b = json_pack("{s:s, s:I, s:O}", "key", s->key, "version", (json_int_t)s->st.version, "data",
+			      u->sent_data);
+	if (b && r->o.sc == SC_MIXED)
+		json_object_set_new(b, "expires_in", json_integer(MIXED_TTL_S));
 	u->token = s->token;
-	return prep_post(r, u, EP_SAVE, "/api/save",
-			 json_pack("{s:s, s:I, s:O}", "key", s->key, "version", (json_int_t)s->st.version,
-				   "data", u->sent_data));
+	return prep_post(r, u, EP_SAVE, "/api/save", b);
+}
+
+/* mixed: delete an own session (unconditionally: a save of it may be
+ * unsettled). */
+static int prep_owned_delete(run *r, vu *u, int idx)
+{
+	u->idx = idx;
+	u->next = NX_DELETE;
+	u->token = u->own[idx].token;
+	return prep_post(r, u, EP_DELETE, "/api/delete", json_pack("{s:s}", "key", u->own[idx].key));
 }
 
 static void prep_owned_load(run *r, vu *u, int idx)
@@ -770,6 +791,8 @@ static int prep_run(run *r, vu *u)
 		int idx = (int)lg_rand_below(&u->rng, (uint32_t)u->n_own);
 		if (op == LG_OP_INSTANTIATE)
 			return prep_instantiate(r, u);
+		if (op == LG_OP_SAVE && u->n_own > 1 && lg_rand_below(&u->rng, 100) < MIXED_DELETE_PCT)
+			return prep_owned_delete(r, u, idx);
 		if (op == LG_OP_SAVE)
 			return prep_owned_save(r, u, idx);
 		prep_owned_load(r, u, idx);
@@ -872,6 +895,19 @@ static void unexpected(run *r, vu *u, long status)
 	       u->url + strlen(r->o.url), u->resp.p ? u->resp.p : "");
 }
 
+/* Stop tracking own session idx (gone); its slot is reused. */
+static void forget_owned(vu *u, int idx)
+{
+	owned_sess *s = &u->own[idx];
+	lg_owned_free(&s->st);
+	s->st = u->own[u->n_own - 1].st;
+	memcpy(s->key, u->own[u->n_own - 1].key, sizeof s->key);
+	memcpy(s->token, u->own[u->n_own - 1].token, sizeof s->token);
+	u->n_own--;
+	if (u->next_slot >= u->n_own)
+		u->next_slot = 0;
+}
+
 static void on_owned(run *r, vu *u, long status, json_t *j)
 {
 	int unsure = status == 0 || status >= 500;
@@ -880,6 +916,8 @@ static void on_owned(run *r, vu *u, long status, json_t *j)
 		const char *tok = json_string_value(json_object_get(j, "token"));
 		int64_t v = 0;
 		if (status == 201 && key && tok && !get_int(j, "version", &v) && v == 1) {
+			if (r->o.sc == SC_MIXED && !json_is_string(json_object_get(j, "expires")))
+				verdict(r, u, LG_CHECK_MISMATCH, "instantiate with expires_in answered no expires");
 			add_owned(r, u, key, tok, u->sent_data);
 			u->sent_data = NULL;
 		} else if (!unsure) {
@@ -888,6 +926,15 @@ static void on_owned(run *r, vu *u, long status, json_t *j)
 		return;
 	}
 	owned_sess *s = &u->own[u->idx];
+	if (u->next == NX_DELETE) {
+		/* 404: a session created and acknowledged vanished before its delete */
+		if (status == 404)
+			verdict(r, u, LG_CHECK_LOST, "session gone before its delete");
+		else if (status != 200 && !unsure)
+			unexpected(r, u, status);
+		forget_owned(u, u->idx); /* after an unsure answer it may or may not exist: not checked */
+		return;
+	}
 	if (u->next == NX_SAVE) {
 		u->want_load = 1;
 		int64_t v;
@@ -920,14 +967,7 @@ static void on_owned(run *r, vu *u, long status, json_t *j)
 		u->want_load = 0;
 		if (r->ph != PH_RUN)
 			return;
-		/* forget it: the slot is reused by the next instantiate */
-		lg_owned_free(&s->st);
-		s->st = u->own[u->n_own - 1].st;
-		memcpy(s->key, u->own[u->n_own - 1].key, sizeof s->key);
-		memcpy(s->token, u->own[u->n_own - 1].token, sizeof s->token);
-		u->n_own--;
-		if (u->next_slot >= u->n_own)
-			u->next_slot = 0;
+		forget_owned(u, u->idx); /* the slot is reused by the next instantiate */
 	} else if (!unsure) {
 		unexpected(r, u, status);
 	}

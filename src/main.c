@@ -15,6 +15,7 @@
 #include "sd_http.h"
 #include "sd_log.h"
 #include "sd_store.h"
+#include "sd_sweep.h"
 #include "sd_token.h"
 #include "sd_limit.h"
 
@@ -106,6 +107,9 @@ int main(int argc, char **argv)
 			sd_store_close(store);
 		return 1;
 	}
+	sd_sweeper *sweeper = NULL;
+	if (cfg.sweep_interval_ms > 0 && sd_sweeper_start(store, cfg.sweep_interval_ms, &sweeper) != SD_OK)
+		sd_log_error("cannot start the sweeper; expired sessions stay on disk (they still answer 404)");
 	static const char *const modes[] = {"token", "private", "open"};
 	sd_log_info("serving on %s with %d threads, data in %s, durability %s, access %s, miss limit %d/min",
 		    cfg.listen[0] ? cfg.listen : "fd 0", cfg.threads, cfg.data_dir,
@@ -114,6 +118,7 @@ int main(int argc, char **argv)
 	int sig = 0;
 	sigwait(&stop, &sig);
 	sd_log_info("signal %d: finishing requests in progress", sig);
+	sd_sweeper_stop(sweeper);
 	int busy = sd_fcgi_stop(f, 5000);
 	if (strncmp(cfg.listen, "unix:", 5) == 0)
 		unlink(cfg.listen + 5);

@@ -25,7 +25,7 @@ static hist latency[SD_EP__COUNT];
 static hist lock_wait;
 static uint64_t counters[SD_M__COUNT];
 
-static const char *const ep_names[SD_EP__COUNT] = {"instantiate", "load", "save", "health", "metrics", "other"};
+static const char *const ep_names[SD_EP__COUNT] = {"instantiate", "load", "save", "delete", "health", "metrics", "other"};
 
 const char *sd_endpoint_name(sd_endpoint ep) { return ep < SD_EP__COUNT ? ep_names[ep] : "other"; }
 
@@ -155,6 +155,11 @@ static const struct {
 	{SD_M_RATE_LIMITED, "sessiond_rate_limited_total", "Requests refused with 429 by the miss limit."},
 	{SD_M_TEMP_UNLINK_FAILURES, "sessiond_temp_unlink_failures_total",
 	 "Temporary files that could not be removed after a write (left for sessionctl fsck --repair)."},
+	{SD_M_SESSIONS_DELETED, "sessiond_sessions_deleted_total", "Sessions deleted by their owners."},
+	{SD_M_SESSIONS_EXPIRED, "sessiond_sessions_expired_total", "Expired sessions removed (sweeper or delete)."},
+	{SD_M_SWEEP_TICKS, "sessiond_sweep_ticks_total", "Sweeper ticks (each at most one fan-out folder)."},
+	{SD_M_SWEEP_PASSES, "sessiond_sweep_passes_total", "Sweeper passes completed over every fan-out folder."},
+	{SD_M_SWEEP_SCANNED, "sessiond_sweep_files_scanned_total", "Session files the sweeper read."},
 };
 
 char *sd_metrics_render(size_t *len)
@@ -186,6 +191,9 @@ char *sd_metrics_render(size_t *len)
 		out(&b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", counter_info[i].name,
 		    counter_info[i].help, counter_info[i].name, counter_info[i].name,
 		    (unsigned long long)get(&counters[counter_info[i].c]));
+	out(&b, "# HELP sessiond_sweep_seconds_total Time the sweeper spent working.\n"
+		"# TYPE sessiond_sweep_seconds_total counter\nsessiond_sweep_seconds_total %.6f\n",
+	    (double)get(&counters[SD_M_SWEEP_NS]) / 1e9);
 	out(&b, "# HELP process_open_fds Open file descriptors.\n# TYPE process_open_fds gauge\n"
 		"process_open_fds %ld\n", open_fds());
 	out(&b, "# HELP process_resident_memory_bytes Resident memory.\n"

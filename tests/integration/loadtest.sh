@@ -65,8 +65,8 @@ check_counters hot5
 # --- mixed, and open loop ---
 lg mixed --scenario mixed --users 20 --duration 2s
 clean mixed
-ok "mixed: loads, saves and instantiates all ran" \
-  jq -e '.status.load["200"] > 0 and .status.save["200"] > 0 and .status.instantiate["201"] > 0' "$IT_TMP/mixed.json"
+ok "mixed: loads, saves, instantiates and deletes all ran" \
+  jq -e '.status.load["200"] > 0 and .status.save["200"] > 0 and .status.instantiate["201"] > 0 and .status.delete["200"] > 0' "$IT_TMP/mixed.json"
 
 lg open --scenario users --users 10 --rate 200 --duration 2s
 clean open

@@ -106,7 +106,7 @@ ok "SESSIOND_DATA_DIR selects the store" js '.sessions == 5'
 C list
 eq "list: exit 0" "$RC" 0
 eq "list: a header and 5 rows" "$(lines)" 6
-ok "list: columns key, version, size, created, updated" grep -qE '^KEY +VERSION +SIZE +CREATED +UPDATED$' "$O"
+ok "list: columns key, version, size, created, updated, expires" grep -qE '^KEY +VERSION +SIZE +CREATED +UPDATED +EXPIRES$' "$O"
 ok "list: sorted by key" bash -c "tail -n +2 '$O' | awk '{print \$1}' | sort -c"
 eq "list: K1's version" "$(awk -v k="$K1" '$1 == k {print $2}' "$O")" 3
 eq "list: K1's size is its file's" "$(awk -v k="$K1" '$1 == k {print $3}' "$O")" "$(stat -c %s "$(path "$DATA" "$K1")")"

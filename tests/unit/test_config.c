@@ -21,6 +21,8 @@ static const char *const env_names[] = {
 	"SESSIOND_CORS_ORIGIN", "SESSIOND_LOG_LEVEL",    "SESSIOND_BACKLOG",
 	"SESSIOND_ACCESS",      "SESSIOND_SECRET_FILE",  "SESSIOND_MISS_LIMIT",
 	"SESSIOND_MIN_FREE",
+	"SESSIOND_MIN_TTL",     "SESSIOND_MAX_TTL",      "SESSIOND_DEFAULT_TTL",
+	"SESSIOND_SWEEP_INTERVAL",
 };
 
 static void clear_env(void)
@@ -103,6 +105,10 @@ static long long get_lock_timeout(const sd_config *c) { return c->lock_timeout_m
 static long long get_durability(const sd_config *c) { return c->durability; }
 static long long get_log_level(const sd_config *c) { return c->log_level; }
 static long long get_backlog(const sd_config *c) { return c->backlog; }
+static long long get_min_ttl(const sd_config *c) { return c->ttl.min_s; }
+static long long get_max_ttl(const sd_config *c) { return c->ttl.max_s; }
+static long long get_default_ttl(const sd_config *c) { return c->ttl.default_s; }
+static long long get_sweep(const sd_config *c) { return c->sweep_interval_ms; }
 
 static const opt_case opt_cases[] = {
 	{"--data-dir", "SESSIOND_DATA_DIR", "/tmp/a", "/srv/b", 0, 0, NULL, get_data_dir},
@@ -114,6 +120,10 @@ static const opt_case opt_cases[] = {
 	 get_durability, NULL},
 	{"--log-level", "SESSIOND_LOG_LEVEL", "debug", "error", SD_LOG_DEBUG, SD_LOG_ERROR, get_log_level, NULL},
 	{"--backlog", "SESSIOND_BACKLOG", "16", "65535", 16, 65535, get_backlog, NULL},
+	{"--min-ttl", "SESSIOND_MIN_TTL", "1s", "60", 1, 60, get_min_ttl, NULL},
+	{"--max-ttl", "SESSIOND_MAX_TTL", "1h", "30d", 3600, 2592000, get_max_ttl, NULL},
+	{"--default-ttl", "SESSIOND_DEFAULT_TTL", "2h", "off", 7200, 0, get_default_ttl, NULL},
+	{"--sweep-interval", "SESSIOND_SWEEP_INTERVAL", "0", "250ms", 0, 250, get_sweep, NULL},
 };
 
 static void check_value(const opt_case *o, const sd_config *c, const char *val, long long want, const char *how)
@@ -277,6 +287,13 @@ static const struct {
 	{"--listen", "SESSIOND_LISTEN", "unix:"},
 	{"--listen", "SESSIOND_LISTEN", "/run/s.sock"},
 	{"--listen", "SESSIOND_LISTEN", long_value},
+	{"--min-ttl", "SESSIOND_MIN_TTL", "0"},
+	{"--min-ttl", "SESSIOND_MIN_TTL", "61s"},
+	{"--min-ttl", "SESSIOND_MIN_TTL", "1500ms"},
+	{"--max-ttl", "SESSIOND_MAX_TTL", "forever"},
+	{"--default-ttl", "SESSIOND_DEFAULT_TTL", "1.5d"},
+	{"--sweep-interval", "SESSIOND_SWEEP_INTERVAL", "2h"},
+	{"--sweep-interval", "SESSIOND_SWEEP_INTERVAL", "-1"},
 	{"--threads", "SESSIOND_THREADS", "0"},
 	{"--threads", "SESSIOND_THREADS", "1025"},
 	{"--threads", "SESSIOND_THREADS", "-1"},
@@ -407,6 +424,26 @@ static void test_security_options(void **state)
 	assert_int_equal(c.access, SD_ACCESS_TOKEN); /* the command line wins */
 }
 
+/* The lifetimes must fit together: min <= default <= max. */
+static void test_ttl_bounds(void **state)
+{
+	(void)state;
+	sd_config c;
+	char msg[SD_MSG_MAX];
+	assert_int_equal(parse(&c, msg, ARGS("--max-ttl", "30")), SD_CONFIG_ERROR); /* under --min-ttl 60s */
+	assert_non_null(strstr(msg, "--max-ttl"));
+	assert_int_equal(parse(&c, msg, ARGS("--default-ttl", "10s")), SD_CONFIG_ERROR);
+	assert_non_null(strstr(msg, "--default-ttl"));
+	assert_int_equal(parse(&c, msg, ARGS("--default-ttl", "400d")), SD_CONFIG_ERROR); /* over 365d */
+	assert_int_equal(parse(&c, msg, ARGS("--max-ttl", "1d", "--default-ttl", "2d")), SD_CONFIG_ERROR);
+	assert_int_equal(parse(&c, msg, ARGS("--min-ttl", "1s", "--max-ttl", "30", "--default-ttl", "10s")),
+			 SD_CONFIG_RUN);
+	assert_true(c.ttl.min_s == 1 && c.ttl.max_s == 30 && c.ttl.default_s == 10);
+	assert_int_equal(parse(&c, msg, NULL), SD_CONFIG_RUN);
+	assert_true(c.ttl.min_s == 60 && c.ttl.max_s == 365 * 86400 && c.ttl.default_s == 0);
+	assert_int_equal(c.sweep_interval_ms, 1000);
+}
+
 static void test_help_version(void **state)
 {
 	(void)state;
@@ -484,6 +521,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cors_origins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_security_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ttl_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_help_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_and_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reparse, setup, teardown),

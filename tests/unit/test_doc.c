@@ -8,7 +8,10 @@
  * - sd_doc_apply_save: version + 1, data replaced only when sent, meta
  *   merged, created kept, updated set;
  * - sd_doc_dump: the exact canonical bytes, whatever the input order;
- * - sd_doc_parse_stored / sd_doc_validate: what a stored file must be. */
+ * - sd_doc_parse_stored / sd_doc_validate: what a stored file must be;
+ * - expiry: "expires_in" parsing and bounds, keep/remove/extend on save,
+ *   "expires" placed right after "updated" in the canonical bytes, its
+ *   validation, the load fast path reading it, and the delete body. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -905,6 +908,239 @@ static void test_parse_stored_truncated(void **state)
 	free(s);
 }
 
+
+/* ---- expiry -------------------------------------------------------------- */
+
+static void test_ttl_parse(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *body;
+		sd_err want;
+		int present, clear;
+		int64_t seconds;
+	} cases[] = {
+		{"{\"key\":\"ABCDEFGH\",\"data\":1}", SD_OK, 0, 0, 0},
+		{"{\"key\":\"ABCDEFGH\",\"expires_in\":3600}", SD_OK, 1, 0, 3600},
+		{"{\"key\":\"ABCDEFGH\",\"expires_in\":null}", SD_OK, 1, 1, 0},
+		{"{\"key\":\"ABCDEFGH\",\"expires_in\":\"3600\"}", SD_ERR_BAD_REQUEST, 0, 0, 0},
+		{"{\"key\":\"ABCDEFGH\",\"expires_in\":0}", SD_ERR_BAD_REQUEST, 0, 0, 0},
+		{"{\"key\":\"ABCDEFGH\",\"expires_in\":-60}", SD_ERR_BAD_REQUEST, 0, 0, 0},
+		{"{\"key\":\"ABCDEFGH\",\"expires_in\":90.5}", SD_ERR_BAD_REQUEST, 0, 0, 0},
+		{"{\"key\":\"ABCDEFGH\",\"expires_in\":true}", SD_ERR_BAD_REQUEST, 0, 0, 0},
+		{"{\"key\":\"ABCDEFGH\",\"expires\":\"2030-01-01T00:00:00.000Z\"}", SD_ERR_BAD_REQUEST, 0, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		sd_save_body b;
+		char msg[SD_MSG_MAX] = "";
+		sd_err e = sd_doc_parse_save(cases[i].body, strlen(cases[i].body), &b, msg);
+		if (e != cases[i].want)
+			fail_msg("%s: got %s (%s)", cases[i].body, sd_err_code(e), msg);
+		if (e == SD_OK) {
+			assert_int_equal(b.ttl.present, cases[i].present);
+			assert_int_equal(b.ttl.clear, cases[i].clear);
+			assert_int_equal(b.ttl.seconds, cases[i].seconds);
+			sd_save_body_free(&b);
+		}
+	}
+	/* instantiate takes it too, with and without "from". */
+	sd_inst_body ib;
+	const char *ok1 = "{\"expires_in\":120,\"data\":{}}", *ok2 = "{\"from\":\"ABCDEFGH\",\"expires_in\":null}";
+	assert_int_equal(sd_doc_parse_inst(ok1, strlen(ok1), &ib, NULL), SD_OK);
+	assert_int_equal(ib.ttl.seconds, 120);
+	sd_inst_body_free(&ib);
+	assert_int_equal(sd_doc_parse_inst(ok2, strlen(ok2), &ib, NULL), SD_OK);
+	assert_true(ib.ttl.present && ib.ttl.clear && ib.has_from);
+	sd_inst_body_free(&ib);
+	const char *bad = "{\"expires_in\":[60]}";
+	assert_int_equal(sd_doc_parse_inst(bad, strlen(bad), &ib, NULL), SD_ERR_BAD_REQUEST);
+}
+
+static void test_ttl_bounds(void **state)
+{
+	(void)state;
+	sd_ttl_limits lim = {.min_s = 60, .max_s = 86400, .default_s = 0};
+	char msg[SD_MSG_MAX];
+	sd_ttl_req t = {.present = 1, .seconds = 59};
+	assert_int_equal(sd_doc_check_ttl(&t, &lim, 0, msg), SD_ERR_BAD_REQUEST);
+	assert_non_null(strstr(msg, "60 to 86400"));
+	t.seconds = 60;
+	assert_int_equal(sd_doc_check_ttl(&t, &lim, 0, msg), SD_OK);
+	t.seconds = 86400;
+	assert_int_equal(sd_doc_check_ttl(&t, &lim, 1, msg), SD_OK);
+	t.seconds = 86401;
+	assert_int_equal(sd_doc_check_ttl(&t, &lim, 1, msg), SD_ERR_BAD_REQUEST);
+	sd_ttl_req clear = {.present = 1, .clear = 1};
+	assert_int_equal(sd_doc_check_ttl(&clear, &lim, 0, msg), SD_OK);
+	/* --default-ttl: only a new session that asks for nothing gets it. */
+	lim.default_s = 3600;
+	sd_ttl_req none = {0};
+	assert_int_equal(sd_doc_check_ttl(&none, &lim, 0, msg), SD_OK);
+	assert_int_equal(none.present, 0); /* a save keeps what the session has */
+	assert_int_equal(sd_doc_check_ttl(&none, &lim, 1, msg), SD_OK);
+	assert_true(none.present && !none.clear && none.seconds == 3600);
+	sd_ttl_req cl2 = {.present = 1, .clear = 1};
+	assert_int_equal(sd_doc_check_ttl(&cl2, &lim, 1, msg), SD_OK);
+	assert_true(cl2.clear); /* null on instantiate: no expiry despite the default */
+}
+
+static const char with_expires[] =
+	"{\n"
+	"  \"key\": \"ABCDEFGH\",\n"
+	"  \"version\": 2,\n"
+	"  \"created\": \"2026-01-01T00:00:00.000Z\",\n"
+	"  \"updated\": \"2026-01-01T00:00:10.000Z\",\n"
+	"  \"expires\": \"2026-01-01T01:00:10.000Z\",\n"
+	"  \"meta\": {},\n"
+	"  \"data\": {\n"
+	"    \"n\": 2\n"
+	"  }\n"
+	"}\n";
+
+/* Save rules for expiry, on one document: set, keep, extend, remove. */
+static void test_expiry_save_rules(void **state)
+{
+	(void)state;
+	int64_t t0, t10, t20;
+	assert_int_equal(sd_time_parse("2026-01-01T00:00:00.000Z", &t0), 0);
+	t10 = t0 + 10000;
+	t20 = t0 + 20000;
+	json_t *doc = J("{\"key\":\"ABCDEFGH\",\"version\":1,\"created\":\"2026-01-01T00:00:00.000Z\","
+			"\"updated\":\"2026-01-01T00:00:00.000Z\",\"meta\":{},\"data\":{\"n\":1}}");
+	assert_int_equal(sd_doc_expires(doc), 0);
+	assert_int_equal(sd_doc_expired(doc, INT64_MAX), 0); /* no expiry: never */
+
+	/* A save with expires_in 3600 at t10: expires placed after updated. */
+	sd_save_body b;
+	const char *body = "{\"key\":\"ABCDEFGH\",\"data\":{\"n\":2},\"expires_in\":3600}";
+	assert_int_equal(sd_doc_parse_save(body, strlen(body), &b, NULL), SD_OK);
+	char now[SD_TIME_LEN];
+	sd_time_format(t10, now);
+	assert_int_equal(sd_doc_apply_save(doc, &b, now), SD_OK);
+	assert_int_equal(sd_doc_set_expiry(doc, &b.ttl, t10), SD_OK);
+	sd_save_body_free(&b);
+	size_t n;
+	char *s = sd_doc_dump(doc, &n);
+	assert_string_equal(s, with_expires);
+	free(s);
+	assert_int_equal(sd_doc_expires(doc), t10 + 3600000);
+	assert_int_equal(sd_doc_expired(doc, t10 + 3600000 - 1), 0);
+	assert_int_equal(sd_doc_expired(doc, t10 + 3600000), 1); /* at the instant: expired */
+
+	/* A save without expires_in keeps it. */
+	body = "{\"key\":\"ABCDEFGH\",\"meta\":{\"a\":1}}";
+	assert_int_equal(sd_doc_parse_save(body, strlen(body), &b, NULL), SD_OK);
+	sd_time_format(t20, now);
+	assert_int_equal(sd_doc_apply_save(doc, &b, now), SD_OK);
+	assert_int_equal(sd_doc_set_expiry(doc, &b.ttl, t20), SD_OK);
+	sd_save_body_free(&b);
+	assert_int_equal(sd_doc_expires(doc), t10 + 3600000);
+
+	/* A longer one extends it, from the save's time. */
+	body = "{\"key\":\"ABCDEFGH\",\"expires_in\":86400}";
+	assert_int_equal(sd_doc_parse_save(body, strlen(body), &b, NULL), SD_OK);
+	assert_int_equal(sd_doc_set_expiry(doc, &b.ttl, t20), SD_OK);
+	sd_save_body_free(&b);
+	assert_int_equal(sd_doc_expires(doc), t20 + 86400000LL);
+
+	/* null removes it; the dump has no expires line. */
+	body = "{\"key\":\"ABCDEFGH\",\"expires_in\":null}";
+	assert_int_equal(sd_doc_parse_save(body, strlen(body), &b, NULL), SD_OK);
+	assert_int_equal(sd_doc_set_expiry(doc, &b.ttl, t20), SD_OK);
+	sd_save_body_free(&b);
+	assert_null(json_object_get(doc, "expires"));
+	s = sd_doc_dump(doc, &n);
+	assert_null(strstr(s, "expires"));
+	free(s);
+	json_decref(doc);
+}
+
+/* Stored "expires": optional, an RFC 3339 time after "created". */
+static void test_expiry_validate(void **state)
+{
+	(void)state;
+	json_t *d;
+	char msg[SD_MSG_MAX];
+	assert_int_equal(sd_doc_parse_stored(with_expires, strlen(with_expires), "ABCDEFGH", &d, msg), SD_OK);
+	json_decref(d);
+	static const char *const bad[] = {
+		"{\"key\":\"ABCDEFGH\",\"version\":1,\"created\":\"2026-01-01T00:00:00.000Z\",\"updated\":"
+		"\"2026-01-01T00:00:00.000Z\",\"expires\":\"tomorrow\",\"meta\":{},\"data\":{}}",
+		"{\"key\":\"ABCDEFGH\",\"version\":1,\"created\":\"2026-01-01T00:00:00.000Z\",\"updated\":"
+		"\"2026-01-01T00:00:00.000Z\",\"expires\":1767225600000,\"meta\":{},\"data\":{}}",
+		"{\"key\":\"ABCDEFGH\",\"version\":1,\"created\":\"2026-01-01T00:00:00.000Z\",\"updated\":"
+		"\"2026-01-01T00:00:00.000Z\",\"expires\":\"2025-12-31T23:59:59.000Z\",\"meta\":{},\"data\":{}}",
+		"{\"key\":\"ABCDEFGH\",\"version\":1,\"created\":\"2026-01-01T00:00:00.000Z\",\"updated\":"
+		"\"2026-01-01T00:00:00.000Z\",\"expires\":null,\"meta\":{},\"data\":{}}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(sd_doc_parse_stored(bad[i], strlen(bad[i]), "ABCDEFGH", &d, msg), SD_ERR_CORRUPT);
+		assert_non_null(strstr(msg, "expires"));
+	}
+}
+
+/* The load fast path reads "expires" from canonical bytes without a parse. */
+static void test_peek_expires(void **state)
+{
+	(void)state;
+	int64_t v, x = 0, want;
+	assert_int_equal(sd_time_parse("2026-01-01T01:00:10.000Z", &want), 0);
+	assert_int_equal(sd_doc_peek(with_expires, strlen(with_expires), "ABCDEFGH", &v), 1);
+	assert_int_equal(sd_doc_peek_expires(with_expires, strlen(with_expires), &x), 1);
+	assert_int_equal(x, want);
+	assert_int_equal(sd_doc_peek_expires(canonical, strlen(canonical), &x), 0);
+	/* "expires" anywhere but right after "updated" is not the canonical form. */
+	static const char late[] = "{\n  \"key\": \"ABCDEFGH\",\n  \"version\": 2,\n"
+				   "  \"created\": \"2026-01-01T00:00:00.000Z\",\n"
+				   "  \"updated\": \"2026-01-01T00:00:10.000Z\",\n"
+				   "  \"data\": {},\n  \"expires\": \"2026-01-01T01:00:10.000Z\"\n}\n";
+	assert_int_equal(sd_doc_peek_expires(late, strlen(late), &x), -1);
+	/* A timestamp of another width (an offset instead of Z) is parsed in full. */
+	static const char offs[] = "{\n  \"key\": \"ABCDEFGH\",\n  \"version\": 2,\n"
+				   "  \"created\": \"2026-01-01T00:00:00+00:00\",\n"
+				   "  \"updated\": \"2026-01-01T00:00:10.000Z\",\n"
+				   "  \"expires\": \"2026-01-01T01:00:10.000Z\",\n  \"meta\": {},\n  \"data\": {}\n}\n";
+	assert_int_equal(sd_doc_peek_expires(offs, strlen(offs), &x), -1);
+	assert_int_equal(sd_doc_peek_expires(with_expires, 100, &x), -1); /* cut short */
+}
+
+static void test_delete_body(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *body;
+		sd_err want;
+	} cases[] = {
+		{"{\"key\":\"abcdefgh\"}", SD_OK},
+		{"{\"key\":\"ABCDEFGH\",\"version\":3,\"token\":\"t\"}", SD_OK},
+		{"", SD_ERR_BAD_REQUEST},
+		{"{}", SD_ERR_BAD_KEY},
+		{"{\"key\":\"../../etc\"}", SD_ERR_BAD_KEY},
+		{"{\"key\":\"ABCDEFGH\",\"version\":0}", SD_ERR_BAD_REQUEST},
+		{"{\"key\":\"ABCDEFGH\",\"token\":7}", SD_ERR_BAD_REQUEST},
+		{"{\"key\":\"ABCDEFGH\",\"data\":{}}", SD_ERR_BAD_REQUEST},
+		{"[\"ABCDEFGH\"]", SD_ERR_BAD_REQUEST},
+		{"{\"key\":", SD_ERR_BAD_JSON},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		sd_delete_body b;
+		char msg[SD_MSG_MAX] = "";
+		sd_err e = sd_doc_parse_delete(cases[i].body, strlen(cases[i].body), &b, msg);
+		if (e != cases[i].want)
+			fail_msg("%s: got %s (%s)", cases[i].body, sd_err_code(e), msg);
+		if (e == SD_OK) {
+			assert_string_equal(b.key, "ABCDEFGH");
+			if (b.has_version) {
+				assert_int_equal(b.version, 3);
+				assert_string_equal(b.token, "t");
+			} else {
+				assert_null(b.token);
+			}
+			sd_delete_body_free(&b);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -926,6 +1162,12 @@ int main(void)
 		cmocka_unit_test(test_dump_minimal),
 		cmocka_unit_test(test_parse_stored_table),
 		cmocka_unit_test(test_parse_stored_truncated),
+		cmocka_unit_test(test_ttl_parse),
+		cmocka_unit_test(test_ttl_bounds),
+		cmocka_unit_test(test_expiry_save_rules),
+		cmocka_unit_test(test_expiry_validate),
+		cmocka_unit_test(test_peek_expires),
+		cmocka_unit_test(test_delete_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

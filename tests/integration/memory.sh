@@ -11,9 +11,9 @@
 #   saved again on top of itself.
 # Seen failing without the budget (the commit before it): every worst-case
 # body answered 201 and was stored, VmHWM reached 2.6 GB with 16 at once,
-# and VmRSS stayed at 2.6 GB afterwards. With it: VmHWM 69 to 76 MiB, VmRSS
+# and VmRSS stayed at 2.6 GB afterwards. With it: VmHWM 51 to 56 MiB, VmRSS
 # under 5 MiB afterwards (seen at 112 and 54 MiB under heavy load before
-# sessiond trimmed after the last large request and kept two arenas).
+# sessiond trimmed after the last large request and kept one malloc arena).
 # Under AddressSanitizer (build/san) memory figures mean nothing (shadow
 # memory, quarantine): the resident-memory assertions are skipped there, the
 # answers are still checked.

@@ -20,7 +20,7 @@
 . "$(dirname "$0")/lib.sh"
 it_setup --threads 32
 PID=${STACK_PIDS[0]}
-san=0; case "$SESSIOND" in */san/*) san=1 ;; esac
+san=0; ldd "$SESSIOND" 2>/dev/null | grep -q libasan && san=1
 
 kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 

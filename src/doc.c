@@ -120,6 +120,21 @@ static sd_err body_key(json_t *root, const char *field, char out[SD_KEY_LEN + 1]
 	return SD_OK;
 }
 
+/* The optional "token" member: a string, borrowed from root. */
+static sd_err token_field(json_t *root, const char **tok, size_t *len, char msg[SD_MSG_MAX])
+{
+	json_t *t = json_object_get(root, "token");
+	if (!t)
+		return SD_OK;
+	if (!json_is_string(t)) {
+		setmsg(msg, "\"token\" must be a string%s.", "");
+		return SD_ERR_BAD_REQUEST;
+	}
+	*tok = json_string_value(t);
+	*len = json_string_length(t);
+	return SD_OK;
+}
+
 /* Refuse any field of root not listed in allowed (NULL-terminated). */
 static sd_err only_fields(json_t *root, const char *const *allowed, char msg[SD_MSG_MAX])
 {
@@ -162,7 +177,7 @@ static sd_err meta_field(json_t *root, json_t **out, char msg[SD_MSG_MAX])
 
 sd_err sd_doc_parse_save(const char *buf, size_t len, sd_save_body *b, char msg[SD_MSG_MAX])
 {
-	static const char *const allowed[] = {"key", "version", "data", "meta", NULL};
+	static const char *const allowed[] = {"key", "version", "data", "meta", "token", NULL};
 	memset(b, 0, sizeof *b);
 	if (len == 0) {
 		setmsg(msg, "The save body is empty; send {\"key\": ..., \"data\": ...}%s.", "");
@@ -175,6 +190,8 @@ sd_err sd_doc_parse_save(const char *buf, size_t len, sd_save_body *b, char msg[
 		e = body_key(b->root, "key", b->key, msg);
 	if (e == SD_OK)
 		e = meta_field(b->root, &b->meta, msg);
+	if (e == SD_OK)
+		e = token_field(b->root, &b->token, &b->token_len, msg);
 	if (e == SD_OK) {
 		json_t *v = json_object_get(b->root, "version");
 		if (v) {
@@ -203,7 +220,7 @@ void sd_save_body_free(sd_save_body *b)
 
 sd_err sd_doc_parse_inst(const char *buf, size_t len, sd_inst_body *b, char msg[SD_MSG_MAX])
 {
-	static const char *const allowed[] = {"data", "meta", "from", NULL};
+	static const char *const allowed[] = {"data", "meta", "from", "token", NULL};
 	memset(b, 0, sizeof *b);
 	if (len == 0)
 		return SD_OK;
@@ -212,6 +229,12 @@ sd_err sd_doc_parse_inst(const char *buf, size_t len, sd_inst_body *b, char msg[
 		e = only_fields(b->root, allowed, msg);
 	if (e == SD_OK)
 		e = meta_field(b->root, &b->meta, msg);
+	if (e == SD_OK)
+		e = token_field(b->root, &b->token, &b->token_len, msg);
+	if (e == SD_OK && b->token && !json_object_get(b->root, "from")) {
+		setmsg(msg, "\"token\" is the token of the \"from\" session; send it with \"from\"%s.", "");
+		e = SD_ERR_BAD_REQUEST;
+	}
 	if (e == SD_OK) {
 		b->data = json_object_get(b->root, "data");
 		if (json_object_get(b->root, "from")) {
@@ -266,10 +289,17 @@ json_t *sd_doc_new(const char *key, const json_t *meta, const json_t *data, cons
 	return doc;
 }
 
+/* A string with no escaped NUL inside: the C-string checks below would
+ * stop at one, and the canonical dump would then drop the rest. */
+static int is_c_string(const json_t *v)
+{
+	return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
+}
+
 static int is_time(const json_t *v)
 {
 	int64_t ms;
-	return json_is_string(v) && sd_time_parse(json_string_value(v), &ms) == 0;
+	return is_c_string(v) && sd_time_parse(json_string_value(v), &ms) == 0;
 }
 
 sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MSG_MAX])
@@ -280,7 +310,7 @@ sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MS
 		return SD_ERR_CORRUPT;
 	}
 	json_t *k = json_object_get(doc, "key");
-	if (!json_is_string(k) || !sd_key_is_canonical(json_string_value(k))) {
+	if (!is_c_string(k) || !sd_key_is_canonical(json_string_value(k))) {
 		setmsg(msg, "\"key\" is missing or not a canonical key%s", "");
 		return SD_ERR_CORRUPT;
 	}

@@ -81,6 +81,11 @@ int main(int argc, char **argv)
 	/* Big blocks (bodies, files read) are mapped and unmapped at once, and
 	 * every jansson allocation counts against the request's budget. */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	/* One malloc arena (threads keep their small per-thread caches): memory
+	 * one thread frees is reused by the next, instead of every thread's
+	 * arena keeping its own high-water mark (measured by memory.sh: peak
+	 * 51-56 MiB with one arena, 67-89 MiB with two). */
+	mallopt(M_ARENA_MAX, 1);
 	sd_mem_install(sd_mem_pool(cfg.max_body));
 	/* The secret: in memory for the process's life; never logged. */
 	static sd_secret secret;

@@ -75,11 +75,19 @@ void sd_mem_begin(size_t b)
 	state = SD_MEM_OK;
 }
 
+/* Set when a request held more than TRIM_ABOVE since the last trim. */
+static int dirty;
+
 size_t sd_mem_end(void)
 {
 	size_t p = peak;
 	active = 0;
 	if (p > TRIM_ABOVE)
+		__atomic_store_n(&dirty, 1, __ATOMIC_RELAXED);
+	/* Trim once the large requests are over (the process holds little
+	 * again), whichever request ends last: its own peak may be small. */
+	if (__atomic_load_n(&pool_used, __ATOMIC_RELAXED) < 4 * TRIM_ABOVE &&
+	    __atomic_exchange_n(&dirty, 0, __ATOMIC_RELAXED))
 		malloc_trim(0);
 	return p;
 }

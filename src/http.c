@@ -313,7 +313,7 @@ static void add_cors(const sd_app *app, const sd_request *req, sd_response *resp
 		sd_response_header(resp, "Access-Control-Allow-Headers: Content-Type, If-Match, If-None-Match");
 		sd_response_header(resp, "Access-Control-Max-Age: 600");
 	} else {
-		sd_response_header(resp, "Access-Control-Expose-Headers: ETag, Location");
+		sd_response_header(resp, "Access-Control-Expose-Headers: ETag, Location, Retry-After");
 	}
 }
 

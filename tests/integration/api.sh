@@ -175,7 +175,7 @@ eq "preflight headers" "$(hdr Access-Control-Allow-Headers)" "Content-Type, If-M
 req GET "/api/load?key=$K2" -H 'Origin: http://app.example'
 eq "allowed origin gets Allow-Origin" "$(hdr Access-Control-Allow-Origin)" http://app.example
 eq "Vary: Origin" "$(hdr Vary)" Origin
-eq "Expose-Headers" "$(hdr Access-Control-Expose-Headers)" "ETag, Location"
+eq "Expose-Headers" "$(hdr Access-Control-Expose-Headers)" "ETag, Location, Retry-After"
 req GET "/api/load?key=$K2" -H 'Origin: http://evil.example'
 ok "other origin: no CORS headers" bash -c "! grep -qi '^Access-Control-' '$HDRS'"
 req OPTIONS /api/save -H 'Origin: http://evil.example'

@@ -809,7 +809,7 @@ static void assert_cors_simple(const sd_response *r, const char *origin)
 {
 	assert_hdr(r, "Access-Control-Allow-Origin", origin);
 	assert_hdr(r, "Vary", "Origin");
-	assert_hdr(r, "Access-Control-Expose-Headers", "ETag, Location");
+	assert_hdr(r, "Access-Control-Expose-Headers", "ETag, Location, Retry-After");
 	assert_null(hdr(r, "Access-Control-Allow-Methods"));
 }
 

@@ -186,9 +186,10 @@ export function indexedDbOutbox(name = 'sessiond-outbox') {
 
 /**
  * Read a share or edit link: `#key=K` (read-only), `#key=K&token=T` (edit),
- * `&read=R` (read token, private mode). Tokens live in the fragment, which
+ * `&read=R` (read token, private mode), `#key=K&edit=1` (edit, on a server
+ * in --access open, which hands out no tokens). Tokens live in the fragment, which
  * a browser never sends to a server. A `?key=` in the query is read too.
- * @returns {{key:string|null, token?:string, readToken?:string}}
+ * @returns {{key:string|null, token?:string, readToken?:string, writable?:boolean}}
  */
 export function parseLink(url) {
   const u = new URL(url, inBrowser ? location.href : 'http://localhost/');
@@ -196,6 +197,7 @@ export function parseLink(url) {
   const key = h.get('key') || u.searchParams.get('key');
   const out = { key: key ? key.toUpperCase() : null };
   if (h.get('token')) out.token = h.get('token');
+  if (h.get('edit') === '1') out.writable = true;   // edit link of a server that hands out no tokens
   if (h.get('read')) out.readToken = h.get('read');
   return out;
 }
@@ -330,7 +332,7 @@ export class Client {
   openLink(url, o = {}) {
     const l = parseLink(url);
     if (!l.key) throw new TypeError('openLink: the link names no session');
-    return this.open(l.key, { ...o, token: l.token, readToken: l.readToken });
+    return this.open(l.key, { ...o, token: l.token, readToken: l.readToken, writable: l.writable || o.writable });
   }
 
   async _load(key, readToken, signal) {
@@ -395,7 +397,7 @@ export class Session {
     this._timer = null;
     this._chain = null;
     this._inflight = false;
-    this._inDoubt = [];   // writes sent whose answer we never saw: {version, data}
+    this._inDoubt = [];   // exit beacons and autosaves never answered: {version, data, covers: how many pending edits}
     this._retryTimer = null;
     this._retryN = 0;
     this.id = client.baseUrl + ' ' + this.key;
@@ -403,6 +405,7 @@ export class Session {
       client.live.set(this.id, this);
       if (typeof BroadcastChannel !== 'undefined') {
         this._bc = new BroadcastChannel('sessiond:' + this.id);
+        if (this._bc.unref) this._bc.unref();   // Node: an open channel must not keep the process alive
         this._bc.onmessage = (m) => {
           if (m.data && m.data.type === 'saved') this._adopt(m.data.doc, 'tab');
           else if (m.data && m.data.type === 'deleted') this._emit('deleted', this);
@@ -490,11 +493,13 @@ export class Session {
   async update(fn, o = {}) {
     this._requireWrite();
     const max = o.maxAttempts || this.client.opts.maxAttempts;
+    const lost = [];   // writes of this call whose answer never came
     for (let attempt = 1; ; attempt++) {
       const base = this._base;
       const next = applyFn(fn, clone(base.data));
       const extra = o.expiresIn !== undefined ? { expires_in: o.expiresIn } : undefined;
       const body = this._saveBody(base.version, next, extra);
+      const sent = { version: base.version + 1, data: next, covers: o.covers };
       try {
         const r = await this.client.request('POST', '/api/save', { body, signal: o.signal });
         this._inDoubt = [];
@@ -503,16 +508,25 @@ export class Session {
         return next;
       } catch (e) {
         if (!(e instanceof SessiondError) || e.status !== 409 || !e.current) {
-          if (e instanceof SessiondNetworkError) this._inDoubt.push({ version: base.version + 1, data: next });
+          // Local edits (o.covers: how many) may be stored though unanswered.
+          if (e instanceof SessiondNetworkError && o.covers !== undefined) this._inDoubt.push(sent);
           throw e;
         }
-        // A write of ours whose answer was lost may be what is stored now.
-        if (e.networkRetried) this._inDoubt.push({ version: base.version + 1, data: next });
-        const mine = this._inDoubt.find((w) => w.version === e.current.version && deepEqual(w.data, e.current.data));
-        if (mine) {
-          this._inDoubt = [];
+        if (e.networkRetried) lost.push(sent);
+        const match = (w) => w.version === e.current.version && deepEqual(w.data, e.current.data);
+        // Our own write whose answer was lost is what is stored now: done.
+        if (lost.some(match)) {
           this._adopt(e.current, 'self');
           return e.current.data;
+        }
+        // A beacon or an earlier unanswered autosave stored the first
+        // `covers` local edits: the caller says whether any are left.
+        const earlier = o.onInDoubt && this._inDoubt.find(match);
+        if (earlier) {
+          this._inDoubt = [];
+          this._adopt(e.current, 'self');
+          if (o.onInDoubt(earlier.covers) === 'done') return e.current.data;
+          continue;
         }
         this._adopt(e.current, 'conflict');
         if (o.onConflict) o.onConflict(e.current);
@@ -521,6 +535,7 @@ export class Session {
       }
     }
   }
+
 
   /**
    * Replace the data, if nobody stored a newer version since this handle
@@ -629,12 +644,16 @@ export class Session {
     if (!this._pending.length || !this.canWrite) return;
     const batch = this._pending.slice();
     let merged = false;
+    let covered = 0;   // edits of the batch an unanswered earlier write did store
     this._setStatus('saving');
     this._inflight = true;
     try {
-      await this.update((d) => { for (const f of batch) d = applyFn(f, d); return d; },
-        { onConflict: () => { merged = true; } });
-      this._pending.splice(0, batch.length);
+      await this.update((d) => { for (const f of batch.slice(covered)) d = applyFn(f, d); return d; }, {
+        covers: batch.length,
+        onConflict: () => { merged = true; },
+        onInDoubt: (k) => { covered = Math.max(covered, k); return covered >= batch.length ? 'done' : 'again'; },
+      });
+      this._pending.splice(0, Math.max(batch.length, covered));
       this._recompute();
       this._retryN = 0;
       if (this._pending.length) { this._setStatus('pending'); this._schedule(this.client.opts.autosaveMs); return; }
@@ -642,8 +661,8 @@ export class Session {
       if (this.client.outbox) await this.client.outbox.delete(this.id).catch(() => {});
     } catch (e) {
       if (e instanceof SessiondNetworkError) {
-        this._setStatus('offline', e);
         await this._toOutbox();
+        this._setStatus('offline', e);
         // Retry later; a browser also retries at once when it comes online.
         this._retryN++;
         clearTimeout(this._retryTimer);
@@ -725,7 +744,7 @@ export class Session {
     }
     if (sent) {
       // If the page lives on, the next save sees a 409 naming this write, and takes it as ours.
-      this._inDoubt.push({ version: version + 1, data: clone(this.data) });
+      this._inDoubt.push({ version: version + 1, data: clone(this.data), covers: this._pending.length });
       clearTimeout(this._timer);
       this._schedule(this.client.opts.autosaveMs);
     }
@@ -774,8 +793,8 @@ export class Session {
 
   /** An edit link: carries the write token, in the fragment only. */
   editLink(appUrl) {
-    if (!this.token) return this.shareLink(appUrl);
-    const p = { key: this.key, token: this.token };
+    // A server in --access open hands out no token: the link says "edit".
+    const p = this.token ? { key: this.key, token: this.token } : { key: this.key, edit: '1' };
     if (this.readToken) p.read = this.readToken;
     return buildLink(appUrl || (inBrowser ? location.href : 'http://localhost/'), p);
   }

@@ -235,7 +235,8 @@ test('links: the token only in the fragment; parseLink reads them back', async (
   assert.equal(new URL(edit).search, '?x=1', 'nothing added to the query');
   assert.equal(new URL(share).hash, '#key=' + s.key);
   assert.deepEqual(parseLink(share), { key: s.key });
-  if (s.token) assert.deepEqual(parseLink(edit), { key: s.key, token: s.token });
+  assert.deepEqual(parseLink(edit), s.token ? { key: s.key, token: s.token } : { key: s.key, writable: true });
+  assert.equal((await sd.openLink(edit)).canWrite, true);
   const ro = await sd.openLink(share);
   assert.equal(ro.canWrite, false);
   s.close(); ro.close();

@@ -26,7 +26,7 @@ if [ "${SESSIOND_SKIP_BROWSER:-}" = 1 ]; then
 fi
 cd "$root/client"
 # Bounded: each test file has its own timeouts; the whole run at most 240 s.
-if timeout -k 5 240 node --test --test-concurrency=1 --test-reporter=spec "${@:-test/}"; then
+if timeout -k 5 240 node --test --test-reporter=spec "${@:-test/}"; then
   IT_PASS=$((IT_PASS + 1))
 else
   IT_FAIL=$((IT_FAIL + 1)); echo "FAIL: node --test"

@@ -279,3 +279,11 @@ test('expiresIn on create and on save sets the lifetime', async (t) => {
   assert.equal((await onDisk(s.key)).expires, undefined);
   s.close();
 });
+
+test('sessiond.d.ts declares exactly what the module exports', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const dts = await readFile(new URL('../sessiond.d.ts', import.meta.url), 'utf8');
+  const declared = [...dts.matchAll(/^export declare (?:class|function) (\w+)/gm)].map((m) => m[1]).sort();
+  const mod = await import('../sessiond.js');
+  assert.deepEqual(declared, Object.keys(mod).sort());
+});

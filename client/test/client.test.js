@@ -162,6 +162,8 @@ test('timeouts: a server that never answers ends in a timeout error; a slow firs
   await stub.close();
 });
 
+// Seen failing: with update() not recognising its own unanswered write in
+// the 409 that follows the retry, n ended at 2.
 test('a lost answer is not applied twice: a retried save that had landed counts once', async () => {
   // The first answer to a save is cut after sessiond stored it; the client
   // retries, gets 409 with a document equal to what it sent, and keeps it.

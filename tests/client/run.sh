@@ -4,7 +4,7 @@
 # real nginx + sessiond on a free loopback port. The test pages are served
 # from another loopback port (a different origin; sessiond allows it with
 # --cors-origin), the demo from the stack's own origin.
-# Arguments: test files to run (default: all of client/test/).
+# Arguments: test files to run (default: client/test/*.test.js).
 # SESSIOND_SKIP_BROWSER=1 skips the Chromium tests (the Node ones still run).
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,8 +25,10 @@ if [ "${SESSIOND_SKIP_BROWSER:-}" = 1 ]; then
   echo "SKIP: the Chromium end-to-end tests (SESSIOND_SKIP_BROWSER=1)"
 fi
 cd "$root/client"
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=(test/client.test.js test/browser.test.js)
 # Bounded: each test file has its own timeouts; the whole run at most 240 s.
-if timeout -k 5 240 node --test --test-reporter=spec "${@:-test/}"; then
+if timeout -k 5 240 node --test --test-reporter=spec "${files[@]}"; then
   IT_PASS=$((IT_PASS + 1))
 else
   IT_FAIL=$((IT_FAIL + 1)); echo "FAIL: node --test"

@@ -26,6 +26,7 @@ trap stop INT TERM
 STACK_ACCESS_LOG="$run/access.log" stack_start "$run" "$port" "$data" || exit 1
 cat <<MSG
 sessiond is serving on http://127.0.0.1:$port (data in $data/sessions, logs in $run)
+The demo app: http://127.0.0.1:$port/ (the browser client: /client/sessiond.js)
 Try:
   curl -s -X POST http://127.0.0.1:$port/api/instantiate -H 'Content-Type: application/json' -d '{"data":{"hello":"world"}}'
   curl -s 'http://127.0.0.1:$port/api/load?key=KEY'

@@ -18,7 +18,10 @@ fi
 
 PAGE_PORT=$(free_port) || { echo "no free port" >&2; exit 1; }
 export SD_PAGE_ORIGIN=http://127.0.0.1:$PAGE_PORT
-it_setup --cors-origin "$SD_PAGE_ORIGIN"
+# The demo's own origin is allowed too (a same-origin POST carries Origin).
+IT_PORT=$(free_port) || { echo "no free port" >&2; exit 1; }
+while [ "$IT_PORT" = "$PAGE_PORT" ]; do IT_PORT=$(free_port); done
+it_setup --cors-origin "$SD_PAGE_ORIGIN,http://127.0.0.1:$IT_PORT"
 export SD_BASE=$BASE SD_DATA=$DATA SD_PAGE_PORT=$PAGE_PORT SD_BUILD_DIR=$root/build
 export PUPPETEER_SKIP_DOWNLOAD=1
 if [ "${SESSIOND_SKIP_BROWSER:-}" = 1 ]; then

@@ -18,7 +18,7 @@ IT_PASS=0 IT_FAIL=0 STATUS="" BODY=""
 it_setup() {
   IT_TMP=$(mktemp -d /tmp/sessiond-it.XXXXXX)
   RUN=$IT_TMP/run DATA=$IT_TMP/data HDRS=$IT_TMP/headers
-  PORT=$(free_port) || { echo "no free port" >&2; exit 1; }
+  PORT=${IT_PORT:-$(free_port)} || { echo "no free port" >&2; exit 1; }   # IT_PORT: chosen by the caller
   BASE=http://127.0.0.1:$PORT
   trap it_teardown EXIT
   stack_start "$RUN" "$PORT" "$DATA" "$@" || { echo "stack did not start" >&2; exit 1; }

@@ -139,7 +139,9 @@ start() {
   BASE=http://127.0.0.1:$PORT
   RUN=$tmp/run-$d-$keep
   DATA=$tmp/data-$d
-  STACK_KEEP_CONN=$keep STACK_UPSTREAM_KEEPALIVE=$KEEPALIVE STACK_STATIC_DIR=$tmp/static \
+  # Every request comes from 127.0.0.1: limits off (LIMITS=off), or nginx's
+  # limit_req and sessiond's miss limit would answer most of them 429.
+  STACK_LIMITS=off STACK_KEEP_CONN=$keep STACK_UPSTREAM_KEEPALIVE=$KEEPALIVE STACK_STATIC_DIR=$tmp/static \
     stack_start "$RUN" "$PORT" "$DATA" --durability "$d" --threads "$threads" --log-level warn ||
     { echo "bench: the stack did not start" >&2; exit 1; }
   SD_PID=${STACK_PIDS[0]}

@@ -1,9 +1,11 @@
 -- wrk: GET /api/load?key=K, K drawn at random from the pre-created keys in
--- the file named by BENCH_KEYS (requests are built once, in init).
+-- the file named by BENCH_KEYS, lines "KEY TOKEN" (requests are built once,
+-- in init; a load needs only the key).
 dofile(os.getenv("BENCH_DIR") .. "/wrk-report.lua")
 local reqs = {}
 function init(args)
-  for _, k in ipairs(read_lines(os.getenv("BENCH_KEYS"))) do
+  for _, line in ipairs(read_lines(os.getenv("BENCH_KEYS"))) do
+    local k = line:match("^(%S+)")
     reqs[#reqs + 1] = wrk.format("GET", "/api/load?key=" .. k)
   end
   seed(#reqs + math.floor(os.clock() * 1e6))

@@ -11,6 +11,13 @@
 
 #define SD_MAX_ORIGINS 16
 
+/* --access: what a key alone allows. */
+typedef enum {
+	SD_ACCESS_TOKEN = 0, /* loads and copies need the key; saves the write token */
+	SD_ACCESS_PRIVATE,   /* loads and copies need a token too (read or write) */
+	SD_ACCESS_OPEN       /* the key alone reads and writes */
+} sd_access;
+
 typedef struct sd_config {
 	char data_dir[4096];
 	char listen[4096];        /* "" means: FastCGI socket on fd 0 (spawn-fcgi) */
@@ -23,6 +30,11 @@ typedef struct sd_config {
 	char origins[SD_MAX_ORIGINS][256];
 	sd_log_level log_level;
 	int backlog;
+	sd_access access;
+	char secret_file[4096];   /* "" means DATA_DIR/secret */
+	int miss_limit;           /* misses per minute per address; 0: off */
+	double min_free_pct;      /* --min-free as a percentage, or */
+	unsigned long long min_free_bytes; /* as a size; both 0: off */
 } sd_config;
 
 typedef enum { SD_CONFIG_RUN = 0, SD_CONFIG_HELP, SD_CONFIG_VERSION, SD_CONFIG_ERROR } sd_config_result;

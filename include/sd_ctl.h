@@ -43,6 +43,7 @@ int ctl_export(sd_ctl *c, int argc, char **argv);
 int ctl_fsck(sd_ctl *c, int argc, char **argv);
 int ctl_gc(sd_ctl *c, int argc, char **argv);
 int ctl_import(sd_ctl *c, int argc, char **argv);
+int ctl_token(sd_ctl *c, int argc, char **argv);
 
 /* Open the store at c->data_dir. Without create, a missing store is an
  * error (a mistyped --data-dir must not grow an empty store). Returns

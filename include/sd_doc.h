@@ -27,6 +27,9 @@ typedef struct sd_save_body {
 	int64_t version;
 	json_t *data;          /* borrowed, NULL when absent */
 	json_t *meta;          /* borrowed, NULL when absent (always an object) */
+	const char *token;     /* borrowed: the "token" member, NULL when absent;
+				  never stored in the document */
+	size_t token_len;
 } sd_save_body;
 
 /* A parsed POST /api/instantiate body. */
@@ -36,6 +39,8 @@ typedef struct sd_inst_body {
 	char from[SD_KEY_LEN + 1];
 	json_t *data;          /* borrowed, NULL when absent */
 	json_t *meta;          /* borrowed, NULL when absent */
+	const char *token;     /* borrowed: a token of the "from" session, NULL when absent */
+	size_t token_len;
 } sd_inst_body;
 
 /* Parse len bytes as a JSON object. On error returns SD_ERR_BAD_JSON with

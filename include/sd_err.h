@@ -20,6 +20,9 @@ typedef enum sd_err {
 	SD_ERR_INTERNAL,      /* any other I/O or allocation failure */
 	SD_ERR_EXISTS,        /* store: create found the key taken (internal) */
 	SD_ERR_CORRUPT,       /* store: a file did not parse as a session */
+	SD_ERR_UNAUTHORIZED,  /* token missing or wrong (401, WWW-Authenticate: Bearer) */
+	SD_ERR_FORBIDDEN,     /* a POST from an Origin that is not allowed */
+	SD_ERR_RATE_LIMITED,  /* the client address is over the miss limit */
 	SD_ERR__COUNT
 } sd_err;
 

@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include "sd_config.h"
 #include "sd_metrics.h"
+#include "sd_limit.h"
 #include "sd_store.h"
+#include "sd_token.h"
 
 typedef struct sd_request {
 	const char *method;         /* "GET", "POST", ... */
@@ -20,6 +22,10 @@ typedef struct sd_request {
 	const char *if_match;       /* may be NULL */
 	const char *if_none_match;  /* may be NULL */
 	const char *origin;         /* may be NULL */
+	const char *authorization;  /* the Authorization header, may be NULL */
+	const char *host;           /* the Host header, may be NULL */
+	const char *scheme;         /* "http" or "https" as nginx saw it; NULL: unknown */
+	const char *remote_addr;    /* the client address (REMOTE_ADDR), may be NULL */
 	const char *body;           /* may be NULL when body_len is 0 */
 	size_t body_len;
 	int body_too_large;         /* Content-Length exceeded --max-body: body not read */
@@ -41,7 +47,19 @@ typedef struct sd_response {
 typedef struct sd_app {
 	sd_store *store;
 	const sd_config *cfg;
+	const sd_secret *secret;    /* tokens derive from it */
+	sd_limit *limit;            /* the miss limit; NULL: off */
 } sd_app;
+
+/* What a keyed request needs the client to hold. */
+typedef enum { SD_NEED_READ = 0, SD_NEED_WRITE } sd_need;
+
+/* The one authorization of every keyed operation: SD_OK when the request
+ * may do need on the session key under --access, SD_ERR_UNAUTHORIZED
+ * otherwise (missing and wrong tokens alike). The token comes from
+ * "Authorization: Bearer T" or, when the body had one, body_token. */
+sd_err sd_http_authorize(const sd_app *app, const sd_request *req, const char *key, sd_need need,
+			 const char *body_token, size_t body_token_len);
 
 /* Handle one request. Always fills resp; release with sd_response_free. */
 void sd_http_handle(const sd_app *app, const sd_request *req, sd_response *resp);

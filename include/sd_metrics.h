@@ -24,6 +24,8 @@ typedef enum {
 	SD_M_SESSIONS_CREATED,
 	SD_M_BYTES_WRITTEN,
 	SD_M_FSYNCS,
+	SD_M_MISSES,              /* unknown keys and wrong tokens (the miss limit) */
+	SD_M_RATE_LIMITED,        /* requests refused by the miss limit (429) */
 	SD_M__COUNT
 } sd_counter;
 

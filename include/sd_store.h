@@ -26,6 +26,8 @@ typedef struct sd_store_opts {
 				     stress test can show the bug it guards against */
 	int must_exist;           /* open fails with SD_ERR_NOT_FOUND instead of creating
 				     DATA_DIR/sessions (read-only tools on a mistyped dir) */
+	double min_free_pct;      /* the disk watermark, as a percentage of the data */
+	unsigned long long min_free_bytes; /* filesystem or in bytes; both 0: none */
 } sd_store_opts;
 
 typedef struct sd_store sd_store;
@@ -69,6 +71,14 @@ void sd_store_unlock(sd_lock *l);
 /* Write bytes at key even when it exists (import --force): lock when the
  * file exists and replace, otherwise create. */
 sd_err sd_store_put(sd_store *s, const char *key, const char *buf, size_t len);
+
+/* The disk watermark: SD_ERR_STORAGE_FULL when the data filesystem's free
+ * space (for unprivileged users, statvfs f_bavail) is below the store's
+ * min_free, SD_OK otherwise or when there is none. sd_store_create, and
+ * sd_store_replace with more bytes than the file holds, check it before
+ * writing anything. *free_bytes and *min_bytes (either may be NULL) get
+ * the figures. */
+sd_err sd_store_space(sd_store *s, unsigned long long *free_bytes, unsigned long long *min_bytes);
 
 /* 0 when DATA_DIR/sessions accepts a new file (create, fsync, unlink). */
 sd_err sd_store_check_writable(sd_store *s);

@@ -8,7 +8,8 @@
 #include "sd_config.h"
 #include "sd_time.h"
 
-enum { O_DATA_DIR = 256, O_LISTEN, O_THREADS, O_MAX_BODY, O_LOCK_TIMEOUT, O_DURABILITY, O_CORS, O_LOG_LEVEL, O_BACKLOG };
+enum { O_DATA_DIR = 256, O_LISTEN, O_THREADS, O_MAX_BODY, O_LOCK_TIMEOUT, O_DURABILITY, O_CORS, O_LOG_LEVEL, O_BACKLOG,
+       O_ACCESS, O_SECRET_FILE, O_MISS_LIMIT, O_MIN_FREE };
 
 static const struct option longopts[] = {
 	{"data-dir", required_argument, 0, O_DATA_DIR},
@@ -20,6 +21,10 @@ static const struct option longopts[] = {
 	{"cors-origin", required_argument, 0, O_CORS},
 	{"log-level", required_argument, 0, O_LOG_LEVEL},
 	{"backlog", required_argument, 0, O_BACKLOG},
+	{"access", required_argument, 0, O_ACCESS},
+	{"secret-file", required_argument, 0, O_SECRET_FILE},
+	{"miss-limit", required_argument, 0, O_MISS_LIMIT},
+	{"min-free", required_argument, 0, O_MIN_FREE},
 	{"help", no_argument, 0, 'h'},
 	{"version", no_argument, 0, 'V'},
 	{0, 0, 0, 0},
@@ -34,7 +39,9 @@ static const struct {
 	{O_THREADS, "SESSIOND_THREADS"},     {O_MAX_BODY, "SESSIOND_MAX_BODY"},
 	{O_LOCK_TIMEOUT, "SESSIOND_LOCK_TIMEOUT"}, {O_DURABILITY, "SESSIOND_DURABILITY"},
 	{O_CORS, "SESSIOND_CORS_ORIGIN"},    {O_LOG_LEVEL, "SESSIOND_LOG_LEVEL"},
-	{O_BACKLOG, "SESSIOND_BACKLOG"},
+	{O_BACKLOG, "SESSIOND_BACKLOG"},     {O_ACCESS, "SESSIOND_ACCESS"},
+	{O_SECRET_FILE, "SESSIOND_SECRET_FILE"}, {O_MISS_LIMIT, "SESSIOND_MISS_LIMIT"},
+	{O_MIN_FREE, "SESSIOND_MIN_FREE"},
 };
 
 const char *sd_config_usage(void)
@@ -56,6 +63,16 @@ const char *sd_config_usage(void)
 	       "                        default none: no CORS headers)\n"
 	       "  --log-level LEVEL     error, warn, info or debug (SESSIOND_LOG_LEVEL, default info)\n"
 	       "  --backlog N           listen backlog for --listen (SESSIOND_BACKLOG, default 1024)\n"
+	       "  --access MODE         token: saves need the session's write token; private:\n"
+	       "                        loads and copies need a token too; open: the key alone\n"
+	       "                        reads and writes (SESSIOND_ACCESS, default token)\n"
+	       "  --secret-file PATH    the 32-byte secret tokens derive from, created mode 0600\n"
+	       "                        when missing (SESSIOND_SECRET_FILE, default DATA_DIR/secret)\n"
+	       "  --miss-limit N        unknown keys and wrong tokens per minute per client\n"
+	       "                        address, burst N, then 429; 0 turns it off\n"
+	       "                        (SESSIOND_MISS_LIMIT, default 20)\n"
+	       "  --min-free AMOUNT     below this free space (5%, 200M, 2G; 0 off) new sessions\n"
+	       "                        and growing saves answer 507 (SESSIOND_MIN_FREE, default 5%)\n"
 	       "  --help                show this text and exit\n"
 	       "  --version             show the version and exit\n";
 }
@@ -88,6 +105,38 @@ static int parse_size(const char *s, size_t *out)
 	if (v == 0 || v > (256ULL << 20) / mul)
 		return -1;
 	*out = (size_t)(v * mul);
+	return 0;
+}
+
+/* --min-free: "5%", "0.5%", a size with k/M/G suffix, or 0 (off). */
+static int parse_min_free(sd_config *c, const char *s)
+{
+	char *end;
+	if (*s < '0' || *s > '9')
+		return -1;
+	c->min_free_pct = 0;
+	c->min_free_bytes = 0;
+	if (strchr(s, '%')) {
+		double v = strtod(s, &end);
+		if (strcmp(end, "%") != 0 || !(v >= 0 && v < 100))
+			return -1;
+		c->min_free_pct = v;
+		return 0;
+	}
+	unsigned long long v = strtoull(s, &end, 10), mul = 1;
+	if (*end == 'k' || *end == 'K')
+		mul = 1ULL << 10;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1ULL << 20;
+	else if (*end == 'g' || *end == 'G')
+		mul = 1ULL << 30;
+	else if (*end)
+		return -1;
+	if (*end && end[1])
+		return -1;
+	if (v > (1ULL << 50) / mul)
+		return -1;
+	c->min_free_bytes = v * mul;
 	return 0;
 }
 
@@ -165,6 +214,30 @@ static int apply(sd_config *c, int opt, const char *v, char msg[SD_MSG_MAX])
 		if (sd_log_parse_level(v, &c->log_level))
 			goto bad;
 		return 0;
+	case O_ACCESS:
+		if (strcmp(v, "token") == 0)
+			c->access = SD_ACCESS_TOKEN;
+		else if (strcmp(v, "private") == 0)
+			c->access = SD_ACCESS_PRIVATE;
+		else if (strcmp(v, "open") == 0)
+			c->access = SD_ACCESS_OPEN;
+		else
+			goto bad;
+		return 0;
+	case O_SECRET_FILE:
+		if (!*v || strlen(v) >= sizeof c->secret_file - 16)
+			goto bad;
+		snprintf(c->secret_file, sizeof c->secret_file, "%s", v);
+		return 0;
+	case O_MISS_LIMIT:
+		if (parse_int(v, 0, 1000000, &n))
+			goto bad;
+		c->miss_limit = (int)n;
+		return 0;
+	case O_MIN_FREE:
+		if (parse_min_free(c, v))
+			goto bad;
+		return 0;
 	}
 bad:
 	for (const struct option *o = longopts; o->name; o++)
@@ -183,6 +256,9 @@ sd_config_result sd_config_parse(sd_config *c, int argc, char **argv, char msg[S
 	c->durability = SD_DURABLE_FULL;
 	c->log_level = SD_LOG_INFO;
 	c->backlog = 1024;
+	c->access = SD_ACCESS_TOKEN;
+	c->miss_limit = 20;
+	c->min_free_pct = 5;
 	msg[0] = '\0';
 
 	for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {

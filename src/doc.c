@@ -71,6 +71,21 @@ static sd_err body_key(json_t *root, const char *field, char out[SD_KEY_LEN + 1]
 	return SD_OK;
 }
 
+/* The optional "token" member: a string, borrowed from root. */
+static sd_err token_field(json_t *root, const char **tok, size_t *len, char msg[SD_MSG_MAX])
+{
+	json_t *t = json_object_get(root, "token");
+	if (!t)
+		return SD_OK;
+	if (!json_is_string(t)) {
+		setmsg(msg, "\"token\" must be a string%s.", "");
+		return SD_ERR_BAD_REQUEST;
+	}
+	*tok = json_string_value(t);
+	*len = json_string_length(t);
+	return SD_OK;
+}
+
 /* Refuse any field of root not listed in allowed (NULL-terminated). */
 static sd_err only_fields(json_t *root, const char *const *allowed, char msg[SD_MSG_MAX])
 {
@@ -113,7 +128,7 @@ static sd_err meta_field(json_t *root, json_t **out, char msg[SD_MSG_MAX])
 
 sd_err sd_doc_parse_save(const char *buf, size_t len, sd_save_body *b, char msg[SD_MSG_MAX])
 {
-	static const char *const allowed[] = {"key", "version", "data", "meta", NULL};
+	static const char *const allowed[] = {"key", "version", "data", "meta", "token", NULL};
 	memset(b, 0, sizeof *b);
 	if (len == 0) {
 		setmsg(msg, "The save body is empty; send {\"key\": ..., \"data\": ...}%s.", "");
@@ -126,6 +141,8 @@ sd_err sd_doc_parse_save(const char *buf, size_t len, sd_save_body *b, char msg[
 		e = body_key(b->root, "key", b->key, msg);
 	if (e == SD_OK)
 		e = meta_field(b->root, &b->meta, msg);
+	if (e == SD_OK)
+		e = token_field(b->root, &b->token, &b->token_len, msg);
 	if (e == SD_OK) {
 		json_t *v = json_object_get(b->root, "version");
 		if (v) {
@@ -154,7 +171,7 @@ void sd_save_body_free(sd_save_body *b)
 
 sd_err sd_doc_parse_inst(const char *buf, size_t len, sd_inst_body *b, char msg[SD_MSG_MAX])
 {
-	static const char *const allowed[] = {"data", "meta", "from", NULL};
+	static const char *const allowed[] = {"data", "meta", "from", "token", NULL};
 	memset(b, 0, sizeof *b);
 	if (len == 0)
 		return SD_OK;
@@ -163,6 +180,12 @@ sd_err sd_doc_parse_inst(const char *buf, size_t len, sd_inst_body *b, char msg[
 		e = only_fields(b->root, allowed, msg);
 	if (e == SD_OK)
 		e = meta_field(b->root, &b->meta, msg);
+	if (e == SD_OK)
+		e = token_field(b->root, &b->token, &b->token_len, msg);
+	if (e == SD_OK && b->token && !json_object_get(b->root, "from")) {
+		setmsg(msg, "\"token\" is the token of the \"from\" session; send it with \"from\"%s.", "");
+		e = SD_ERR_BAD_REQUEST;
+	}
 	if (e == SD_OK) {
 		b->data = json_object_get(b->root, "data");
 		if (json_object_get(b->root, "from")) {

@@ -23,6 +23,9 @@ static const struct {
 	[SD_ERR_INTERNAL] = {500, "internal", "Internal error; the server log has the details. Load the session to see its state."},
 	[SD_ERR_EXISTS] = {503, "busy", "Could not allocate a free key; retry."},
 	[SD_ERR_CORRUPT] = {500, "internal", "The stored session is damaged; an administrator has been told."},
+	[SD_ERR_UNAUTHORIZED] = {401, "unauthorized", "This needs the session's token: send Authorization: Bearer TOKEN, or \"token\" in the body."},
+	[SD_ERR_FORBIDDEN] = {403, "forbidden", "Requests from this Origin are not allowed; nothing was changed."},
+	[SD_ERR_RATE_LIMITED] = {429, "rate_limited", "Too many requests for unknown sessions or with wrong tokens from this address; retry after the time in Retry-After."},
 };
 
 static int valid(sd_err e) { return e >= SD_OK && e < SD_ERR__COUNT; }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -198,6 +199,15 @@ static void serve_one(sd_fcgi *f, FCGX_Request *rq)
 	req.if_match = param(rq, "HTTP_IF_MATCH");
 	req.if_none_match = param(rq, "HTTP_IF_NONE_MATCH");
 	req.origin = param(rq, "HTTP_ORIGIN");
+	req.authorization = param(rq, "HTTP_AUTHORIZATION");
+	req.host = param(rq, "HTTP_HOST");
+	req.remote_addr = param(rq, "REMOTE_ADDR");
+	/* nginx: fastcgi_param REQUEST_SCHEME $scheme; HTTPS $https if_not_empty */
+	const char *https = param(rq, "HTTPS"), *scheme = param(rq, "REQUEST_SCHEME");
+	if (https && *https && strcasecmp(https, "off") != 0)
+		req.scheme = "https";
+	else if (scheme && (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0))
+		req.scheme = scheme;
 	char *body = NULL;
 	sd_response resp;
 	if (read_body(rq, f->max_body, &req, &body) != 0)

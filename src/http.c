@@ -20,12 +20,15 @@ const char *sd_http_reason(int status)
 	case 204: return "No Content";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
 	case 412: return "Precondition Failed";
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
 	case 507: return "Insufficient Storage";
@@ -100,6 +103,8 @@ static void set_error(sd_response *resp, sd_err e, const char *msg, const json_t
 	}
 	if (e == SD_ERR_BUSY)
 		sd_response_header(resp, "Retry-After: 1");
+	if (e == SD_ERR_UNAUTHORIZED)
+		sd_response_header(resp, "WWW-Authenticate: Bearer");
 	set_json(resp, sd_err_status(e), b);
 }
 
@@ -185,23 +190,71 @@ static int media_ok(const char *ct)
 
 static json_t *time_field(const json_t *doc, const char *f) { return json_object_get(doc, f); }
 
+/* The token of "Authorization: Bearer T" (scheme case-insensitive), NULL
+ * when there is none. */
+static const char *bearer(const char *h, size_t *len)
+{
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	size_t n = strlen(h);
+	while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+		n--;
+	*len = n;
+	return h;
+}
+
+sd_err sd_http_authorize(const sd_app *app, const sd_request *req, const char *key, sd_need need,
+			 const char *body_token, size_t body_token_len)
+{
+	sd_access mode = app->cfg->access;
+	if (mode == SD_ACCESS_OPEN || (need == SD_NEED_READ && mode == SD_ACCESS_TOKEN))
+		return SD_OK;
+	size_t hlen = 0;
+	const char *htok = bearer(req->authorization, &hlen);
+	const struct {
+		const char *t;
+		size_t n;
+	} presented[] = {{htok, hlen}, {body_token, body_token_len}};
+	for (size_t i = 0; i < sizeof presented / sizeof presented[0]; i++) {
+		if (!presented[i].t)
+			continue;
+		if (sd_token_check(app->secret, SD_TOKEN_WRITE, key, presented[i].t, presented[i].n))
+			return SD_OK;
+		if (need == SD_NEED_READ &&
+		    sd_token_check(app->secret, SD_TOKEN_READ, key, presented[i].t, presented[i].n))
+			return SD_OK;
+	}
+	return SD_ERR_UNAUTHORIZED;
+}
+
 static void do_instantiate(const sd_app *app, const sd_request *req, sd_response *resp)
 {
 	sd_inst_body b;
 	sd_api_result r = {0};
 	sd_err e = sd_doc_parse_inst(req->body, req->body_len, &b, r.msg);
-	if (e == SD_OK) {
+	if (e == SD_OK && b.has_from)
+		e = sd_http_authorize(app, req, b.from, SD_NEED_READ, b.token, b.token_len);
+	if (e == SD_OK)
 		e = sd_api_instantiate(app->store, &b, NULL, NULL, &r);
-		sd_inst_body_free(&b);
-	}
+	sd_inst_body_free(&b);
 	if (e != SD_OK) {
 		set_error(resp, e, r.msg, NULL);
 	} else {
+		char tok[SD_TOKEN_LEN + 1], rtok[SD_TOKEN_LEN + 1];
+		sd_token_derive(app->secret, SD_TOKEN_WRITE, r.key, tok);
+		json_t *a = json_pack("{s:s, s:i, s:O, s:O, s:s}", "key", r.key, "version", 1, "created",
+				      time_field(r.doc, "created"), "updated", time_field(r.doc, "updated"),
+				      "token", tok);
+		if (a && app->cfg->access == SD_ACCESS_PRIVATE) {
+			sd_token_derive(app->secret, SD_TOKEN_READ, r.key, rtok);
+			json_object_set_new(a, "read_token", json_string(rtok));
+		}
 		sd_response_header(resp, "Location: /api/load?key=%s", r.key);
 		set_etag(resp, 1);
-		set_json(resp, 201,
-			 json_pack("{s:s, s:i, s:O, s:O}", "key", r.key, "version", 1, "created",
-				   time_field(r.doc, "created"), "updated", time_field(r.doc, "updated")));
+		set_json(resp, 201, a);
 	}
 	sd_api_result_free(&r);
 }
@@ -211,6 +264,8 @@ static void do_load(const sd_app *app, const sd_request *req, sd_response *resp)
 	char key[SD_KEY_LEN + 1];
 	sd_api_result r = {0};
 	sd_err e = query_key(req->query, key);
+	if (e == SD_OK)
+		e = sd_http_authorize(app, req, key, SD_NEED_READ, NULL, 0);
 	if (e == SD_OK)
 		e = sd_api_load(app->store, key, &r);
 	if (e != SD_OK) {
@@ -238,12 +293,14 @@ static void do_save(const sd_app *app, const sd_request *req, sd_response *resp)
 	sd_save_body b;
 	sd_api_result r = {0};
 	sd_err e = sd_doc_parse_save(req->body, req->body_len, &b, r.msg);
+	if (e == SD_OK)
+		e = sd_http_authorize(app, req, b.key, SD_NEED_WRITE, b.token, b.token_len);
 	if (e == SD_OK) {
 		sd_if_match im;
 		parse_etags(req->if_match, 0, &im);
 		e = sd_api_save(app->store, &b, &im, &r);
-		sd_save_body_free(&b);
 	}
+	sd_save_body_free(&b);
 	if (e != SD_OK) {
 		set_error(resp, e, r.msg, r.doc);
 	} else {
@@ -259,15 +316,25 @@ static void do_health(const sd_app *app, const sd_request *req, sd_response *res
 {
 	(void)req;
 	sd_err e = sd_store_check_writable(app->store);
+	unsigned long long free_b = 0, min_b = 0;
+	sd_err space = sd_store_space(app->store, &free_b, &min_b);
 	char now[SD_TIME_LEN];
 	sd_time_now(now);
-	if (e == SD_OK)
-		set_json(resp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "time", now, "durability",
-					      app->cfg->durability == SD_DURABLE_FULL ? "full" : "none"));
+	json_t *storage = json_pack("{s:s, s:I, s:I}", "state", space == SD_OK ? "ok" : "below_min_free",
+				    "free_bytes", (json_int_t)free_b, "min_free_bytes", (json_int_t)min_b);
+	if (e == SD_OK && space == SD_OK)
+		set_json(resp, 200, json_pack("{s:s, s:s, s:s, s:o*}", "status", "ok", "time", now, "durability",
+					      app->cfg->durability == SD_DURABLE_FULL ? "full" : "none",
+					      "storage", storage));
+	else if (e == SD_OK)
+		set_json(resp, 503, json_pack("{s:s, s:s, s:s, s:o*}", "status", "unavailable", "error",
+					      sd_err_code(space), "message",
+					      "Free space is below --min-free: new sessions and growing saves "
+					      "are refused; loads work.", "storage", storage));
 	else
-		set_json(resp, 503, json_pack("{s:s, s:s, s:s}", "status", "unavailable", "error",
+		set_json(resp, 503, json_pack("{s:s, s:s, s:s, s:o*}", "status", "unavailable", "error",
 					      sd_err_code(e), "message",
-					      "The data directory does not accept writes."));
+					      "The data directory does not accept writes.", "storage", storage));
 }
 
 static void do_metrics(const sd_app *app, const sd_request *req, sd_response *resp)
@@ -306,14 +373,81 @@ static void add_cors(const sd_app *app, const sd_request *req, sd_response *resp
 {
 	if (!sd_config_origin_allowed(app->cfg, req->origin))
 		return;
+	/* The origin itself, never "*": credentials are allowed. */
 	sd_response_header(resp, "Access-Control-Allow-Origin: %.200s", req->origin);
+	sd_response_header(resp, "Access-Control-Allow-Credentials: true");
 	sd_response_header(resp, "Vary: Origin");
 	if (preflight) {
 		sd_response_header(resp, "Access-Control-Allow-Methods: GET, POST");
-		sd_response_header(resp, "Access-Control-Allow-Headers: Content-Type, If-Match, If-None-Match");
+		sd_response_header(resp, "Access-Control-Allow-Headers: Authorization, Content-Type, If-Match, If-None-Match");
 		sd_response_header(resp, "Access-Control-Max-Age: 600");
 	} else {
 		sd_response_header(resp, "Access-Control-Expose-Headers: ETag, Location, Retry-After");
+	}
+}
+
+/* Origin "scheme://host[:port]" without the scheme's default port, into
+ * out; 0, or -1 when it does not fit. */
+static int origin_norm(const char *scheme, const char *host, size_t hlen, char *out, size_t n)
+{
+	const char *dflt = strcmp(scheme, "https") == 0 ? ":443" : ":80";
+	size_t dl = strlen(dflt);
+	if (hlen > dl && strncmp(host + hlen - dl, dflt, dl) == 0)
+		hlen -= dl;
+	return snprintf(out, n, "%s://%.*s", scheme, (int)hlen, host) < (int)n ? 0 : -1;
+}
+
+/* 1 when Origin is the request's own: scheme (when nginx told it) and Host. */
+static int same_origin(const sd_request *req)
+{
+	const char *o = req->origin, *sep = strstr(o, "://");
+	if (!req->host || !*req->host || !sep)
+		return 0;
+	char oscheme[8];
+	size_t sl = (size_t)(sep - o);
+	if (sl >= sizeof oscheme)
+		return 0;
+	memcpy(oscheme, o, sl);
+	oscheme[sl] = '\0';
+	if (req->scheme ? strcmp(oscheme, req->scheme) != 0
+			: (strcmp(oscheme, "http") != 0 && strcmp(oscheme, "https") != 0))
+		return 0;
+	char a[512], b[512];
+	if (origin_norm(oscheme, req->host, strlen(req->host), a, sizeof a) ||
+	    origin_norm(oscheme, sep + 3, strlen(sep + 3), b, sizeof b))
+		return 0;
+	return strcasecmp(a, b) == 0;
+}
+
+/* CSRF: a request that may write, from a browser page whose Origin is
+ * neither this site nor allowed by --cors-origin. No Origin (curl,
+ * servers) is not a browser's cross-site request. */
+static int origin_forbidden(const sd_app *app, const sd_request *req)
+{
+	return req->origin && strcmp(req->method, "POST") == 0 && !same_origin(req) &&
+	       !sd_config_origin_allowed(app->cfg, req->origin);
+}
+
+/* The miss limit: answers 429 when the client's address is over it. */
+static int over_miss_limit(const sd_app *app, const sd_request *req, sd_response *resp)
+{
+	int wait_s = sd_limit_check(app->limit, req->remote_addr, sd_time_mono_ns());
+	if (!wait_s)
+		return 0;
+	sd_metrics_add(SD_M_RATE_LIMITED, 1);
+	sd_response_header(resp, "Retry-After: %d", wait_s);
+	set_error(resp, SD_ERR_RATE_LIMITED, NULL, NULL);
+	return 1;
+}
+
+/* A guess that failed: an unknown key on load or copy, or a bad token. */
+static void count_miss(const sd_app *app, const sd_request *req, const sd_response *resp)
+{
+	int unknown = resp->status == 404 &&
+		      (resp->endpoint == SD_EP_LOAD || resp->endpoint == SD_EP_INSTANTIATE);
+	if (unknown || resp->status == sd_err_status(SD_ERR_UNAUTHORIZED)) {
+		sd_metrics_add(SD_M_MISSES, 1);
+		sd_limit_miss(app->limit, req->remote_addr, sd_time_mono_ns());
 	}
 }
 
@@ -327,7 +461,8 @@ void sd_http_handle(const sd_app *app, const sd_request *req, sd_response *resp)
 			rt = &routes[i];
 	if (!rt) {
 		add_cors(app, req, resp, 0);
-		set_error(resp, SD_ERR_NOT_FOUND, "No such endpoint.", NULL);
+		if (!over_miss_limit(app, req, resp))
+			set_error(resp, SD_ERR_NOT_FOUND, "No such endpoint.", NULL);
 		return;
 	}
 	resp->endpoint = rt->ep;
@@ -340,9 +475,15 @@ void sd_http_handle(const sd_app *app, const sd_request *req, sd_response *resp)
 		return;
 	}
 	add_cors(app, req, resp, 0);
+	if (over_miss_limit(app, req, resp))
+		return;
 	if (strcmp(m, rt->method) != 0 && !(is_get && strcmp(m, "HEAD") == 0)) {
 		sd_response_header(resp, "Allow: %s, OPTIONS", is_get ? "GET, HEAD" : rt->method);
 		set_error(resp, SD_ERR_METHOD, NULL, NULL);
+		return;
+	}
+	if (origin_forbidden(app, req)) {
+		set_error(resp, SD_ERR_FORBIDDEN, NULL, NULL);
 		return;
 	}
 	if (req->body_too_large) {
@@ -358,4 +499,5 @@ void sd_http_handle(const sd_app *app, const sd_request *req, sd_response *resp)
 		return;
 	}
 	rt->fn(app, req, resp);
+	count_miss(app, req, resp);
 }

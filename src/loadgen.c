@@ -75,11 +75,13 @@ typedef struct rbuf {
 
 typedef struct owned_sess {
 	char key[16];
+	char token[64];        /* its write token, from the instantiate answer */
 	lg_owned st;
 } owned_sess;
 
 typedef struct hot {
 	char key[16];
+	char token[64];
 	lg_counter c;
 	int verified;
 	int64_t final_version, final_counter;
@@ -113,6 +115,9 @@ typedef struct vu {
 	uint64_t seq;
 	uint64_t rng;
 	struct vu *next_idle;
+	const char *token;     /* the write token this request carries; NULL: none */
+	struct curl_slist *auth; /* r->hdrs plus "Authorization: Bearer" auth_for */
+	char auth_for[64];
 } vu;
 
 typedef struct stats {
@@ -588,6 +593,7 @@ static void clear_request(vu *u)
 	json_decref(u->sent_data);
 	u->sent_data = NULL;
 	u->next = NX_NONE;
+	u->token = NULL;
 }
 
 /* Prepare a POST of obj (stolen) to path. */
@@ -617,6 +623,24 @@ static int vu_send(run *r, vu *u, int64_t intended)
 	u->resp.len = 0;
 	u->resp.overflow = 0;
 	curl_easy_setopt(e, CURLOPT_URL, u->url);
+	if (u->token && strcmp(u->token, u->auth_for) != 0) {
+		/* a save carries its session's token (built once per session) */
+		char line[128];
+		snprintf(line, sizeof line, "Authorization: Bearer %s", u->token);
+		curl_slist_free_all(u->auth);
+		struct curl_slist *a = curl_slist_append(NULL, "Content-Type: application/json");
+		struct curl_slist *b = a ? curl_slist_append(a, "Expect:") : NULL;
+		struct curl_slist *c = b ? curl_slist_append(b, line) : NULL;
+		if (!c) {
+			curl_slist_free_all(a);
+			u->auth = NULL;
+			u->auth_for[0] = '\0';
+			return -1;
+		}
+		u->auth = c;
+		snprintf(u->auth_for, sizeof u->auth_for, "%s", u->token);
+	}
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, u->token ? u->auth : r->hdrs);
 	if (u->body) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, u->body);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(u->body));
@@ -661,6 +685,7 @@ static int prep_owned_save(run *r, vu *u, int idx)
 	u->sent_version = s->st.version;
 	u->sent_data = user_data(r, u, "w", (json_int_t)s->st.version + 1);
 	u->next = NX_SAVE;
+	u->token = s->token;
 	return prep_post(r, u, EP_SAVE, "/api/save",
 			 json_pack("{s:s, s:I, s:O}", "key", s->key, "version", (json_int_t)s->st.version,
 				   "data", u->sent_data));
@@ -679,6 +704,7 @@ static int prep_counter_save(run *r, vu *u)
 	u->sent_version = u->cur_version;
 	u->floor = h->c.floor;
 	u->next = NX_SAVE;
+	u->token = h->token;
 	u->sent_data = user_data(r, u, "counter", (json_int_t)u->cur_counter + 1);
 	return prep_post(r, u, EP_SAVE, "/api/save",
 			 json_pack("{s:s, s:I, s:O}", "key", h->key, "version", (json_int_t)u->cur_version,
@@ -823,7 +849,7 @@ static int doc_fields(const json_t *doc, const char *key, int64_t *version, json
 	return 0;
 }
 
-static void add_owned(run *r, vu *u, const char *key, json_t *data)
+static void add_owned(run *r, vu *u, const char *key, const char *token, json_t *data)
 {
 	int slot;
 	if (u->n_own < r->o.sessions_per_user) {
@@ -834,6 +860,7 @@ static void add_owned(run *r, vu *u, const char *key, json_t *data)
 		lg_owned_free(&u->own[slot].st);
 	}
 	snprintf(u->own[slot].key, sizeof u->own[slot].key, "%s", key);
+	snprintf(u->own[slot].token, sizeof u->own[slot].token, "%s", token);
 	lg_owned_init(&u->own[slot].st, 1, data);
 }
 
@@ -850,9 +877,10 @@ static void on_owned(run *r, vu *u, long status, json_t *j)
 	int unsure = status == 0 || status >= 500;
 	if (u->next == NX_INSTANTIATE) {
 		const char *key = json_string_value(json_object_get(j, "key"));
+		const char *tok = json_string_value(json_object_get(j, "token"));
 		int64_t v = 0;
-		if (status == 201 && key && !get_int(j, "version", &v) && v == 1) {
-			add_owned(r, u, key, u->sent_data);
+		if (status == 201 && key && tok && !get_int(j, "version", &v) && v == 1) {
+			add_owned(r, u, key, tok, u->sent_data);
 			u->sent_data = NULL;
 		} else if (!unsure) {
 			unexpected(r, u, status);
@@ -896,6 +924,7 @@ static void on_owned(run *r, vu *u, long status, json_t *j)
 		lg_owned_free(&s->st);
 		s->st = u->own[u->n_own - 1].st;
 		memcpy(s->key, u->own[u->n_own - 1].key, sizeof s->key);
+		memcpy(s->token, u->own[u->n_own - 1].token, sizeof s->token);
 		u->n_own--;
 		if (u->next_slot >= u->n_own)
 			u->next_slot = 0;
@@ -970,8 +999,10 @@ static void on_setup(run *r, vu *u, long status, json_t *j)
 {
 	hot *h = &r->hot[u->idx];
 	const char *key = json_string_value(json_object_get(j, "key"));
-	if (status == 201 && key) {
+	const char *tok = json_string_value(json_object_get(j, "token"));
+	if (status == 201 && key && tok) {
 		snprintf(h->key, sizeof h->key, "%s", key);
+		snprintf(h->token, sizeof h->token, "%s", tok);
 		lg_counter_init(&h->c);
 		h->c.floor = 1;
 		u->pos += r->o.users;
@@ -1455,6 +1486,7 @@ static void run_free(run *r)
 				curl_easy_cleanup(u->easy);
 			}
 			clear_request(u);
+			curl_slist_free_all(u->auth);
 			free(u->resp.p);
 			if (u->own)
 				for (int k = 0; k < u->n_own; k++)

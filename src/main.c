@@ -13,6 +13,8 @@
 #include "sd_http.h"
 #include "sd_log.h"
 #include "sd_store.h"
+#include "sd_token.h"
+#include "sd_limit.h"
 
 #ifndef SD_VERSION
 #define SD_VERSION "dev"
@@ -66,13 +68,31 @@ int main(int argc, char **argv)
 	}
 
 	sd_store_opts so = {.data_dir = cfg.data_dir, .durability = cfg.durability,
-			    .lock_timeout_ms = cfg.lock_timeout_ms};
+			    .lock_timeout_ms = cfg.lock_timeout_ms, .min_free_pct = cfg.min_free_pct,
+			    .min_free_bytes = cfg.min_free_bytes};
 	sd_store *store;
 	if (sd_store_open(&so, &store, msg) != SD_OK) {
 		sd_log_error("%s", msg);
 		return 1;
 	}
-	sd_app app = {.store = store, .cfg = &cfg};
+	/* The secret: in memory for the process's life; never logged. */
+	static sd_secret secret;
+	char secret_path[sizeof cfg.secret_file];
+	if (cfg.secret_file[0])
+		snprintf(secret_path, sizeof secret_path, "%s", cfg.secret_file);
+	else
+		snprintf(secret_path, sizeof secret_path, "%s/secret", cfg.data_dir);
+	msg[0] = '\0';
+	sd_err se = sd_secret_load(secret_path, 1, &secret, msg);
+	sd_limit *limit = NULL;
+	if (se == SD_OK)
+		se = sd_limit_new(cfg.miss_limit, cfg.miss_limit, &limit);
+	if (se != SD_OK) {
+		fprintf(stderr, "sessiond: %s\n", se == SD_ERR_INTERNAL && !msg[0] ? "out of memory" : msg);
+		sd_store_close(store);
+		return se == SD_ERR_BAD_REQUEST ? 2 : 1;
+	}
+	sd_app app = {.store = store, .cfg = &cfg, .secret = &secret, .limit = limit};
 	sd_fcgi *f = NULL;
 	if (sd_fcgi_start(&app, fd, cfg.threads, cfg.max_body, &f) != SD_OK) {
 		sd_log_error("cannot start %d worker threads", cfg.threads);
@@ -80,8 +100,10 @@ int main(int argc, char **argv)
 			sd_store_close(store);
 		return 1;
 	}
-	sd_log_info("serving on %s with %d threads, data in %s, durability %s", cfg.listen[0] ? cfg.listen : "fd 0",
-		    cfg.threads, cfg.data_dir, cfg.durability == SD_DURABLE_FULL ? "full" : "none");
+	static const char *const modes[] = {"token", "private", "open"};
+	sd_log_info("serving on %s with %d threads, data in %s, durability %s, access %s, miss limit %d/min",
+		    cfg.listen[0] ? cfg.listen : "fd 0", cfg.threads, cfg.data_dir,
+		    cfg.durability == SD_DURABLE_FULL ? "full" : "none", modes[cfg.access], cfg.miss_limit);
 
 	int sig = 0;
 	sigwait(&stop, &sig);
@@ -92,6 +114,8 @@ int main(int argc, char **argv)
 	if (!busy) { /* else workers still hold the store: the exit frees it */
 		close(fd);
 		sd_store_close(store);
+		sd_limit_free(limit);
+		sodium_memzero(&secret, sizeof secret);
 	}
 	sd_log_info("stopped");
 	return 0;

@@ -151,6 +151,8 @@ static const struct {
 	{SD_M_SESSIONS_CREATED, "sessiond_sessions_created_total", "Sessions created."},
 	{SD_M_BYTES_WRITTEN, "sessiond_bytes_written_total", "Bytes of session files written."},
 	{SD_M_FSYNCS, "sessiond_fsyncs_total", "fsync calls on files and folders."},
+	{SD_M_MISSES, "sessiond_misses_total", "Loads and copies of unknown keys, and requests with a missing or wrong token."},
+	{SD_M_RATE_LIMITED, "sessiond_rate_limited_total", "Requests refused with 429 by the miss limit."},
 };
 
 char *sd_metrics_render(size_t *len)

@@ -76,6 +76,14 @@ static const struct command {
 	 "            skipping them\n"
 	 "  --json    the report as JSON\n\n"
 	 "Exit status 1 when any line was rejected; the report gives their numbers.\n"},
+	{"token", ctl_token,
+	 "Usage: sessionctl [--data-dir DIR] token KEY [--secret-file PATH] [--json]\n"
+	 "The session's write token (edits; what instantiate answered as \"token\") and\n"
+	 "read token (loads and copies under --access private), derived from the\n"
+	 "server secret: to re-issue a lost edit link. Treat the output as a password.\n\n"
+	 "  --secret-file PATH   the secret sessiond uses (SESSIOND_SECRET_FILE, default\n"
+	 "                       DATA_DIR/secret); it is read, never created\n"
+	 "  --json               {\"key\",\"token\",\"read_token\"} on one line\n"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
@@ -95,7 +103,8 @@ static const char usage_text[] =
 	"  fsck     check (and --repair) every file\n"
 	"  gc       delete sessions not updated for a while\n"
 	"  export   every session as JSON Lines on stdout\n"
-	"  import   JSON Lines from stdin into the store\n\n"
+	"  import   JSON Lines from stdin into the store\n"
+	"  token    a session's tokens (needs the server secret)\n\n"
 	"Exit status: 0 success, 1 problems found or an error, 2 bad usage.\n";
 
 static const struct command *find_command(const char *name)

@@ -32,6 +32,7 @@ req POST /api/instantiate "${CT[@]}" -d '{}'
 ok "instantiate {}: 201" [ "$STATUS" = 201 ]
 req POST /api/instantiate "${CT[@]}" -d '{"data":{"n":1,"list":[1,2]},"meta":{"owner":"ann"}}'
 K2=$(printf '%s' "$BODY" | jq -r .key)
+A2=(-H "Authorization: Bearer $(printf '%s' "$BODY" | jq -r .token)")
 req GET "/api/load?key=$K2"
 ok "instantiate with data and meta stores both" json '.data == {"n":1,"list":[1,2]} and .meta == {"owner":"ann"} and .version == 1'
 req POST /api/instantiate -H 'Content-Type: text/plain;charset=UTF-8' -d "{\"from\":\"${K2,,}\"}"
@@ -75,49 +76,49 @@ req HEAD "/api/load?key=$K2"
 ok "HEAD load: 200" [ "$STATUS" = 200 ]
 
 # --- save ---
-req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"version\":1,\"data\":{\"n\":2},\"meta\":{\"owner\":null,\"tags\":{\"a\":1}}}"
+req POST /api/save "${A2[@]}" "${CT[@]}" -d "{\"key\":\"$K2\",\"version\":1,\"data\":{\"n\":2},\"meta\":{\"owner\":null,\"tags\":{\"a\":1}}}"
 ok "conditional save: 200" [ "$STATUS" = 200 ]
 ok "save answers key, version 2, updated" json ".key == \"$K2\" and .version == 2 and (.updated|type==\"string\")"
 eq "save ETag" "$(hdr ETag)" '"2"'
 req GET "/api/load?key=$K2"
 ok "data replaced, meta merged (null deletes)" json '.data == {"n":2} and .meta == {"tags":{"a":1}} and .version == 2'
-req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"meta\":{\"tags\":{\"b\":2}}}"
+req POST /api/save "${A2[@]}" "${CT[@]}" -d "{\"key\":\"$K2\",\"meta\":{\"tags\":{\"b\":2}}}"
 req GET "/api/load?key=$K2"
 ok "save without data keeps data; meta merge is recursive" json '.data == {"n":2} and .meta == {"tags":{"a":1,"b":2}} and .version == 3'
 ok "created is kept, updated moves" json '.created < .updated'
-req POST /api/save -H 'Content-Type: text/plain' -H 'If-Match: "3"' -d "{\"key\":\"$K2\",\"data\":[]}"
+req POST /api/save "${A2[@]}" -H 'Content-Type: text/plain' -H 'If-Match: "3"' -d "{\"key\":\"$K2\",\"data\":[]}"
 ok "If-Match matching (text/plain, as sendBeacon): 200" [ "$STATUS" = 200 ]
-req POST /api/save -H 'Content-Type: text/plain' -H 'If-Match: *' -d "{\"key\":\"$K2\",\"data\":[1]}"
+req POST /api/save "${A2[@]}" -H 'Content-Type: text/plain' -H 'If-Match: *' -d "{\"key\":\"$K2\",\"data\":[1]}"
 ok "If-Match *: 200" [ "$STATUS" = 200 ]
 before=$(snapshot)
-req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"version\":1,\"data\":\"stale\"}"
+req POST /api/save "${A2[@]}" "${CT[@]}" -d "{\"key\":\"$K2\",\"version\":1,\"data\":\"stale\"}"
 ok "stale body version: 409 conflict" is_error 409 conflict
 ok "409 carries version and the current document" json '.version == 5 and .current.version == 5 and .current.data == [1]'
-req POST /api/save "${CT[@]}" -H 'If-Match: "2"' -d "{\"key\":\"$K2\",\"data\":\"stale\"}"
+req POST /api/save "${A2[@]}" "${CT[@]}" -H 'If-Match: "2"' -d "{\"key\":\"$K2\",\"data\":\"stale\"}"
 ok "stale If-Match: 412 precondition_failed" is_error 412 precondition_failed
 ok "412 carries version and the current document" json '.version == 5 and .current.key == "'"$K2"'"'
-req POST /api/save "${CT[@]}" -H 'If-Match: W/"5"' -d "{\"key\":\"$K2\",\"data\":\"weak\"}"
+req POST /api/save "${A2[@]}" "${CT[@]}" -H 'If-Match: W/"5"' -d "{\"key\":\"$K2\",\"data\":\"weak\"}"
 ok "weak If-Match never matches: 412" is_error 412 precondition_failed
 req POST /api/save "${CT[@]}" -d '{"key":"NOSUCHKY","data":1}'
-ok "save unknown key: 404 not_found" is_error 404 not_found
+ok "save unknown key without a token: 401, as for a known key (no oracle)" is_error 401 unauthorized
 req POST /api/save "${CT[@]}"
 ok "empty save body: 400 bad_request" is_error 400 bad_request
-req POST /api/save "${CT[@]}" -d '{"key":"'"$K2"'", "data": [1,2'
+req POST /api/save "${A2[@]}" "${CT[@]}" -d '{"key":"'"$K2"'", "data": [1,2'
 ok "broken JSON: 400 bad_json" is_error 400 bad_json
 ok "bad_json names line and column" json '.message | test("line 1, column [0-9]+")'
-req POST /api/save "${CT[@]}" -d $'{\n  "key": "'"$K2"$'",\n  "data": nope\n}'
+req POST /api/save "${A2[@]}" "${CT[@]}" -d $'{\n  "key": "'"$K2"$'",\n  "data": nope\n}'
 ok "bad_json on line 3" json '.message | test("line 3")'
 req POST /api/save "${CT[@]}" -d '[1,2]'
 ok "body not an object: 400 bad_request" is_error 400 bad_request
 req POST /api/save "${CT[@]}" -d '"text"'
 ok "body a string: 400 bad_request" is_error 400 bad_request
-req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"meta\":\"x\"}"
+req POST /api/save "${A2[@]}" "${CT[@]}" -d "{\"key\":\"$K2\",\"meta\":\"x\"}"
 ok "non-object meta: 400 bad_request" is_error 400 bad_request
 for v in '1.5' '"5"' 'true' '0' '-3' 'null'; do
-  req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"version\":$v}"
+  req POST /api/save "${A2[@]}" "${CT[@]}" -d "{\"key\":\"$K2\",\"version\":$v}"
   ok "version $v: 400 bad_request" is_error 400 bad_request
 done
-req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"dta\":1}"
+req POST /api/save "${A2[@]}" "${CT[@]}" -d "{\"key\":\"$K2\",\"dta\":1}"
 ok "unknown field: 400 bad_request" is_error 400 bad_request
 req POST /api/save "${CT[@]}" -d '{"data":1}'
 ok "missing key: 400 bad_key" is_error 400 bad_key
@@ -126,14 +127,14 @@ for bad in '"../x/abcd"' '"ABC"' '"ABCDEFGHI"' '12345678' '"ABCD\u0000EF"' '"ÀB
   ok "key $bad: 400 bad_key" is_error 400 bad_key
 done
 deep=$(printf '%.0s[' $(seq 1 200))
-req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"data\":$deep}"
+req POST /api/save "${A2[@]}" "${CT[@]}" -d "{\"key\":\"$K2\",\"data\":$deep}"
 ok "absurd nesting (unterminated): 400" bash -c "[ '$STATUS' = 400 ]"
 deep2="$(printf '%.0s[' $(seq 1 100))1$(printf '%.0s]' $(seq 1 100))"
-req POST /api/save "${CT[@]}" -d "{\"key\":\"$K2\",\"data\":$deep2}"
+req POST /api/save "${A2[@]}" "${CT[@]}" -d "{\"key\":\"$K2\",\"data\":$deep2}"
 ok "nesting deeper than the limit: 400 bad_request" is_error 400 bad_request
-req POST /api/save -H 'Content-Type: application/x-www-form-urlencoded' -d "key=$K2"
+req POST /api/save "${A2[@]}" -H 'Content-Type: application/x-www-form-urlencoded' -d "key=$K2"
 ok "form body: 415 unsupported_media_type" is_error 415 unsupported_media_type
-req POST /api/save -H 'Content-Type: text/html' -d "{\"key\":\"$K2\"}"
+req POST /api/save "${A2[@]}" -H 'Content-Type: text/html' -d "{\"key\":\"$K2\"}"
 ok "text/html body: 415" is_error 415 unsupported_media_type
 head -c 70000 /dev/zero | tr '\0' ' ' > "$IT_TMP/big"
 req POST /api/save "${CT[@]}" --data-binary @"$IT_TMP/big"
@@ -142,7 +143,7 @@ req POST /api/save "${CT[@]}" -H 'Transfer-Encoding: chunked' --data-binary @"$I
 ok "chunked body over the limit: 413 too_large" is_error 413 too_large
 eq "no bad input changed any file" "$(snapshot)" "$before"
 ok "no temporary files left" bash -c "[ -z \"\$(find '$DATA/sessions' -name '*.tmp')\" ]"
-req POST /api/save "${CT[@]}" -H 'Transfer-Encoding: chunked' -d "{\"key\":\"$K2\",\"data\":\"chunked\"}"
+req POST /api/save "${A2[@]}" "${CT[@]}" -H 'Transfer-Encoding: chunked' -d "{\"key\":\"$K2\",\"data\":\"chunked\"}"
 ok "chunked body within the limit: 200" [ "$STATUS" = 200 ]
 
 # --- methods, paths, health, metrics ---
@@ -171,11 +172,12 @@ req OPTIONS /api/save -H 'Origin: http://app.example' -H 'Access-Control-Request
 ok "preflight: 204" [ "$STATUS" = 204 ]
 eq "preflight allow-origin" "$(hdr Access-Control-Allow-Origin)" http://app.example
 eq "preflight methods" "$(hdr Access-Control-Allow-Methods)" "GET, POST"
-eq "preflight headers" "$(hdr Access-Control-Allow-Headers)" "Content-Type, If-Match, If-None-Match"
+eq "preflight headers" "$(hdr Access-Control-Allow-Headers)" "Authorization, Content-Type, If-Match, If-None-Match"
 req GET "/api/load?key=$K2" -H 'Origin: http://app.example'
 eq "allowed origin gets Allow-Origin" "$(hdr Access-Control-Allow-Origin)" http://app.example
 eq "Vary: Origin" "$(hdr Vary)" Origin
 eq "Expose-Headers" "$(hdr Access-Control-Expose-Headers)" "ETag, Location, Retry-After"
+eq "Allow-Credentials, with the origin echoed (never *)" "$(hdr Access-Control-Allow-Credentials)" true
 req GET "/api/load?key=$K2" -H 'Origin: http://evil.example'
 ok "other origin: no CORS headers" bash -c "! grep -qi '^Access-Control-' '$HDRS'"
 req OPTIONS /api/save -H 'Origin: http://evil.example'
@@ -184,7 +186,8 @@ ok "other origin preflight: no CORS headers" bash -c "! grep -qi '^Access-Contro
 # --- 100 concurrent unconditional saves: version 101, a valid file ---
 req POST /api/instantiate
 KC=$(printf '%s' "$BODY" | jq -r .key)
-seq 1 100 | xargs -P 100 -I{} curl -s -o /dev/null -w '%{http_code}\n' -X POST "${CT[@]}" \
+TC=$(printf '%s' "$BODY" | jq -r .token)
+seq 1 100 | xargs -P 100 -I{} curl -s -o /dev/null -w '%{http_code}\n' -X POST "${CT[@]}" -H "Authorization: Bearer $TC" \
   -d "{\"key\":\"$KC\",\"data\":{\"writer\":{}}}" "$BASE/api/save" > "$IT_TMP/codes"
 eq "100 concurrent unconditional saves all 200" "$(sort "$IT_TMP/codes" | uniq -c | tr -s ' ')" " 100 200"
 req GET "/api/load?key=$KC"
@@ -202,19 +205,21 @@ ok "its document is served" json '.version == 4 and .data == [7]'
 printf '{\n  "key": "CMPACT01",\n  "version": 2,\n  "created": "' > "$DATA/sessions/CM/CMPACT01.json"
 req GET /api/load?key=CMPACT01
 ok "a damaged file: 500 internal, as JSON" is_error 500 internal
-req POST /api/save "${CT[@]}" -d '{"key":"CMPACT01","data":1}'
+auth CMPACT01   # a damaged session still has its token
+req POST /api/save "${CT[@]}" "${AUTH[@]}" -d '{"key":"CMPACT01","data":1}'
 ok "saving over a damaged file: 500 internal, file untouched" bash -c "[ '$STATUS' = 500 ] && [ \$(wc -c < '$DATA/sessions/CM/CMPACT01.json') -lt 60 ]"
 
 # --- found in review: each was a 500 or worse before its fix ---
 long=$(printf 'a%.0s' $(seq 1 62))
-req POST /api/save "${CT[@]}" --data-binary "{\"key\":\"$K2\",\"$long\u00e9\":1}"
+req POST /api/save "${A2[@]}" "${CT[@]}" --data-binary "{\"key\":\"$K2\",\"$long\u00e9\":1}"
 ok "an unknown field name cut inside a UTF-8 character: 400 bad_request JSON" is_error 400 bad_request
 req POST /api/instantiate "${CT[@]}" --data-binary "{\"${long}é\":1}"
 ok "the same on instantiate" is_error 400 bad_request
 mkdir -p "$DATA/sessions/MA"
 printf '{\n  "key": "MAXVER00",\n  "version": 9007199254740991,\n  "created": "2026-01-01T00:00:00.000Z",\n  "updated": "2026-01-01T00:00:00.000Z",\n  "meta": {},\n  "data": {}\n}\n' > "$DATA/sessions/MA/MAXVER00.json"
 cp "$DATA/sessions/MA/MAXVER00.json" "$IT_TMP/maxver"
-req POST /api/save "${CT[@]}" -d '{"key":"MAXVER00","data":1}'
+auth MAXVER00
+req POST /api/save "${CT[@]}" "${AUTH[@]}" -d '{"key":"MAXVER00","data":1}'
 ok "a save past version 2^53-1: 400 bad_request, not an overflow" is_error 400 bad_request
 ok "and the file is untouched" cmp -s "$DATA/sessions/MA/MAXVER00.json" "$IT_TMP/maxver"
 req GET /api/load?key=CMPACT01

@@ -16,11 +16,14 @@ IT_TMP=$(mktemp -d /tmp/sessiond-it.XXXXXX)
 RUN=$IT_TMP/run DATA=$MNT/data HDRS=$IT_TMP/headers
 PORT=$(free_port); BASE=http://127.0.0.1:$PORT
 trap 'stack_stop; cleanup_mnt; rm -rf "$IT_TMP"' EXIT
-stack_start "$RUN" "$PORT" "$DATA" --threads 4 --max-body 1M || exit 1
+# --min-free 0: this test is about ENOSPC itself, below any watermark
+# (security.sh tests the watermark).
+stack_start "$RUN" "$PORT" "$DATA" --threads 4 --max-body 1M --min-free 0 || exit 1
 CT=(-H 'Content-Type: application/json')
 
 req POST /api/instantiate "${CT[@]}" -d '{"data":{"keep":"me"}}'
 K=$(printf '%s' "$BODY" | jq -r .key)
+AUTH=(-H "Authorization: Bearer $(printf '%s' "$BODY" | jq -r .token)")
 F=$DATA/sessions/${K:0:2}/$K.json
 cp "$F" "$IT_TMP/before.json"
 dd if=/dev/zero of="$MNT/filler" bs=4k 2>/dev/null   # fill to ENOSPC
@@ -28,7 +31,7 @@ ok "the tmpfs is full" bash -c "! echo x >> '$MNT/probe' 2>/dev/null"
 rm -f "$MNT/probe"
 big=$(head -c 200000 /dev/zero | tr '\0' 'x')
 printf '{"key":"%s","data":"%s"}' "$K" "$big" > "$IT_TMP/body.json"
-req POST /api/save "${CT[@]}" --data-binary @"$IT_TMP/body.json"
+req POST /api/save "${CT[@]}" "${AUTH[@]}" --data-binary @"$IT_TMP/body.json"
 eq "save on a full disk: 507" "$STATUS" 507
 ok "error code storage_full" bash -c "printf '%s' \"\$1\" | jq -e '.error == \"storage_full\"' >/dev/null" _ "$BODY"
 ok "old document unchanged, byte for byte" cmp -s "$F" "$IT_TMP/before.json"
@@ -42,7 +45,7 @@ req GET "/api/load?key=$K"
 ok "loads still work on a full disk" bash -c "[ '$STATUS' = 200 ] && printf '%s' \"\$1\" | jq -e '.data.keep == \"me\" and .version == 1' >/dev/null" _ "$BODY"
 
 rm -f "$MNT/filler"
-req POST /api/save "${CT[@]}" --data-binary @"$IT_TMP/body.json"
+req POST /api/save "${CT[@]}" "${AUTH[@]}" --data-binary @"$IT_TMP/body.json"
 eq "space back: the same save works" "$STATUS" 200
 req GET /api/health
 eq "space back: health 200" "$STATUS" 200
@@ -50,7 +53,7 @@ eq "space back: health 200" "$STATUS" 200
 if mount -o remount,ro "$MNT" 2>/dev/null; then
   req GET /api/health
   eq "read-only data dir: health 503" "$STATUS" 503
-  req POST /api/save "${CT[@]}" -d "{\"key\":\"$K\",\"data\":1}"
+  req POST /api/save "${CT[@]}" "${AUTH[@]}" -d "{\"key\":\"$K\",\"data\":1}"
   ok "read-only data dir: save refused with a JSON error" bash -c "[ '$STATUS' -ge 500 ] && printf '%s' \"\$1\" | jq -e '.error' >/dev/null" _ "$BODY"
   req GET "/api/load?key=$K"
   ok "read-only data dir: the last acknowledged save loads" jq -e '.version == 2' "$IT_TMP/body"

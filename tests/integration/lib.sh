@@ -4,6 +4,7 @@
 #   it_setup [sessiond options...]   starts the stack; sets BASE, DATA, RUN
 #   req METHOD PATH [curl args...]   sets STATUS, BODY (and headers in $HDRS)
 #   hdr NAME                         a response header of the last req
+#   auth KEY                         sets AUTH: curl arguments carrying KEY's write token
 #   ok NAME CONDITION-COMMAND...     one check
 #   eq NAME ACTUAL EXPECTED          one check
 #   it_done                          prints the tally; exit status
@@ -14,12 +15,18 @@ IT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SESSIONCTL=${SESSIONCTL:-$IT_ROOT/build/sessionctl}
 LOADGEN=${LOADGEN:-$IT_ROOT/build/loadgen}
 IT_PASS=0 IT_FAIL=0 STATUS="" BODY=""
+# Every test request comes from one address, hundreds a second: the stacks
+# run with limits off (no nginx limit_req, no sessiond miss limit) unless a
+# script sets STACK_LIMITS=on before it_setup, as edge.sh does.
+STACK_LIMITS=${STACK_LIMITS:-off}
 
 it_setup() {
   IT_TMP=$(mktemp -d /tmp/sessiond-it.XXXXXX)
   RUN=$IT_TMP/run DATA=$IT_TMP/data HDRS=$IT_TMP/headers
   PORT=${IT_PORT:-$(free_port)} || { echo "no free port" >&2; exit 1; }   # IT_PORT: chosen by the caller
   BASE=http://127.0.0.1:$PORT
+  # IT_ACCESS_LOG=1: nginx writes its access log to $RUN/access.log.
+  [ "${IT_ACCESS_LOG:-}" = 1 ] && STACK_ACCESS_LOG=$RUN/access.log
   trap it_teardown EXIT
   stack_start "$RUN" "$PORT" "$DATA" "$@" || { echo "stack did not start" >&2; exit 1; }
 }
@@ -43,6 +50,14 @@ req() {
   out=$(curl -s -o "$IT_TMP/body" -D "$HDRS" -w '%{http_code}' "${m[@]}" "$@" "$BASE$path")
   STATUS=$out
   BODY=$(cat "$IT_TMP/body")
+}
+
+# The token comes from sessionctl token (the stack's secret), for sessions
+# a test made by hand or whose instantiate answer it did not keep.
+auth() {
+  local t
+  t=$("$SESSIONCTL" --data-dir "$DATA" token --json "$1" | jq -r .token) || return 1
+  AUTH=(-H "Authorization: Bearer $t")
 }
 
 hdr() { grep -i "^$1:" "$HDRS" | head -n1 | cut -d: -f2- | sed 's/^ *//; s/\r$//'; }

@@ -60,8 +60,9 @@ K1=${keys[0]} K2=${keys[1]} K3=${keys[2]} K4=${keys[3]} K5=${keys[4]}
 sleep 0.05
 T_MID=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
 sleep 0.05
-req POST /api/save "${CT[@]}" -d "{\"key\":\"$K1\",\"data\":{\"n\":10}}"
-req POST /api/save "${CT[@]}" -d "{\"key\":\"$K1\",\"meta\":{\"tag\":\"x\"}}"
+auth "$K1"
+req POST /api/save "${CT[@]}" "${AUTH[@]}" -d "{\"key\":\"$K1\",\"data\":{\"n\":10}}"
+req POST /api/save "${CT[@]}" "${AUTH[@]}" -d "{\"key\":\"$K1\",\"meta\":{\"tag\":\"x\"}}"
 eq "fixture: 5 sessions, K1 saved twice" "$STATUS $(jq -r .version <<<"$BODY")" "200 3"
 
 # --- usage ---
@@ -303,11 +304,16 @@ N=120
 gen RCE "$N" "$OLD" >"$IT_TMP/race.jsonl"
 C import <"$IT_TMP/race.jsonl"
 eq "race fixture: $N old sessions" "$RC" 0
+declare -A token   # imported sessions keep their tokens: they derive from the key
+for i in $(seq 1 "$N"); do
+  k=$(printf 'RCE%05d' "$i")
+  token[$k]=$("$SESSIONCTL" --data-dir "$DATA" token --json "$k" | jq -r .token)
+done
 storm() { # WORKER: at most 150 saves on random RCE keys, within the deadline
   local w=$1 n=0 k r code v
   while [ "$n" -lt 150 ] && [ "$SECONDS" -lt "$deadline" ]; do
     k=$(printf 'RCE%05d' $((RANDOM % N + 1)))
-    r=$(curl -s --max-time 10 -w '\n%{http_code}' -X POST "${CT[@]}" \
+    r=$(curl -s --max-time 10 -w '\n%{http_code}' -X POST "${CT[@]}" -H "Authorization: Bearer ${token[$k]}" \
       -d "{\"key\":\"$k\",\"data\":{\"w\":$w,\"n\":$n}}" "$BASE/api/save")
     code=${r##*$'\n'} v=0
     [[ $r =~ \"version\":([0-9]+) ]] && v=${BASH_REMATCH[1]}

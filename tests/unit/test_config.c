@@ -19,6 +19,8 @@ static const char *const env_names[] = {
 	"SESSIOND_DATA_DIR",    "SESSIOND_LISTEN",      "SESSIOND_THREADS",
 	"SESSIOND_MAX_BODY",    "SESSIOND_LOCK_TIMEOUT", "SESSIOND_DURABILITY",
 	"SESSIOND_CORS_ORIGIN", "SESSIOND_LOG_LEVEL",    "SESSIOND_BACKLOG",
+	"SESSIOND_ACCESS",      "SESSIOND_SECRET_FILE",  "SESSIOND_MISS_LIMIT",
+	"SESSIOND_MIN_FREE",
 };
 
 static void clear_env(void)
@@ -315,6 +317,17 @@ static const struct {
 	{"--backlog", "SESSIOND_BACKLOG", "0"},
 	{"--backlog", "SESSIOND_BACKLOG", "65536"},
 	{"--backlog", "SESSIOND_BACKLOG", "x"},
+	{"--access", "SESSIOND_ACCESS", "public"},
+	{"--access", "SESSIOND_ACCESS", "Token"},
+	{"--secret-file", "SESSIOND_SECRET_FILE", ""},
+	{"--miss-limit", "SESSIOND_MISS_LIMIT", "-1"},
+	{"--miss-limit", "SESSIOND_MISS_LIMIT", "20/min"},
+	{"--min-free", "SESSIOND_MIN_FREE", "100%"},
+	{"--min-free", "SESSIOND_MIN_FREE", "5%%"},
+	{"--min-free", "SESSIOND_MIN_FREE", "-5%"},
+	{"--min-free", "SESSIOND_MIN_FREE", "200X"},
+	{"--min-free", "SESSIOND_MIN_FREE", "200MB"},
+	{"--min-free", "SESSIOND_MIN_FREE", "lots"},
 };
 
 static void test_bad_values(void **state)
@@ -362,6 +375,37 @@ static void test_bad_values(void **state)
 }
 
 /* ---- help, version, unknown options ----------------------------------------- */
+
+/* The issue 7 options: defaults, and what each accepts. */
+static void test_security_options(void **state)
+{
+	(void)state;
+	sd_config c;
+	char msg[SD_MSG_MAX];
+	assert_int_equal(parse(&c, msg, ARGS("--threads", "4")), SD_CONFIG_RUN);
+	assert_int_equal(c.access, SD_ACCESS_TOKEN);
+	assert_int_equal(c.miss_limit, 20);
+	assert_true(c.min_free_pct == 5 && c.min_free_bytes == 0);
+	assert_string_equal(c.secret_file, "");
+	assert_int_equal(parse(&c, msg, ARGS("--access", "private", "--miss-limit", "0", "--min-free", "200M",
+					     "--secret-file", "/etc/sessiond/secret")), SD_CONFIG_RUN);
+	assert_int_equal(c.access, SD_ACCESS_PRIVATE);
+	assert_int_equal(c.miss_limit, 0);
+	assert_true(c.min_free_pct == 0 && c.min_free_bytes == 200ULL << 20);
+	assert_string_equal(c.secret_file, "/etc/sessiond/secret");
+	assert_int_equal(parse(&c, msg, ARGS("--access", "open", "--min-free", "0.5%")), SD_CONFIG_RUN);
+	assert_int_equal(c.access, SD_ACCESS_OPEN);
+	assert_true(c.min_free_pct == 0.5 && c.min_free_bytes == 0);
+	assert_int_equal(parse(&c, msg, ARGS("--min-free", "0")), SD_CONFIG_RUN);
+	assert_true(c.min_free_pct == 0 && c.min_free_bytes == 0);
+	assert_int_equal(parse(&c, msg, ARGS("--min-free", "2G")), SD_CONFIG_RUN);
+	assert_true(c.min_free_bytes == 2ULL << 30);
+	setenv("SESSIOND_MISS_LIMIT", "7", 1);
+	setenv("SESSIOND_ACCESS", "open", 1);
+	assert_int_equal(parse(&c, msg, ARGS("--access", "token")), SD_CONFIG_RUN);
+	assert_int_equal(c.miss_limit, 7);
+	assert_int_equal(c.access, SD_ACCESS_TOKEN); /* the command line wins */
+}
 
 static void test_help_version(void **state)
 {
@@ -439,6 +483,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_more_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cors_origins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_security_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_help_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_and_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reparse, setup, teardown),

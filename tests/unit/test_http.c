@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "sd_api.h"
+#include <sodium.h>
 #include "sd_config.h"
 #include "sd_http.h"
 #include "sd_log.h"
@@ -30,6 +31,7 @@ typedef struct fixture {
 	char *dir;
 	sd_config cfg;
 	sd_store *s;
+	sd_secret secret;
 	sd_app app;
 } fixture;
 
@@ -57,6 +59,10 @@ static int open_fixture(void **state, const char *const *extra)
 	argv[argc++] = (char *)"none";
 	argv[argc++] = (char *)"--lock-timeout";
 	argv[argc++] = (char *)"300ms";
+	/* HTTP semantics first: the suites below that test tokens pass
+	 * --access token or private, which comes later and wins. */
+	argv[argc++] = (char *)"--access";
+	argv[argc++] = (char *)"open";
 	for (int i = 0; extra && extra[i]; i++)
 		argv[argc++] = (char *)extra[i];
 	argv[argc] = NULL;
@@ -67,7 +73,8 @@ static int open_fixture(void **state, const char *const *extra)
 			   .lock_timeout_ms = f->cfg.lock_timeout_ms};
 	if (sd_store_open(&o, &f->s, msg) != SD_OK)
 		fail_msg("store: %s", msg);
-	f->app = (sd_app){.store = f->s, .cfg = &f->cfg};
+	randombytes_buf(f->secret.k, sizeof f->secret.k);
+	f->app = (sd_app){.store = f->s, .cfg = &f->cfg, .secret = &f->secret};
 	/* The error log lines of refused requests are expected noise. */
 	sd_log_set_level(SD_LOG_ERROR);
 	*state = f;
@@ -810,6 +817,7 @@ static void assert_cors_simple(const sd_response *r, const char *origin)
 	assert_hdr(r, "Access-Control-Allow-Origin", origin);
 	assert_hdr(r, "Vary", "Origin");
 	assert_hdr(r, "Access-Control-Expose-Headers", "ETag, Location, Retry-After");
+	assert_hdr(r, "Access-Control-Allow-Credentials", "true");
 	assert_null(hdr(r, "Access-Control-Allow-Methods"));
 }
 
@@ -872,6 +880,7 @@ static void test_cors_allowed(void **state)
 		assert_non_null(strstr(h, "Content-Type"));
 		assert_non_null(strstr(h, "If-Match"));
 		assert_non_null(strstr(h, "If-None-Match"));
+		assert_non_null(strstr(h, "Authorization"));
 		assert_non_null(hdr(&r, "Allow"));
 		sd_response_free(&r);
 		char *after = sdt_snapshot(f->dir);
@@ -961,8 +970,227 @@ static void test_response_header_overflow(void **state)
 	sd_response_free(NULL);
 }
 
+
+/* ---- authorization, origins, the miss limit ---------------------------------- */
+
+static int setup_token(void **state)
+{
+	static const char *const extra[] = {"--access", "token", "--cors-origin", "http://a.example", NULL};
+	return open_fixture(state, extra);
+}
+
+static int setup_private(void **state)
+{
+	static const char *const extra[] = {"--access", "private", NULL};
+	return open_fixture(state, extra);
+}
+
+/* A save of key with data 1: the token as a Bearer header (auth) and/or in
+ * the body (body_tok); either may be NULL. */
+static sd_response save_tok(fixture *f, const char *key, const char *auth, const char *body_tok)
+{
+	static char body[256], hdrv[128];
+	if (body_tok)
+		snprintf(body, sizeof body, "{\"key\":\"%s\",\"token\":\"%s\",\"data\":1}", key, body_tok);
+	else
+		snprintf(body, sizeof body, "{\"key\":\"%s\",\"data\":1}", key);
+	sd_request q = POST("/api/save", body);
+	if (auth) {
+		snprintf(hdrv, sizeof hdrv, "Bearer %s", auth);
+		q.authorization = hdrv;
+	}
+	sd_response r;
+	sd_http_handle(&f->app, &q, &r);
+	return r;
+}
+
+static void test_token_mode(void **state)
+{
+	fixture *f = *state;
+	char key[SD_KEY_LEN + 1], other[SD_KEY_LEN + 1], w[SD_TOKEN_LEN + 1], rt[SD_TOKEN_LEN + 1];
+	sd_request q = POST("/api/instantiate", "{}");
+	sd_response r;
+	sd_http_handle(&f->app, &q, &r);
+	json_t *b = body_json(&r);
+	snprintf(key, sizeof key, "%s", json_string_value(json_object_get(b, "key")));
+	sd_token_derive(&f->secret, SD_TOKEN_WRITE, key, w);
+	assert_string_equal(json_string_value(json_object_get(b, "token")), w);
+	assert_null(json_object_get(b, "read_token"));
+	json_decref(b);
+	sd_response_free(&r);
+	make_session(f, "{}", other);
+	sd_token_derive(&f->secret, SD_TOKEN_READ, key, rt);
+	char other_w[SD_TOKEN_LEN + 1];
+	sd_token_derive(&f->secret, SD_TOKEN_WRITE, other, other_w);
+
+	char *before = sdt_snapshot(f->dir);
+	const char *wrong[][2] = {{NULL, NULL}, {other_w, NULL}, {NULL, other_w}, {rt, NULL}, {"x", NULL}};
+	char first[512] = "";
+	for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+		r = save_tok(f, key, wrong[i][0], wrong[i][1]);
+		json_decref(check_error(&r, 401, "unauthorized"));
+		assert_hdr(&r, "WWW-Authenticate", "Bearer");
+		if (i == 0)
+			snprintf(first, sizeof first, "%s", r.body);
+		else
+			assert_string_equal(r.body, first); /* missing and wrong alike */
+		sd_response_free(&r);
+	}
+	char *after = sdt_snapshot(f->dir);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	r = save_tok(f, key, w, NULL);
+	assert_int_equal(r.status, 200);
+	sd_response_free(&r);
+	r = save_tok(f, key, NULL, w);
+	assert_int_equal(r.status, 200);
+	sd_response_free(&r);
+	json_t *d = stored(f, key);
+	assert_null(json_object_get(d, "token")); /* never stored */
+	json_decref(d);
+	/* loads need only the key */
+	char query[64];
+	snprintf(query, sizeof query, "key=%s", key);
+	q = GET_load(query);
+	sd_http_handle(&f->app, &q, &r);
+	assert_int_equal(r.status, 200);
+	sd_response_free(&r);
+}
+
+static void test_private_mode(void **state)
+{
+	fixture *f = *state;
+	sd_request q = POST("/api/instantiate", "{}");
+	sd_response r;
+	sd_http_handle(&f->app, &q, &r);
+	json_t *b = body_json(&r);
+	char key[SD_KEY_LEN + 1], rt[SD_TOKEN_LEN + 1], w[SD_TOKEN_LEN + 1], query[64], hv[128];
+	snprintf(key, sizeof key, "%s", json_string_value(json_object_get(b, "key")));
+	sd_token_derive(&f->secret, SD_TOKEN_READ, key, rt);
+	sd_token_derive(&f->secret, SD_TOKEN_WRITE, key, w);
+	assert_string_equal(json_string_value(json_object_get(b, "read_token")), rt);
+	json_decref(b);
+	sd_response_free(&r);
+	snprintf(query, sizeof query, "key=%s", key);
+	q = GET_load(query);
+	expect_error(f, &q, 401, "unauthorized");
+	q = GET_load("key=NOSUCH00"); /* unknown: the same 401, before any file */
+	expect_error(f, &q, 401, "unauthorized");
+	const char *ok[] = {rt, w};
+	for (int i = 0; i < 2; i++) {
+		q = GET_load(query);
+		snprintf(hv, sizeof hv, "bearer  %s ", ok[i]); /* scheme in any case, spaces around */
+		q.authorization = hv;
+		sd_http_handle(&f->app, &q, &r);
+		assert_int_equal(r.status, 200);
+		sd_response_free(&r);
+	}
+	r = save_tok(f, key, rt, NULL);
+	json_decref(check_error(&r, 401, "unauthorized"));
+	sd_response_free(&r);
+	char body[128];
+	snprintf(body, sizeof body, "{\"from\":\"%s\"}", key);
+	q = POST("/api/instantiate", body);
+	expect_error(f, &q, 401, "unauthorized");
+	snprintf(body, sizeof body, "{\"from\":\"%s\",\"token\":\"%s\"}", key, rt);
+	q = POST("/api/instantiate", body);
+	sd_http_handle(&f->app, &q, &r);
+	assert_int_equal(r.status, 201);
+	sd_response_free(&r);
+}
+
+static void test_origin_checks(void **state)
+{
+	fixture *f = *state;
+	char key[SD_KEY_LEN + 1], w[SD_TOKEN_LEN + 1], body[256];
+	make_session(f, "{}", key);
+	sd_token_derive(&f->secret, SD_TOKEN_WRITE, key, w);
+	snprintf(body, sizeof body, "{\"key\":\"%s\",\"token\":\"%s\",\"data\":2}", key, w);
+	static const char *const foreign[] = {"http://evil.example", "null", "https://sessions.example",
+					      "http://sessions.example:81", "http://sessions.example.evil"};
+	for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
+		sd_request q = POST("/api/save", body);
+		q.content_type = "text/plain";
+		q.origin = foreign[i];
+		q.host = "sessions.example";
+		q.scheme = "http";
+		expect_error(f, &q, 403, "forbidden");
+		q = POST("/api/instantiate", NULL);
+		q.origin = foreign[i];
+		q.host = "sessions.example";
+		q.scheme = "http";
+		expect_error(f, &q, 403, "forbidden");
+	}
+	/* the site's own origin (default ports match), an allowed one, an unknown scheme */
+	static const struct {
+		const char *origin, *host, *scheme;
+	} fine[] = {{"http://sessions.example", "sessions.example", "http"},
+		    {"http://sessions.example", "sessions.example:80", "http"},
+		    {"https://sessions.example", "Sessions.Example:443", "https"},
+		    {"https://sessions.example", "sessions.example", NULL},
+		    {"http://a.example", "sessions.example", "http"}};
+	for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+		sd_request q = POST("/api/save", body);
+		q.origin = fine[i].origin;
+		q.host = fine[i].host;
+		q.scheme = fine[i].scheme;
+		sd_response r;
+		sd_http_handle(&f->app, &q, &r);
+		if (r.status != 200)
+			fail_msg("origin %s host %s: %d", fine[i].origin, fine[i].host, r.status);
+		sd_response_free(&r);
+	}
+	/* GETs are not refused */
+	char query[64];
+	snprintf(query, sizeof query, "key=%s", key);
+	sd_request q = GET_load(query);
+	q.origin = "http://evil.example";
+	sd_response r;
+	sd_http_handle(&f->app, &q, &r);
+	assert_int_equal(r.status, 200);
+	sd_response_free(&r);
+}
+
+static void test_miss_limit(void **state)
+{
+	fixture *f = *state;
+	sd_limit *l;
+	assert_int_equal(sd_limit_new(3, 3, &l), SD_OK);
+	f->app.limit = l;
+	char key[SD_KEY_LEN + 1], query[64];
+	make_session(f, "{}", key);
+	snprintf(query, sizeof query, "key=%s", key);
+	uint64_t misses = sd_metrics_get(SD_M_MISSES), limited = sd_metrics_get(SD_M_RATE_LIMITED);
+	for (int i = 0; i < 3; i++) {
+		sd_request q = GET_load("key=NOSUCH00");
+		q.remote_addr = "192.0.2.1";
+		expect_error(f, &q, 404, "not_found");
+	}
+	sd_request q = GET_load(query);
+	q.remote_addr = "192.0.2.1";
+	sd_response r;
+	sd_http_handle(&f->app, &q, &r);
+	json_decref(check_error(&r, 429, "rate_limited"));
+	assert_hdr(&r, "Retry-After", "20");
+	sd_response_free(&r);
+	q.remote_addr = "192.0.2.2";
+	sd_http_handle(&f->app, &q, &r);
+	assert_int_equal(r.status, 200);
+	sd_response_free(&r);
+	r = save_tok(f, key, NULL, NULL); /* no address: not limited, still 401 */
+	assert_int_equal(r.status, 401);
+	sd_response_free(&r);
+	assert_int_equal(sd_metrics_get(SD_M_MISSES) - misses, 4);
+	assert_int_equal(sd_metrics_get(SD_M_RATE_LIMITED) - limited, 1);
+	f->app.limit = NULL;
+	sd_limit_free(l);
+}
+
 int main(void)
 {
+	if (sodium_init() < 0)
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_instantiate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_instantiate_bodies, setup, teardown),
@@ -971,6 +1199,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_conditional, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_mode, setup_token, teardown),
+		cmocka_unit_test_setup_teardown(test_private_mode, setup_private, teardown),
+		cmocka_unit_test_setup_teardown(test_origin_checks, setup_token, teardown),
+		cmocka_unit_test_setup_teardown(test_miss_limit, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_save_conflicts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_errors, setup, teardown),

@@ -14,7 +14,7 @@ const SKIP = process.env.SESSIOND_SKIP_BROWSER === '1'
   ? 'SKIP: Chromium end-to-end tests skipped because SESSIOND_SKIP_BROWSER=1' : false;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const BUILD = process.env.SD_BUILD_DIR || fileURLToPath(new URL('../../build', import.meta.url));
-const opts = { timeout: 45000, skip: SKIP };
+const opts = { timeout: 90000, skip: SKIP };
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>client test page</title>
 <script type="module">

@@ -58,18 +58,18 @@ test('the server refuses a save without the write token (401 unauthorized)', asy
 });
 
 // Guards the conflict loop. Seen failing: with the body "version" left out of
-// update()'s save (last writer wins), the count ended far below 90.
-test('update() under a conflict storm: 6 clients x 15 increments, every one counted', async () => {
+// update()'s save (last writer wins), the count ended far below 60.
+test('update() under a conflict storm: 5 clients x 12 increments, every one counted', async () => {
   const first = await createClient({ baseUrl: BASE, ...fast }).create({ data: { n: 0 } });
-  const handles = await Promise.all(Array.from({ length: 6 }, () =>
+  const handles = await Promise.all(Array.from({ length: 5 }, () =>
     createClient({ baseUrl: BASE, ...fast }).open(first.key, w(first))));
   let conflicts = 0;
   await Promise.all(handles.map(async (h) => {
-    for (let i = 0; i < 15; i++) await h.update((d) => { d.n += 1; }, { maxAttempts: 500, onConflict: () => { conflicts++; } });
+    for (let i = 0; i < 12; i++) await h.update((d) => { d.n += 1; }, { maxAttempts: 500, onConflict: () => { conflicts++; } });
   }));
   const disk = await onDisk(first.key);
-  assert.equal(disk.data.n, 90);
-  assert.equal(disk.version, 91);
+  assert.equal(disk.data.n, 60);
+  assert.equal(disk.version, 61);
   assert.ok(conflicts > 0, 'the storm did produce conflicts');
   for (const h of [first, ...handles]) h.close();
 });

@@ -30,8 +30,8 @@ fi
 cd "$root/client"
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(test/client.test.js test/browser.test.js)
-# Bounded: each test file has its own timeouts; the whole run at most 240 s.
-if timeout -k 5 240 node --test --test-reporter=spec "${files[@]}"; then
+# Bounded: each test file has its own timeouts; the whole run at most 420 s.
+if timeout -k 5 420 node --test --test-reporter=spec "${files[@]}"; then
   IT_PASS=$((IT_PASS + 1))
 else
   IT_FAIL=$((IT_FAIL + 1)); echo "FAIL: node --test"

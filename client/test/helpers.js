@@ -43,7 +43,7 @@ export async function serverFeatures() {
   const tokens = typeof a.json.token === 'string';
   const d = await raw('/api/delete', tokens ? { key: a.json.key, token: a.json.token } : { key: a.json.key });
   const del = d.status === 200 && d.json && d.json.deleted === true;
-  const e = await raw('/api/instantiate', { expires_in: 3600 });
+  const e = await raw('/api/instantiate', { expires_in: 60 });   // the smallest lifetime allowed
   const expiry = e.status === 201;
   features = { tokens, delete: del, expiry };
   return features;

@@ -7,19 +7,31 @@
 # BENCH_SESSIONS sessions holding bench/session-data.json (~3 KB), and
 # measures at BENCH_CONNECTIONS connections (default 100):
 #   load        wrk GET /api/load (random pre-created key)
-#               vs the same wrk against nginx serving that very document
-#               (the bytes a load returns) as a static file
+#               vs the FastCGI ceiling (below), and, as information, the
+#               same wrk against nginx serving that very document (the
+#               bytes a load returns) as a static file
 #   save        wrk POST /api/save of the document (unconditional)
-#               vs build/bench/rawfs --mode replace: the same atomic replace
+#               vs the PHP baseline's save (below), and, as information,
+#               build/bench/rawfs --mode replace: the same atomic replace
 #               (temp file, write, rename; fsync of file and folder for full)
 #               with as many writer threads as connections
 #   instantiate wrk POST /api/instantiate of the document
-#               vs build/bench/rawfs --mode create (temp file, link)
+#               vs the PHP baseline's instantiate, and, as information,
+#               build/bench/rawfs --mode create (temp file, link)
 #   load, save  again with fastcgi_keep_conn on (nginx upstream keepalive)
 #   mixed       the load generator, 80/15/5 load/save/instantiate, per-endpoint p99
 #   users, contention   the load generator with BENCH_BIG_USERS (1000) virtual
 #               users; must end with 0 errors and 0 lost updates
 # and sessiond's peak resident memory (VmHWM) after the 1000-user runs.
+# Beside sessiond, behind the same nginx configuration, with the same wrk
+# scripts, each measured right after the sessiond figure it is compared with:
+#   FastCGI ceiling  build/bench/fcgi_ceiling (sessiond's thread model,
+#               --threads BENCH_THREADS) answering every request with the
+#               bytes a load returns; load is reported as a ratio of it
+#   PHP baseline     bench/php/{instantiate,load,save}.php under PHP-FPM
+#               (pm = static, BENCH_PHP_CHILDREN children, its own master
+#               on a unix socket), BENCH_SESSIONS sessions of its own
+# and the issue's targets as same-run ratios, each marked met or missed.
 # Same tool on both sides of every ratio: wrk for HTTP, rawfs for files.
 #
 # Knobs (environment): BENCH_DURATION (5s per measurement), BENCH_CONNECTIONS
@@ -28,6 +40,10 @@
 # upstream keepalive per worker with keep-conn on, default 16),
 # BENCH_KEEP_THREADS (sessiond --threads with keep-conn on, default 64),
 # BENCH_CREATE_OPS (cap on raw creates per measurement, default 30000),
+# BENCH_PHP_CHILDREN (8), BENCH_ROUNDS (3: sessiond and the baseline it is
+# compared with are measured alternately that many times, and the median
+# round of each is reported), BENCH_QUICK=1 (skip the load generator and
+# keep-conn runs: only the wrk rows, the ceilings and the PHP baseline),
 # BENCH_TMP (where data goes, default /tmp), BENCH_OUT (the table as
 # Markdown, default build/bench/results.md).
 # Everything listens on 127.0.0.1; every run is bounded by its duration and
@@ -52,15 +68,22 @@ CREATE_OPS=${BENCH_CREATE_OPS:-30000}
 OUT=${BENCH_OUT:-$root/build/bench/results.md}
 LOADGEN=${LOADGEN:-$root/build/loadgen}
 RAWFS=${RAWFS:-$root/build/bench/rawfs}
+CEILING=${CEILING:-$root/build/bench/fcgi_ceiling}
+PHP_CHILDREN=${BENCH_PHP_CHILDREN:-8}
+QUICK=${BENCH_QUICK:-}
+ROUNDS=${BENCH_ROUNDS:-3}
+PHP_FPM=$(command -v php-fpm8.2 || command -v php-fpm || ls /usr/sbin/php-fpm* 2>/dev/null | head -n1)
 secs=${DUR%s}
 
 for tool in wrk jq curl nginx; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (make deps)" >&2; exit 1; }
 done
-[ -x "$LOADGEN" ] && [ -x "$RAWFS" ] || { echo "bench: build first (make check)" >&2; exit 1; }
+[ -n "$PHP_FPM" ] || { echo "bench: php-fpm is missing (make bench installs it)" >&2; exit 1; }
+[ -x "$LOADGEN" ] && [ -x "$RAWFS" ] && [ -x "$CEILING" ] || { echo "bench: build first (make check)" >&2; exit 1; }
 
 tmp=$(mktemp -d "${BENCH_TMP:-/tmp}/sessiond-bench.XXXXXX")
-cleanup() { stack_stop; rm -rf "$tmp"; }
+BASE_PIDS=()   # the baselines' servers (start_baselines)
+cleanup() { stack_stop; STACK_PIDS=("${BASE_PIDS[@]}"); stack_stop; rm -rf "$tmp"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 export BENCH_DIR=$root/bench BENCH_KEYS=$tmp/keys BENCH_DATA=$tmp/data.json
@@ -147,18 +170,68 @@ start() {
   SD_PID=${STACK_PIDS[0]}
 }
 
-precreate() {
-  local urls=() i
+# instantiate NSESS sessions on $BASE; their keys go to $BENCH_KEYS, one
+# "KEY" a line, or "KEY TOKEN" when the answer carries a write token.
+instantiate_all() {
+  local urls=() i n
   for ((i = 0; i < NSESS; i++)); do urls+=("$BASE/api/instantiate"); done
   timeout 300 curl -s --max-time 30 --parallel --parallel-max 32 -H 'Content-Type: application/json' \
-    --data-binary "@$tmp/inst.json" "${urls[@]}" 2>/dev/null | jq -r .key > "$BENCH_KEYS"
-  local n; n=$(grep -c . "$BENCH_KEYS")
-  [ "$n" = "$NSESS" ] || { echo "bench: pre-created $n of $NSESS sessions" >&2; exit 1; }
-  local k; k=$(head -n1 "$BENCH_KEYS")
+    --data-binary "@$tmp/inst.json" "${urls[@]}" 2>/dev/null |
+    jq -r 'if .token then "\(.key) \(.token)" else .key end' > "$BENCH_KEYS"
+  n=$(grep -c . "$BENCH_KEYS")
+  [ "$n" = "$NSESS" ] || { echo "bench: pre-created $n of $NSESS sessions on $BASE" >&2; exit 1; }
+}
+
+precreate() {
+  instantiate_all
+  local k; k=$(head -n1 "$BENCH_KEYS" | cut -d' ' -f1)
   # the static ceiling serves exactly what a load of a session returns
   curl -sf --max-time 30 "$BASE/api/load?key=$k" > "$tmp/static/doc.json"
   # the raw ceiling writes exactly what sessiond stores for a session
   cp "$DATA/sessions/${k:0:2}/$k.json" "$tmp/stored.json"
+}
+
+# start_ceiling: nginx in front of build/bench/fcgi_ceiling, started by
+# scripts/stack.sh in sessiond's place, answering with the load's bytes.
+start_ceiling() {
+  PORT=$(free_port) || { echo "bench: no free port" >&2; exit 1; }
+  BASE=http://127.0.0.1:$PORT
+  SESSIOND=$CEILING STACK_KEEP_CONN=off stack_start "$tmp/run-ceiling" "$PORT" "$tmp/data-ceiling" \
+    --file "$tmp/static/doc.json" --threads "$THREADS" ||
+    { echo "bench: the FastCGI ceiling did not start" >&2; exit 1; }
+}
+
+# start_php: a PHP-FPM master of our own (never the system service) with
+# one static pool on a unix socket, and the same nginx configuration in
+# front of it; /api/NAME runs bench/php/NAME.php.
+start_php() {
+  PORT=$(free_port) || { echo "bench: no free port" >&2; exit 1; }
+  BASE=http://127.0.0.1:$PORT
+  local run=$tmp/run-php as_root=()
+  mkdir -p "$run" "$tmp/php-data" "$tmp/php-root"
+  ln -sfn "$root/bench/php" "$tmp/php-root/api"
+  {
+    echo "[global]"
+    echo "pid = $run/php-fpm.pid"
+    echo "error_log = $run/php-fpm.log"
+    echo "daemonize = no"
+    echo "[bench]"
+    if [ "$(id -u)" -eq 0 ]; then echo "user = root"; as_root=(-R); fi
+    echo "listen = $run/php.sock"
+    echo "listen.mode = 0600"
+    echo "listen.backlog = 1024"
+    echo "pm = static"
+    echo "pm.max_children = $PHP_CHILDREN"
+    echo "clear_env = yes"
+    echo "env[SESSIONS_DIR] = $tmp/php-data"
+  } > "$run/php-fpm.conf"
+  stack_spawn "$run/php-fpm.out" "$PHP_FPM" -F "${as_root[@]}" -y "$run/php-fpm.conf"
+  stack_wait 100 test -S "$run/php.sock" || { echo "bench: php-fpm did not start" >&2; cat "$run"/php-fpm.* >&2; exit 1; }
+  STACK_KEEP_CONN=off stack_render_nginx "$run" "$PORT" "unix:$run/php.sock"
+  echo "fastcgi_param SCRIPT_FILENAME \"$tmp/php-root\$document_uri.php\";" >> "$run/fastcgi.conf"
+  stack_spawn "$run/nginx.out" nginx -p "$run" -c "$run/nginx.conf" -e "$run/nginx-error.log"
+  stack_wait 100 sh -c "curl -s -o /dev/null -w '%{http_code}' '$BASE/api/load?key=NOSUCH00' | grep -qx 404" ||
+    { echo "bench: the PHP baseline did not answer on $BASE" >&2; tail -n 20 "$run"/*.log >&2; exit 1; }
 }
 
 p99s() { jq -r '.latency | to_entries | map("\(.key) \(.value.p99_ms * 1000 | round / 1000)") | join(", ")' "$1"; }
@@ -166,27 +239,64 @@ hwm() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SD_PID/status"; }
 
 echo "bench: $CONN connections, $DUR per measurement, $NSESS pre-created sessions" >&2
 notes=()
+# The FastCGI ceiling and the PHP baseline run beside sessiond's stacks
+# for the whole run (idle, they cost nothing), and each is measured right
+# after the sessiond measurement it is compared with, so that other work on
+# the machine weighs on both sides of a ratio alike.
+start_baselines() {
+  local saved=("${STACK_PIDS[@]}") sd_base=$BASE sd_port=$PORT
+  STACK_PIDS=()
+  echo "== FastCGI ceiling: build/bench/fcgi_ceiling --threads $THREADS; PHP baseline: bench/php under PHP-FPM," \
+    "pm = static, $PHP_CHILDREN children; both behind the same nginx configuration" >&2
+  start_ceiling; CEIL_BASE=$BASE
+  start_php; PHP_BASE=$BASE
+  BENCH_KEYS=$tmp/php-keys instantiate_all
+  BASE_PIDS=("${STACK_PIDS[@]}"); STACK_PIDS=("${saved[@]}"); BASE=$sd_base PORT=$sd_port
+}
+# duel LABEL SCRIPT URL BLABEL BSCRIPT BURL [BKEYS]: sessiond and the
+# baseline it is compared with, measured alternately ROUNDS times (the
+# baseline with BENCH_KEYS=BKEYS when given). Sets A and B to the round
+# with the median rate of each: (req/s p50 p99). Alternating spreads
+# other work on the machine over both sides of the ratio.
+duel() {
+  local i ar=() br=()
+  for ((i = 0; i < ROUNDS; i++)); do
+    wrk_run "$1" "$2" "$3"; ar+=("$RPS $P50 $P99")
+    BENCH_KEYS=${7:-$BENCH_KEYS} wrk_run "$4" "$5" "$6"; br+=("$RPS $P50 $P99")
+  done
+  read -ra A <<<"$(printf '%s\n' "${ar[@]}" | sort -g | sed -n "$(( (ROUNDS + 1) / 2 ))p")"
+  read -ra B <<<"$(printf '%s\n' "${br[@]}" | sort -g | sed -n "$(( (ROUNDS + 1) / 2 ))p")"
+}
+
 for d in full none; do
   echo "== durability $d, fastcgi_keep_conn off, sessiond --threads $THREADS" >&2
   start "$d" off "$THREADS"
   precreate
+  [ ${#BASE_PIDS[@]} -gt 0 ] || start_baselines
   echo "  document: $(wc -c < "$tmp/static/doc.json") bytes as a load returns it, $(wc -c < "$tmp/stored.json") bytes as stored" >&2
-  wrk_run "nginx static ($d)" wrk-static.lua "$BASE/static/doc.json"; S_RPS=$RPS S50=$P50 S99=$P99
-  wrk_run "load ($d)" wrk-load.lua "$BASE/api/load"
-  row "load, durability $d" "$CONN" "$RPS" "$P50" "$P99" "$S_RPS (nginx static)" "$(ratio "$RPS" "$S_RPS")"
-  wrk_run "save ($d)" wrk-save.lua "$BASE/api/save"; V=("$RPS" "$P50" "$P99")
-  rawfs_run "rawfs replace ($d)" replace "$d"
-  row "save, durability $d" "$CONN" "${V[0]}" "${V[1]}" "${V[2]}" "$RPS (raw replace)" "$(ratio "${V[0]}" "$RPS")"
-  R_REPL=("$RPS" "$P50" "$P99")
+  wrk_run "nginx static ($d)" wrk-static.lua "$BASE/static/doc.json"; S=("$RPS" "$P50" "$P99")
+  duel "load ($d)" wrk-load.lua "$BASE/api/load" "FastCGI ceiling ($d)" wrk-load.lua "$CEIL_BASE/api/load"
+  L=("${A[@]}") C=("${B[@]}"); eval "LOAD_$d=\${A[0]} CEIL_$d=\${B[0]}"
+  BENCH_KEYS=$tmp/php-keys wrk_run "PHP load ($d)" wrk-load.lua "$PHP_BASE/api/load"; PL=("$RPS" "$P50" "$P99")
+  row "load, durability $d" "$CONN" "${L[@]}" "${C[0]} (FastCGI ceiling)" "$(ratio "${L[0]}" "${C[0]}")"
+  duel "save ($d)" wrk-save.lua "$BASE/api/save" "PHP save ($d)" wrk-save.lua "$PHP_BASE/api/save" "$tmp/php-keys"
+  V=("${A[@]}") PS=("${B[@]}"); eval "SAVE_$d=\${A[0]} PHPSAVE_$d=\${B[0]}"
+  row "save, durability $d" "$CONN" "${V[@]}" "${PS[0]} (PHP save)" "$(ratio "${V[0]}" "${PS[0]}")"
+  rawfs_run "rawfs replace ($d)" replace "$d"; R_REPL=("$RPS" "$P50" "$P99")
   rawfs_run "rawfs replace, $THREADS writers ($d)" replace "$d" "$THREADS"; R_REPL_T=("$RPS" "$P50" "$P99")
-  wrk_run "instantiate ($d)" wrk-instantiate.lua "$BASE/api/instantiate"; I=("$RPS" "$P50" "$P99")
-  rawfs_run "rawfs create ($d)" create "$d"
-  row "instantiate, durability $d" "$CONN" "${I[0]}" "${I[1]}" "${I[2]}" "$RPS (raw create)" "$(ratio "${I[0]}" "$RPS")"
-  R_CREATE=("$RPS" "$P50" "$P99")
-  row "ceiling: nginx static" "$CONN" "$S_RPS" "$S50" "$S99" "-" "-"
-  row "ceiling: raw replace ($d)" "$CONN writers" "${R_REPL[@]}" "-" "-"
+  duel "instantiate ($d)" wrk-instantiate.lua "$BASE/api/instantiate" "PHP instantiate ($d)" wrk-instantiate.lua "$PHP_BASE/api/instantiate"
+  I=("${A[@]}") PI=("${B[@]}"); eval "INST_$d=\${A[0]} PHPINST_$d=\${B[0]}"
+  row "instantiate, durability $d" "$CONN" "${I[@]}" "${PI[0]} (PHP instantiate)" "$(ratio "${I[0]}" "${PI[0]}")"
+  rawfs_run "rawfs create ($d)" create "$d"; R_CREATE=("$RPS" "$P50" "$P99")
+  row "ceiling: FastCGI responder sending the load's bytes (load / it)" "$CONN" "${C[@]}" "-" "$(ratio "${L[0]}" "${C[0]}")"
+  row "ceiling: nginx static (load / it)" "$CONN" "${S[@]}" "-" "$(ratio "${L[0]}" "${S[0]}")"
+  row "PHP baseline: load (sessiond load / it)" "$CONN" "${PL[@]}" "-" "$(ratio "${L[0]}" "${PL[0]}")"
+  row "PHP baseline: save, no fsync (sessiond save / it)" "$CONN" "${PS[@]}" "-" "$(ratio "${V[0]}" "${PS[0]}")"
+  row "PHP baseline: instantiate, no fsync (sessiond instantiate / it)" "$CONN" "${PI[@]}" "-" "$(ratio "${I[0]}" "${PI[0]}")"
+  row "ceiling: raw replace ($d) (save / it)" "$CONN writers" "${R_REPL[@]}" "-" "$(ratio "${V[0]}" "${R_REPL[0]}")"
   row "(raw replace, as many writers as sessiond threads)" "$THREADS writers" "${R_REPL_T[@]}" "-" "-"
-  row "ceiling: raw create ($d)" "$CONN writers" "${R_CREATE[@]}" "-" "-"
+  row "ceiling: raw create ($d) (instantiate / it)" "$CONN writers" "${R_CREATE[@]}" "-" "$(ratio "${I[0]}" "${R_CREATE[0]}")"
+  if [ -n "$QUICK" ]; then stack_stop; continue; fi
   lg_run "mixed 80/15/5 ($d)" --scenario mixed --users "$CONN" --duration "$DUR"
   row "mixed 80/15/5 (loadgen), durability $d" "$CONN" "$RPS" "$P50" "$P99" "-" "-"
   notes+=("mixed closed loop ($CONN users, as fast as answers come), durability $d, p99 by endpoint (ms): $(p99s "$J")")
@@ -195,6 +305,7 @@ for d in full none; do
   rate=$(awk -v r="$RPS" 'BEGIN { printf "%d", r / 2 }')
   lg_run "mixed open loop at $rate/s ($d)" --scenario mixed --users "$CONN" --duration "$DUR" --rate "$rate"
   row "mixed 80/15/5 (loadgen), open loop at $rate req/s, durability $d" "$CONN" "$RPS" "$P50" "$P99" "-" "-"
+  eval "OPEN_$d=\$J"
   notes+=("mixed open loop at $rate req/s, durability $d, p99 by endpoint (ms): $(p99s "$J")")
   lg_run "users x$BIG ($d)" --scenario users --users "$BIG" --duration "$DUR"
   row "users (loadgen), durability $d" "$BIG" "$RPS" "$P50" "$P99" "-" "lost $(jq .lost_updates "$J"), errors $(jq '.transport_errors + .http_5xx + .unexpected_status' "$J")"
@@ -202,16 +313,42 @@ for d in full none; do
   row "contention 10 keys (loadgen), durability $d" "$BIG" "$RPS" "$P50" "$P99" "-" "lost $(jq .lost_updates "$J"), errors $(jq '.transport_errors + .http_5xx + .unexpected_status' "$J"), $(jq .acknowledged "$J") increments"
   notes+=("sessiond peak resident memory (VmHWM) after the $BIG-user runs, durability $d: $(hwm) MiB")
   echo "  sessiond VmHWM $(hwm) MiB" >&2
+  eval "HWM_$d=\$(hwm)"
   stack_stop
 
   echo "== durability $d, fastcgi_keep_conn on (keepalive $KEEPALIVE per nginx worker), sessiond --threads $KEEP_THREADS" >&2
   start "$d" on "$KEEP_THREADS"
   wrk_run "load keep-conn ($d)" wrk-load.lua "$BASE/api/load"
-  row "load, keep-conn on, durability $d" "$CONN" "$RPS" "$P50" "$P99" "$S_RPS (nginx static)" "$(ratio "$RPS" "$S_RPS")"
+  row "load, keep-conn on, durability $d" "$CONN" "$RPS" "$P50" "$P99" "${C[0]} (FastCGI ceiling)" "$(ratio "$RPS" "${C[0]}")"
   wrk_run "save keep-conn ($d)" wrk-save.lua "$BASE/api/save"
-  row "save, keep-conn on, durability $d" "$CONN" "$RPS" "$P50" "$P99" "${R_REPL[0]} (raw replace)" "$(ratio "$RPS" "${R_REPL[0]}")"
+  row "save, keep-conn on, durability $d" "$CONN" "$RPS" "$P50" "$P99" "${PS[0]} (PHP save)" "$(ratio "$RPS" "${PS[0]}")"
   stack_stop
 done
+
+# target DESCRIPTION MEASURED 1|0|-: one row of the targets table (met, missed, information)
+targets=()
+target() {
+  local v=information
+  [ "$3" = 1 ] && v=met; [ "$3" = 0 ] && v=missed
+  targets+=("$(printf '| %s | %s | %s |' "$1" "$2" "$v")")
+}
+# at_least NAME A B MIN: the ratio A/B against MIN
+at_least() {
+  local r; r=$(ratio "$2" "$3")
+  target "$1 >= ${4}x" "$r ($2 / $3)" "$(awk -v r="$r" -v m="$4" 'BEGIN { print (r != "-" && r + 0 >= m) ? 1 : 0 }')"
+}
+at_least "load (full) / FastCGI ceiling" "$LOAD_full" "$CEIL_full" 0.95
+at_least "load (none) / FastCGI ceiling" "$LOAD_none" "$CEIL_none" 0.95
+at_least "save (full) / PHP save" "$SAVE_full" "$PHPSAVE_full" 1.0
+at_least "save (none) / PHP save" "$SAVE_none" "$PHPSAVE_none" 1.5
+at_least "instantiate (full) / PHP instantiate" "$INST_full" "$PHPINST_full" 1.0
+if [ -z "$QUICK" ]; then
+  worst=$(jq '[.latency[].p99_ms] | max | . * 1000 | round / 1000' "$OPEN_full")
+  target "p99 of every endpoint <= 10 ms, open loop at half capacity (full)" "$(p99s "$OPEN_full")" \
+    "$(awk -v w="$worst" 'BEGIN { print (w <= 10) ? 1 : 0 }')"
+  target "peak resident memory <= 32 MiB after the 1000-user runs" "full $HWM_full MiB, none $HWM_none MiB" \
+    "$(awk -v a="$HWM_full" -v b="$HWM_none" 'BEGIN { print (a <= 32 && b <= 32) ? 1 : 0 }')"
+fi
 
 {
   echo "| scenario | connections | req/s | p50 ms | p99 ms | ceiling req/s | ratio |"
@@ -219,6 +356,10 @@ done
   printf '%s\n' "${rows[@]}"
   echo
   for n in "${notes[@]}"; do echo "- $n"; done
+  echo
+  echo "| target (ratios in this run) | measured | |"
+  echo "|---|---|---|"
+  printf '%s\n' "${targets[@]}"
   echo
   echo "Machine: $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM," \
     "Debian $(cat /etc/debian_version 2>/dev/null), Linux $(uname -r), $(df -T "$tmp" | awk 'NR == 2 {print $2}') on $(df "$tmp" | awk 'NR == 2 {print $1}');" \

@@ -22,6 +22,13 @@ function read_lines(path)
   return t
 end
 
+-- A line of BENCH_KEYS: "KEY" or "KEY TOKEN"; returns key, token or nil.
+function key_token(line)
+  local k, t = line:match("^(%S+)%s+(%S+)")
+  if k then return k, t end
+  return line:match("^(%S+)"), nil
+end
+
 function read_all(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("*a")

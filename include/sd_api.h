@@ -33,19 +33,18 @@ sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, vo
  * r->raw, without a parse; anything else is parsed and validated into
  * r->doc. */
 sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r);
-/* An If-Match header, parsed: absent, "*", or a list of strong ETags. An
- * ETag that is not a version ("abc", W/"1") is kept as unmatchable. */
-#define SD_IF_MATCH_MAX 8
+/* An If-Match header: the list as sent, and http.c's strong comparison of
+ * such a list with a version's entity tag (1 when it matches). */
 typedef struct sd_if_match {
 	int present;
-	int any;
-	int n;
-	long long v[SD_IF_MATCH_MAX];
+	const char *list;
+	int (*match)(const char *list, int64_t version);
 } sd_if_match;
 
 /* Save under the session's lock. A body version that differs answers
  * SD_ERR_CONFLICT, an If-Match that does not match SD_ERR_PRECONDITION;
- * either way nothing is written and r->doc is the current document. */
+ * either way nothing is written and r->doc is the current document. An
+ * If-Match on a session that does not exist answers SD_ERR_PRECONDITION. */
 sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd_api_result *r);
 
 #endif

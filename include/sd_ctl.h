@@ -45,6 +45,14 @@ int ctl_gc(sd_ctl *c, int argc, char **argv);
 int ctl_import(sd_ctl *c, int argc, char **argv);
 int ctl_token(sd_ctl *c, int argc, char **argv);
 
+/* One line of import, without the store: validate it as a stored session
+ * (any key) and serialise it in canonical form. SD_OK with *doc (a new
+ * reference) and *bytes (malloc'd, *len long); SD_ERR_CORRUPT with the
+ * reason in msg; SD_ERR_INTERNAL when out of memory. The fuzz harness
+ * tests/fuzz/fuzz_import.c drives it directly. */
+sd_err ctl_import_prepare(const char *line, size_t n, json_t **doc, char **bytes, size_t *len,
+			  char msg[SD_MSG_MAX]);
+
 /* Open the store at c->data_dir. Without create, a missing store is an
  * error (a mistyped --data-dir must not grow an empty store). Returns
  * CTL_OK, or CTL_PROBLEMS after saying why. */

@@ -71,11 +71,12 @@ sd_err sd_doc_parse_stored(const char *buf, size_t len, const char *expect_key, 
 /* The same checks on an already parsed value (borrowed). */
 sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MSG_MAX]);
 
-/* The fast path for loads: 1 when buf is in the canonical form that
- * sd_doc_dump writes for this key (it opens with the key and version lines
- * and closes with "}\n"), with *version set; 0 otherwise, and the caller
- * parses and validates in full. Files are only ever replaced whole, so a
- * canonical head and tail mean a whole document. */
+/* The fast path for loads (docscan.c): 1 when buf, the whole of it, is a
+ * session document for this key that sd_doc_parse_stored would accept
+ * (JSON syntax, the six fields once each with their types), checked in one
+ * pass without building a tree, with *version set; 0 otherwise (damaged,
+ * or a construct the scan leaves to the parser), and the caller parses and
+ * validates in full. */
 int sd_doc_peek(const char *buf, size_t len, const char *key, int64_t *version);
 
 /* Stored version of a validated document. */

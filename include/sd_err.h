@@ -23,6 +23,8 @@ typedef enum sd_err {
 	SD_ERR_UNAUTHORIZED,  /* token missing or wrong (401, WWW-Authenticate: Bearer) */
 	SD_ERR_FORBIDDEN,     /* a POST from an Origin that is not allowed */
 	SD_ERR_RATE_LIMITED,  /* the client address is over the miss limit */
+	SD_ERR_UNSYNCED,      /* store: the new file is in place (past the commit
+			         point) but the folder fsync failed */
 	SD_ERR__COUNT
 } sd_err;
 

@@ -26,6 +26,7 @@ typedef enum {
 	SD_M_FSYNCS,
 	SD_M_MISSES,              /* unknown keys and wrong tokens (the miss limit) */
 	SD_M_RATE_LIMITED,        /* requests refused by the miss limit (429) */
+	SD_M_TEMP_UNLINK_FAILURES, /* temporary files that could not be removed */
 	SD_M__COUNT
 } sd_counter;
 

@@ -80,7 +80,13 @@ sd_err sd_store_put(sd_store *s, const char *key, const char *buf, size_t len);
  * the figures. */
 sd_err sd_store_space(sd_store *s, unsigned long long *free_bytes, unsigned long long *min_bytes);
 
-/* 0 when DATA_DIR/sessions accepts a new file (create, fsync, unlink). */
+/* The steps of a save on a probe file in DATA_DIR/sessions: a temporary
+ * file, write, fsync (durability full), rename, fsync of the folder
+ * (durability full), unlink. SD_OK when all of them work; otherwise the
+ * error of the first that failed, with *step naming it ("open", "write",
+ * "fsync", "rename", "dirsync", "unlink"), and no probe file left. */
+sd_err sd_store_probe(sd_store *s, const char **step);
+/* sd_store_probe without the step. */
 sd_err sd_store_check_writable(sd_store *s);
 
 /* What sd_store_scan reports for each entry it meets. */
@@ -122,7 +128,7 @@ sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n);
 sd_err sd_store_remove_temp(sd_store *s, const char *path, int64_t min_age_ms);
 
 /* Test hook: when set, called before each I/O step with its name ("open",
- * "write", "fsync", "rename", "link", "dirsync"); a non-zero return is
+ * "write", "fsync", "rename", "link", "dirsync", and "unlink" in the probe); a non-zero return is
  * taken as that step failing with that errno. */
 extern int (*sd_store_fault_hook)(const char *step);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "sd_api.h"
 #include "sd_log.h"
+#include "sd_mem.h"
 #include "sd_metrics.h"
 #include "sd_time.h"
 
@@ -72,11 +73,19 @@ sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, vo
 		json_t *doc = sd_doc_new(key, meta, data, now);
 		size_t len;
 		char *bytes = doc ? sd_doc_dump(doc, &len) : NULL;
-		e = bytes ? sd_store_create(s, key, bytes, len) : SD_ERR_INTERNAL;
+		e = bytes ? sd_store_create(s, key, bytes, len) : sd_mem_error(SD_ERR_INTERNAL);
 		free(bytes);
 		if (e == SD_OK) {
 			memcpy(r->key, key, sizeof key);
 			r->doc = doc;
+			break;
+		}
+		if (e == SD_ERR_UNSYNCED) { /* it exists: the client must learn its key */
+			memcpy(r->key, key, sizeof key);
+			snprintf(r->msg, sizeof r->msg,
+				 "Session %s was created, but the server could not confirm it is on disk; "
+				 "load it to check, or instantiate again.", key);
+			json_decref(doc);
 			break;
 		}
 		json_decref(doc);
@@ -114,12 +123,7 @@ sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r)
 
 static int if_match_ok(const sd_if_match *im, int64_t version)
 {
-	if (!im || !im->present || im->any)
-		return 1;
-	for (int i = 0; i < im->n; i++)
-		if (im->v[i] == version)
-			return 1;
-	return 0;
+	return !im || !im->present || im->match(im->list, version) == 1;
 }
 
 sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd_api_result *r)
@@ -135,6 +139,10 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 	if (e == SD_ERR_BUSY) {
 		sd_metrics_add(SD_M_LOCK_TIMEOUTS, 1);
 		sd_log_warn("lock timeout on session %s after %lld ms", b->key, (long long)(waited / 1000000));
+	}
+	if (e == SD_ERR_NOT_FOUND && im && im->present) { /* RFC 9110: no current entity, no match */
+		snprintf(r->msg, sizeof r->msg, "If-Match is given but there is no session %s.", b->key);
+		return SD_ERR_PRECONDITION;
 	}
 	if (e != SD_OK)
 		return e;
@@ -164,6 +172,10 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 		char *bytes = e == SD_OK ? sd_doc_dump(doc, &len) : NULL;
 		if (e == SD_OK && !bytes)
 			e = SD_ERR_INTERNAL;
+		if (e == SD_ERR_INTERNAL && sd_mem_exceeded()) { /* nothing was written */
+			e = sd_mem_error(e);
+			snprintf(r->msg, sizeof r->msg, "%s", sd_mem_message());
+		}
 		if (e == SD_OK)
 			e = sd_store_replace(l, bytes, len);
 		free(bytes);
@@ -173,6 +185,12 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 		} else if (e == SD_ERR_BAD_REQUEST) {
 			snprintf(r->msg, sizeof r->msg, "The session has reached the largest version; "
 				 "instantiate a new one.");
+		} else if (e == SD_ERR_UNSYNCED) {
+			snprintf(r->msg, sizeof r->msg,
+				 "The new version %lld may be in place: the server could not confirm it is on disk. "
+				 "Load the session before saving again.", (long long)sd_doc_version(doc));
+		} else if (e == SD_ERR_TOO_LARGE || e == SD_ERR_BUSY) {
+			/* over the memory budget before any write: answered as such */
 		} else if (e == SD_ERR_STORAGE_FULL) {
 			sd_log_error("storage full while saving session %s; the old document stays", b->key);
 		} else {

@@ -52,21 +52,37 @@ static int blank(const char *s, size_t n)
 	return 1;
 }
 
+sd_err ctl_import_prepare(const char *line, size_t n, json_t **doc, char **bytes, size_t *len,
+			  char msg[SD_MSG_MAX])
+{
+	*bytes = NULL;
+	sd_err e = sd_doc_parse_stored(line, n, NULL, doc, msg);
+	if (e != SD_OK)
+		return e;
+	*bytes = sd_doc_dump(*doc, len);
+	if (!*bytes) {
+		json_decref(*doc);
+		*doc = NULL;
+		snprintf(msg, SD_MSG_MAX, "out of memory");
+		return SD_ERR_INTERNAL;
+	}
+	return SD_OK;
+}
+
 /* One line: validate, serialise, write. Returns -1 only when out of memory. */
 static int import_line(sd_ctl *c, struct import_ctx *m, int64_t lineno, const char *line, size_t n)
 {
 	char msg[SD_MSG_MAX], reason[SD_MSG_MAX + 64];
 	json_t *doc = NULL;
-	if (sd_doc_parse_stored(line, n, NULL, &doc, msg) != SD_OK)
+	char *bytes;
+	size_t len;
+	sd_err pe = ctl_import_prepare(line, n, &doc, &bytes, &len, msg);
+	if (pe == SD_ERR_INTERNAL)
+		return -1;
+	if (pe != SD_OK)
 		return add_reject(c, m, lineno, msg);
 	const char *key = json_string_value(json_object_get(doc, "key"));
-	size_t len;
-	char *bytes = sd_doc_dump(doc, &len);
 	int r = 0;
-	if (!bytes) {
-		r = -1;
-		goto out;
-	}
 	sd_err e = m->force ? sd_store_put(c->store, key, bytes, len) : sd_store_create(c->store, key, bytes, len);
 	if (e == SD_OK) {
 		m->imported++;
@@ -78,7 +94,6 @@ static int import_line(sd_ctl *c, struct import_ctx *m, int64_t lineno, const ch
 											: "I/O error");
 		r = add_reject(c, m, lineno, reason);
 	}
-out:
 	free(bytes);
 	json_decref(doc);
 	return r;

@@ -300,6 +300,7 @@ struct gc_args {
 	const char *older; /* --older-than, NULL when missing */
 	int64_t age_ms;
 	int dry;
+	int force;         /* --force: a duration under a minute is meant */
 };
 
 /* One option of gc; ctx is a struct gc_args. Returns CTL_OK or CTL_USAGE. */
@@ -310,9 +311,17 @@ static int gc_option(sd_ctl *c, int ch, const char *arg, void *ctx)
 		a->dry = 1;
 		return CTL_OK;
 	}
+	if (ch == 'f') {
+		a->force = 1;
+		return CTL_OK;
+	}
 	a->older = arg;
-	if (sd_time_parse_duration(arg, &a->age_ms) != 0)
-		return ctl_usage_error(c, "--older-than: '%s' is not a duration (90s, 15m, 12h, 30d, 2w)", arg);
+	size_t n = strlen(arg);
+	/* A unit is required: a bare number ("30") is far more often a typo
+	 * for days than a wish for seconds. */
+	if (sd_time_parse_duration(arg, &a->age_ms) != 0 || n == 0 || arg[n - 1] < 'a' || arg[n - 1] > 'z')
+		return ctl_usage_error(c, "--older-than: '%s' is not a duration with a unit (90s, 15m, 12h, 30d, 2w)",
+				       arg);
 	return CTL_OK;
 }
 
@@ -321,6 +330,7 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{"older-than", required_argument, 0, 'o'},
 		{"dry-run", no_argument, 0, 'n'},
+		{"force", no_argument, 0, 'f'},
 		{"json", no_argument, 0, 'j'},
 		{0, 0, 0, 0},
 	};
@@ -332,6 +342,9 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 		return st;
 	if (!a.older)
 		return ctl_usage_error(c, "--older-than DURATION is required");
+	if (a.age_ms < 60 * 1000 && !a.force)
+		return ctl_usage_error(c, "--older-than %s is under a minute: that deletes sessions in use; "
+				       "add --force if that is what you mean", a.older);
 	st = ctl_open(c, 0);
 	if (st != CTL_OK)
 		return st;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sd_doc.h"
+#include "sd_mem.h"
 #include "sd_time.h"
 
 static void setmsg(char msg[SD_MSG_MAX], const char *fmt, const char *a)
@@ -13,28 +14,82 @@ static void setmsg(char msg[SD_MSG_MAX], const char *fmt, const char *a)
 		snprintf(msg, SD_MSG_MAX, fmt, a);
 }
 
-static int depth_ok(const json_t *v, int depth)
+/* Line and column (1-based, in bytes) of offset off in buf. */
+static void position(const char *buf, size_t off, int *line, int *col)
 {
-	if (depth > SD_DOC_MAX_DEPTH)
-		return 0;
-	if (json_is_object(v)) {
-		const char *k;
-		json_t *c;
-		json_object_foreach((json_t *)v, k, c) if (!depth_ok(c, depth + 1)) return 0;
-	} else if (json_is_array(v)) {
-		size_t i;
-		json_t *c;
-		json_array_foreach(v, i, c) if (!depth_ok(c, depth + 1)) return 0;
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < off; i++) {
+		if (buf[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else {
+			(*col)++;
+		}
 	}
+}
+
+/* A raw NUL byte is never valid JSON, but the parser ends some tokens at
+ * one ({"data":123<NUL>} would read as 123): refuse it before parsing. */
+static int nul_byte(const char *buf, size_t len, char msg[SD_MSG_MAX])
+{
+	const char *z = buf ? memchr(buf, '\0', len) : NULL;
+	if (!z)
+		return 0;
+	int line, col;
+	position(buf, (size_t)(z - buf), &line, &col);
+	if (msg)
+		snprintf(msg, SD_MSG_MAX, "Invalid JSON at line %d, column %d (byte %zu): a NUL byte.", line, col,
+			 (size_t)(z - buf));
 	return 1;
+}
+
+/* A value deeper than SD_DOC_MAX_DEPTH anywhere in buf (the root is at
+ * depth 1), counted over the bytes before parsing, so that one rule holds
+ * whatever the parser's own limit: brackets outside strings, and anything
+ * but white space inside a container that is already at the limit. */
+static int too_deep(const char *buf, size_t len)
+{
+	int depth = 0, in_str = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = buf[i];
+		if (depth == SD_DOC_MAX_DEPTH && !in_str && c != '}' && c != ']' && c != ' ' && c != '\t' &&
+		    c != '\n' && c != '\r')
+			return 1;
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '{' || c == '[') {
+			if (++depth > SD_DOC_MAX_DEPTH)
+				return 1;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+	}
+	return 0;
 }
 
 sd_err sd_doc_parse_object(const char *buf, size_t len, json_t **out, char msg[SD_MSG_MAX])
 {
 	json_error_t je;
 	*out = NULL;
+	if (nul_byte(buf, len, msg))
+		return SD_ERR_BAD_JSON;
+	if (buf && too_deep(buf, len)) {
+		if (msg)
+			snprintf(msg, SD_MSG_MAX, "The body nests deeper than %d levels.", SD_DOC_MAX_DEPTH);
+		return SD_ERR_BAD_REQUEST;
+	}
 	json_t *v = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 	if (!v) {
+		if (sd_mem_exceeded()) {
+			setmsg(msg, "%s", sd_mem_message());
+			return sd_mem_error(SD_ERR_INTERNAL);
+		}
 		if (msg)
 			snprintf(msg, SD_MSG_MAX, "Invalid JSON at line %d, column %d: %s.", je.line,
 				 je.column, je.text);
@@ -43,12 +98,6 @@ sd_err sd_doc_parse_object(const char *buf, size_t len, json_t **out, char msg[S
 	if (!json_is_object(v)) {
 		json_decref(v);
 		setmsg(msg, "The body must be a JSON object%s.", "");
-		return SD_ERR_BAD_REQUEST;
-	}
-	if (!depth_ok(v, 1)) {
-		json_decref(v);
-		if (msg)
-			snprintf(msg, SD_MSG_MAX, "The body nests deeper than %d levels.", SD_DOC_MAX_DEPTH);
 		return SD_ERR_BAD_REQUEST;
 	}
 	*out = v;
@@ -240,10 +289,17 @@ json_t *sd_doc_new(const char *key, const json_t *meta, const json_t *data, cons
 	return doc;
 }
 
+/* A string with no escaped NUL inside: the C-string checks below would
+ * stop at one, and the canonical dump would then drop the rest. */
+static int is_c_string(const json_t *v)
+{
+	return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
+}
+
 static int is_time(const json_t *v)
 {
 	int64_t ms;
-	return json_is_string(v) && sd_time_parse(json_string_value(v), &ms) == 0;
+	return is_c_string(v) && sd_time_parse(json_string_value(v), &ms) == 0;
 }
 
 sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MSG_MAX])
@@ -254,7 +310,7 @@ sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MS
 		return SD_ERR_CORRUPT;
 	}
 	json_t *k = json_object_get(doc, "key");
-	if (!json_is_string(k) || !sd_key_is_canonical(json_string_value(k))) {
+	if (!is_c_string(k) || !sd_key_is_canonical(json_string_value(k))) {
 		setmsg(msg, "\"key\" is missing or not a canonical key%s", "");
 		return SD_ERR_CORRUPT;
 	}
@@ -291,8 +347,16 @@ sd_err sd_doc_parse_stored(const char *buf, size_t len, const char *expect_key, 
 {
 	json_error_t je;
 	*out = NULL;
+	if (memchr(buf, '\0', len)) {
+		setmsg(msg, "a NUL byte in the file%s", "");
+		return SD_ERR_CORRUPT;
+	}
 	json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 	if (!v) {
+		if (sd_mem_exceeded()) {
+			setmsg(msg, "%s", sd_mem_message());
+			return sd_mem_error(SD_ERR_INTERNAL);
+		}
 		if (msg)
 			snprintf(msg, SD_MSG_MAX, "not valid JSON (line %d, column %d: %s)", je.line,
 				 je.column, je.text);
@@ -305,28 +369,6 @@ sd_err sd_doc_parse_stored(const char *buf, size_t len, const char *expect_key, 
 	}
 	*out = v;
 	return SD_OK;
-}
-
-int sd_doc_peek(const char *buf, size_t len, const char *key, int64_t *version)
-{
-	static const char head[] = "{\n  \"key\": \"", mid[] = "\",\n  \"version\": ",
-			  tail[] = ",\n  \"created\": \"";
-	size_t hl = sizeof head - 1, ml = sizeof mid - 1, tl = sizeof tail - 1;
-	if (len < hl + SD_KEY_LEN + ml + 1 + tl + 3 || memcmp(buf + len - 3, "\n}\n", 3) != 0 ||
-	    memcmp(buf, head, hl) != 0 || memcmp(buf + hl, key, SD_KEY_LEN) != 0 ||
-	    memcmp(buf + hl + SD_KEY_LEN, mid, ml) != 0)
-		return 0;
-	const char *p = buf + hl + SD_KEY_LEN + ml, *end = buf + len;
-	int64_t v = 0;
-	int digits = 0;
-	while (p < end && *p >= '0' && *p <= '9' && digits < 18) {
-		v = v * 10 + (*p++ - '0');
-		digits++;
-	}
-	if (digits == 0 || v < 1 || (size_t)(end - p) < tl || memcmp(p, tail, tl) != 0)
-		return 0;
-	*version = v;
-	return 1;
 }
 
 int64_t sd_doc_version(const json_t *doc)
@@ -374,25 +416,44 @@ sd_err sd_doc_apply_save(json_t *doc, const sd_save_body *b, const char *now)
 	return SD_OK;
 }
 
+/* The serialised bytes go to a plain malloc'd buffer (json_dumps would
+ * hand out memory from jansson's allocator, which sd_mem counts). */
+struct out {
+	char *s;
+	size_t n, cap;
+};
+
+static int out_put(const char *b, size_t n, void *ctx)
+{
+	struct out *o = ctx;
+	if (o->n + n + 2 > o->cap) {
+		size_t cap = o->cap ? o->cap : 256;
+		while (o->n + n + 2 > cap)
+			cap *= 2;
+		char *t = realloc(o->s, cap);
+		if (!t)
+			return -1;
+		o->s = t;
+		o->cap = cap;
+	}
+	memcpy(o->s + o->n, b, n);
+	o->n += n;
+	return 0;
+}
+
 static char *dump(const json_t *doc, size_t flags, int newline, size_t *len)
 {
-	char *s = json_dumps(doc, flags);
-	if (!s)
+	struct out o = {0};
+	if (json_dump_callback(doc, out_put, &o, flags) != 0 || !o.s) {
+		free(o.s);
 		return NULL;
-	size_t n = strlen(s);
-	if (newline) {
-		char *t = realloc(s, n + 2);
-		if (!t) {
-			free(s);
-			return NULL;
-		}
-		s = t;
-		s[n++] = '\n';
-		s[n] = '\0';
 	}
+	if (newline)
+		o.s[o.n++] = '\n';
+	o.s[o.n] = '\0';
 	if (len)
-		*len = n;
-	return s;
+		*len = o.n;
+	return o.s;
 }
 
 char *sd_doc_dump(const json_t *doc, size_t *len)

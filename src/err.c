@@ -26,6 +26,7 @@ static const struct {
 	[SD_ERR_UNAUTHORIZED] = {401, "unauthorized", "This needs the session's token: send Authorization: Bearer TOKEN, or \"token\" in the body."},
 	[SD_ERR_FORBIDDEN] = {403, "forbidden", "Requests from this Origin are not allowed; nothing was changed."},
 	[SD_ERR_RATE_LIMITED] = {429, "rate_limited", "Too many requests for unknown sessions or with wrong tokens from this address; retry after the time in Retry-After."},
+	[SD_ERR_UNSYNCED] = {500, "internal", "The change is in place but the server could not confirm it is on disk; load the session to see its state."},
 };
 
 static int valid(sd_err e) { return e >= SD_OK && e < SD_ERR__COUNT; }

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include "sd_api.h"
 #include "sd_http.h"
+#include "sd_mem.h"
 #include "sd_time.h"
 
 const char *sd_http_reason(int status)
@@ -93,6 +94,10 @@ static void set_json(sd_response *resp, int status, json_t *v)
  * the session's current document (conflicts): it is borrowed. */
 static void set_error(sd_response *resp, sd_err e, const char *msg, const json_t *current)
 {
+	if (e == SD_ERR_INTERNAL && sd_mem_exceeded()) { /* a JSON step ran out of budget */
+		e = sd_mem_error(e);
+		msg = sd_mem_message();
+	}
 	json_t *b = json_pack("{s:s, s:s}", "error", sd_err_code(e), "message",
 			      (msg && *msg) ? msg : sd_err_message(e));
 	if (!b) /* msg was not valid UTF-8: the fixed sentence always is */
@@ -126,56 +131,61 @@ static sd_err query_key(const char *query, char key[SD_KEY_LEN + 1])
 	return SD_ERR_BAD_KEY;
 }
 
-/* Parse an If-Match / If-None-Match list. weak_ok: W/"n" counts (weak
- * comparison, If-None-Match); otherwise it never matches (strong). */
-static void parse_etags(const char *h, int weak_ok, sd_if_match *out)
+/* The one reader of If-Match and If-None-Match lists (RFC 9110 8.8.3,
+ * 13.1.1, 13.1.2): "*" or comma-separated entity tags, [W/]"opaque", of
+ * any number the header holds. Our entity tag for a version is the decimal
+ * version in quotes; an opaque tag matches it only when it is the same
+ * characters ("01" never matches version 1). Strong comparison (If-Match):
+ * a weak tag never matches; weak comparison (If-None-Match): W/"1" matches
+ * "1". "*" matches any current version (the caller asks only when the
+ * session exists). Returns 1 on a match, 0 on none, -1 when the list is
+ * not a list of entity tags: that matches nothing (If-Match fails with
+ * 412, If-None-Match gives the full answer). */
+static int etag_eval(const char *h, int64_t version, int weak_ok)
 {
-	memset(out, 0, sizeof *out);
-	if (!h)
-		return;
-	out->present = 1;
+	char cur[24];
+	int cl = snprintf(cur, sizeof cur, "%lld", (long long)version);
+	int match = 0, n = 0;
 	const char *p = h;
-	while (*p) {
-		while (*p == ' ' || *p == '\t' || *p == ',')
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
 			p++;
+		if (*p == ',') { /* empty list elements are allowed */
+			p++;
+			continue;
+		}
 		if (!*p)
 			break;
 		if (*p == '*') {
-			out->any = 1;
+			match = 1;
 			p++;
-			continue;
-		}
-		int weak = 0;
-		if (p[0] == 'W' && p[1] == '/') {
-			weak = 1;
-			p += 2;
-		}
-		if (*p != '"') { /* malformed: skip to the next comma */
-			while (*p && *p != ',')
+		} else {
+			int weak = 0;
+			if (p[0] == 'W' && p[1] == '/') {
+				weak = 1;
+				p += 2;
+			}
+			if (*p != '"')
+				return -1;
+			const char *o = ++p;
+			while ((unsigned char)*p == 0x21 || ((unsigned char)*p >= 0x23 && (unsigned char)*p != 0x7F))
 				p++;
-			continue;
+			if (*p != '"')
+				return -1;
+			if ((!weak || weak_ok) && p - o == cl && memcmp(o, cur, (size_t)cl) == 0)
+				match = 1;
+			p++;
 		}
-		const char *q = strchr(p + 1, '"');
-		if (!q)
-			break;
-		char *end;
-		long long v = strtoll(p + 1, &end, 10);
-		int numeric = end == q && q > p + 1 && isdigit((unsigned char)p[1]);
-		if (numeric && (!weak || weak_ok) && out->n < SD_IF_MATCH_MAX)
-			out->v[out->n++] = v;
-		p = q + 1;
+		n++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p && *p != ',')
+			return -1;
 	}
+	return n ? match : -1;
 }
 
-static int etag_listed(const sd_if_match *m, int64_t version)
-{
-	if (m->any)
-		return 1;
-	for (int i = 0; i < m->n; i++)
-		if (m->v[i] == version)
-			return 1;
-	return 0;
-}
+static int if_match_strong(const char *list, int64_t version) { return etag_eval(list, version, 0); }
 
 static int media_ok(const char *ct)
 {
@@ -240,7 +250,10 @@ static void do_instantiate(const sd_app *app, const sd_request *req, sd_response
 	if (e == SD_OK)
 		e = sd_api_instantiate(app->store, &b, NULL, NULL, &r);
 	sd_inst_body_free(&b);
-	if (e != SD_OK) {
+	if (e == SD_ERR_UNSYNCED) { /* the session exists: the body names it */
+		set_json(resp, sd_err_status(e), json_pack("{s:s, s:s, s:s}", "error", sd_err_code(e), "message",
+							   r.msg, "key", r.key));
+	} else if (e != SD_OK) {
 		set_error(resp, e, r.msg, NULL);
 	} else {
 		char tok[SD_TOKEN_LEN + 1], rtok[SD_TOKEN_LEN + 1];
@@ -271,10 +284,8 @@ static void do_load(const sd_app *app, const sd_request *req, sd_response *resp)
 	if (e != SD_OK) {
 		set_error(resp, e, r.msg, NULL);
 	} else {
-		sd_if_match inm;
-		parse_etags(req->if_none_match, 1, &inm);
 		set_etag(resp, r.version);
-		if (inm.present && etag_listed(&inm, r.version)) {
+		if (req->if_none_match && etag_eval(req->if_none_match, r.version, 1) == 1) {
 			resp->status = 304;
 		} else if (r.raw) { /* canonical file: its bytes are the answer */
 			resp->status = 200;
@@ -290,14 +301,19 @@ static void do_load(const sd_app *app, const sd_request *req, sd_response *resp)
 
 static void do_save(const sd_app *app, const sd_request *req, sd_response *resp)
 {
-	sd_save_body b;
+	sd_save_body b = {0};
 	sd_api_result r = {0};
-	sd_err e = sd_doc_parse_save(req->body, req->body_len, &b, r.msg);
+	sd_err e = SD_OK;
+	if (req->if_none_match) {
+		e = SD_ERR_BAD_REQUEST;
+		snprintf(r.msg, sizeof r.msg, "If-None-Match is not supported on save; use If-Match.");
+	}
+	if (e == SD_OK)
+		e = sd_doc_parse_save(req->body, req->body_len, &b, r.msg);
 	if (e == SD_OK)
 		e = sd_http_authorize(app, req, b.key, SD_NEED_WRITE, b.token, b.token_len);
 	if (e == SD_OK) {
-		sd_if_match im;
-		parse_etags(req->if_match, 0, &im);
+		sd_if_match im = {.present = req->if_match != NULL, .list = req->if_match, .match = if_match_strong};
 		e = sd_api_save(app->store, &b, &im, &r);
 	}
 	sd_save_body_free(&b);
@@ -315,26 +331,29 @@ static void do_save(const sd_app *app, const sd_request *req, sd_response *resp)
 static void do_health(const sd_app *app, const sd_request *req, sd_response *resp)
 {
 	(void)req;
-	sd_err e = sd_store_check_writable(app->store);
+	const char *step;
+	sd_err e = sd_store_probe(app->store, &step);
 	unsigned long long free_b = 0, min_b = 0;
 	sd_err space = sd_store_space(app->store, &free_b, &min_b);
-	char now[SD_TIME_LEN];
+	char now[SD_TIME_LEN], msg[SD_MSG_MAX];
 	sd_time_now(now);
 	json_t *storage = json_pack("{s:s, s:I, s:I}", "state", space == SD_OK ? "ok" : "below_min_free",
 				    "free_bytes", (json_int_t)free_b, "min_free_bytes", (json_int_t)min_b);
-	if (e == SD_OK && space == SD_OK)
+	if (e == SD_OK && space == SD_OK) {
 		set_json(resp, 200, json_pack("{s:s, s:s, s:s, s:o*}", "status", "ok", "time", now, "durability",
 					      app->cfg->durability == SD_DURABLE_FULL ? "full" : "none",
 					      "storage", storage));
-	else if (e == SD_OK)
+	} else if (e == SD_OK) {
 		set_json(resp, 503, json_pack("{s:s, s:s, s:s, s:o*}", "status", "unavailable", "error",
 					      sd_err_code(space), "message",
 					      "Free space is below --min-free: new sessions and growing saves "
 					      "are refused; loads work.", "storage", storage));
-	else
-		set_json(resp, 503, json_pack("{s:s, s:s, s:s, s:o*}", "status", "unavailable", "error",
-					      sd_err_code(e), "message",
-					      "The data directory does not accept writes.", "storage", storage));
+	} else {
+		snprintf(msg, sizeof msg, "The data directory does not accept writes: the %s step of a test save failed.",
+			 step);
+		set_json(resp, 503, json_pack("{s:s, s:s, s:s, s:s, s:o*}", "status", "unavailable", "error",
+					      sd_err_code(e), "step", step, "message", msg, "storage", storage));
+	}
 }
 
 static void do_metrics(const sd_app *app, const sd_request *req, sd_response *resp)
@@ -498,6 +517,8 @@ void sd_http_handle(const sd_app *app, const sd_request *req, sd_response *resp)
 		set_error(resp, SD_ERR_MEDIA_TYPE, NULL, NULL);
 		return;
 	}
+	sd_mem_begin(sd_mem_budget(app->cfg->max_body));
 	rt->fn(app, req, resp);
+	sd_mem_end();
 	count_miss(app, req, resp);
 }

@@ -1,6 +1,7 @@
 /* main.c: sessiond's entry point. Reads the configuration, opens the
  * store, binds the socket, starts the FastCGI workers and waits for
  * SIGINT/SIGTERM to stop them cleanly. The only place that exits. */
+#include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "sd_config.h"
+#include "sd_mem.h"
 #include "sd_fcgi.h"
 #include "sd_http.h"
 #include "sd_log.h"
@@ -75,6 +77,10 @@ int main(int argc, char **argv)
 		sd_log_error("%s", msg);
 		return 1;
 	}
+	/* Big blocks (bodies, files read) are mapped and unmapped at once, and
+	 * every jansson allocation counts against the request's budget. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	sd_mem_install(sd_mem_pool(cfg.max_body));
 	/* The secret: in memory for the process's life; never logged. */
 	static sd_secret secret;
 	char secret_path[sizeof cfg.secret_file];

@@ -153,6 +153,8 @@ static const struct {
 	{SD_M_FSYNCS, "sessiond_fsyncs_total", "fsync calls on files and folders."},
 	{SD_M_MISSES, "sessiond_misses_total", "Loads and copies of unknown keys, and requests with a missing or wrong token."},
 	{SD_M_RATE_LIMITED, "sessiond_rate_limited_total", "Requests refused with 429 by the miss limit."},
+	{SD_M_TEMP_UNLINK_FAILURES, "sessiond_temp_unlink_failures_total",
+	 "Temporary files that could not be removed after a write (left for sessionctl fsck --repair)."},
 };
 
 char *sd_metrics_render(size_t *len)

@@ -53,12 +53,15 @@ static const struct command {
 	 "Exit status: 0 when the store is clean, 1 when anything was found (also when\n"
 	 "--repair fixed it all: run fsck again to confirm).\n"},
 	{"gc", ctl_gc,
-	 "Usage: sessionctl [--data-dir DIR] gc --older-than DURATION [--dry-run] [--json]\n"
+	 "Usage: sessionctl [--data-dir DIR] gc --older-than DURATION [--dry-run] [--force] [--json]\n"
 	 "Delete the sessions whose \"updated\" time is older than DURATION (90s, 15m,\n"
 	 "12h, 30d, 2w). Each deletion takes the session's lock, as a save does, and\n"
 	 "checks the age again under it: a session saved meanwhile is kept.\n\n"
-	 "  --older-than DURATION   required\n"
-	 "  --dry-run               list what would be deleted, delete nothing\n"
+	 "  --older-than DURATION   required, with its unit; under a minute only with\n"
+	 "                          --force\n"
+	 "  --dry-run               list what would be deleted, delete nothing (run\n"
+	 "                          it first)\n"
+	 "  --force                 allow a DURATION under a minute\n"
 	 "  --json                  the outcome as JSON\n"},
 	{"export", ctl_export,
 	 "Usage: sessionctl [--data-dir DIR] export [--updated-after T]\n"

@@ -25,6 +25,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+#include "sd_log.h"
 #include "sd_metrics.h"
 #include "sd_store.h"
 #include "sd_time.h"
@@ -244,6 +245,17 @@ static int ensure_fan_dir(sd_store *s, const char *key)
 	return 0;
 }
 
+/* Remove a temporary file; a failure leaves it for fsck --repair, and is
+ * logged and counted. */
+static void unlink_temp(const char *tmp)
+{
+	int f = fault("unlink");
+	if (f || unlink(tmp) != 0) {
+		sd_metrics_add(SD_M_TEMP_UNLINK_FAILURES, 1);
+		sd_log_error("cannot remove the temporary file %s: %s", tmp, strerror(f ? f : errno));
+	}
+}
+
 /* Write bytes to a fresh temporary file in dir (O_CREAT|O_EXCL through
  * mkostemps) and make them durable. On success tmp holds its path. On
  * failure nothing is left behind and errno says why. */
@@ -263,13 +275,13 @@ static int write_temp(const sd_store *s, const char *dir, const char *key, const
 	    (CT_FILE_FSYNC && s->durability == SD_DURABLE_FULL && do_fsync(fd, "fsync") != 0)) {
 		int saved = errno;
 		close(fd);
-		unlink(tmp);
+		unlink_temp(tmp);
 		errno = saved;
 		return -1;
 	}
 	if (close(fd) != 0) {
 		int saved = errno;
-		unlink(tmp);
+		unlink_temp(tmp);
 		errno = saved;
 		return -1;
 	}
@@ -277,12 +289,20 @@ static int write_temp(const sd_store *s, const char *dir, const char *key, const
 	return 0;
 }
 
-static sd_err read_fd(int fd, char **buf, size_t *len)
+/* Read all of fd. known: its fstat, when the caller has just taken one
+ * (the lock path), else NULL. */
+static sd_err read_fd(int fd, const struct stat *known, char **buf, size_t *len)
 {
 	struct stat st;
-	if (fstat(fd, &st) != 0)
+	if (known)
+		st = *known;
+	else if (fstat(fd, &st) != 0)
 		return SD_ERR_INTERNAL;
-	size_t cap = (size_t)st.st_size + 1, n = 0;
+	/* Room for one byte more than the file holds: a read that comes back
+	 * short is the end of this regular file, so a whole file costs one
+	 * pread and no realloc; a file that grew meanwhile fills the room and
+	 * the loop goes on. */
+	size_t cap = (size_t)st.st_size + 2, n = 0;
 	char *b = malloc(cap);
 	if (!b)
 		return SD_ERR_INTERNAL;
@@ -296,16 +316,17 @@ static sd_err read_fd(int fd, char **buf, size_t *len)
 			b = nb;
 			cap *= 2;
 		}
-		ssize_t r = pread(fd, b + n, cap - n - 1, (off_t)n);
+		size_t want = cap - n - 1;
+		ssize_t r = pread(fd, b + n, want, (off_t)n);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			free(b);
 			return SD_ERR_INTERNAL;
 		}
-		if (r == 0)
-			break;
 		n += (size_t)r;
+		if ((size_t)r < want)
+			break;
 	}
 	b[n] = '\0';
 	*buf = b;
@@ -313,14 +334,37 @@ static sd_err read_fd(int fd, char **buf, size_t *len)
 	return SD_OK;
 }
 
+/* Open a session file for reading. O_NONBLOCK, and a regular file only:
+ * a FIFO or device at a session path (a stray made by hand) must not hold
+ * a worker thread forever; it is logged and refused. -1 with *e set. */
+static int open_session(const char *path, sd_err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		*e = (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+		if (*e == SD_ERR_INTERNAL)
+			sd_log_error("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		sd_log_error("%s is not a regular file; refused (sessionctl fsck reports it as a stray)", path);
+		close(fd);
+		*e = SD_ERR_INTERNAL;
+		return -1;
+	}
+	return fd;
+}
+
 sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len)
 {
 	char path[PATH_MAX_LEN];
 	sd_store_path(s, key, path, sizeof path);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	sd_err e;
+	int fd = open_session(path, &e);
 	if (fd < 0)
-		return (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
-	sd_err e = read_fd(fd, buf, len);
+		return e;
+	e = read_fd(fd, NULL, buf, len);
 	close(fd);
 	return e;
 }
@@ -341,11 +385,14 @@ sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len
 	int f = fault("link");
 	int r = f ? -1 : link(tmp, path);
 	int saved = f ? f : errno;
-	unlink(tmp);
+	unlink_temp(tmp);
 	if (r != 0)
 		return saved == EEXIST ? SD_ERR_EXISTS : sd_err_from_errno(saved);
-	if (CT_LINK_DIR_FSYNC && sync_dir(s, dir) != 0)
-		return SD_ERR_INTERNAL; /* the name is already in place: not "full", not "unchanged" */
+	if (CT_LINK_DIR_FSYNC && sync_dir(s, dir) != 0) {
+		/* The name is already in place: not "full", not "unchanged". */
+		sd_log_error("session %s was created but the fsync of %s failed: %s", key, dir, strerror(errno));
+		return SD_ERR_UNSYNCED;
+	}
 	sd_metrics_add(SD_M_SESSIONS_CREATED, 1);
 	return SD_OK;
 }
@@ -391,12 +438,12 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 
 	sd_err e = SD_OK;
 	long backoff_us = 50;
+	struct stat held;
+	int have_held = 0;
 	for (;;) {
-		l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
-		if (l->fd < 0) {
-			e = (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+		l->fd = open_session(l->path, &e);
+		if (l->fd < 0)
 			break;
-		}
 		if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
 			if (errno != EWOULDBLOCK && errno != EINTR) {
 				e = SD_ERR_INTERNAL;
@@ -415,7 +462,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 		}
 		if (s->skip_inode_check)
 			break;
-		struct stat held, now;
+		struct stat now;
 		if (fstat(l->fd, &held) != 0) {
 			e = SD_ERR_INTERNAL;
 			break;
@@ -424,14 +471,16 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 			e = (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
 			break;
 		}
-		if (held.st_ino == now.st_ino && held.st_dev == now.st_dev)
+		if (held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
+			have_held = 1;
 			break;
+		}
 		/* Replaced while we waited: this lock guards a dead inode. */
 		close(l->fd);
 		l->fd = -1;
 	}
 	if (e == SD_OK)
-		e = read_fd(l->fd, buf, len);
+		e = read_fd(l->fd, have_held ? &held : NULL, buf, len);
 	if (wait_ns)
 		*wait_ns = sd_time_mono_ns() - t0;
 	if (e != SD_OK) {
@@ -454,11 +503,14 @@ sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len)
 	int f = fault("rename");
 	if (f || rename(tmp, l->path) != 0) {
 		int saved = f ? f : errno;
-		unlink(tmp);
+		unlink_temp(tmp);
 		return sd_err_from_errno(saved);
 	}
-	if (CT_RENAME_DIR_FSYNC && sync_dir(l->s, dir) != 0)
-		return SD_ERR_INTERNAL; /* the name is already in place: not "full", not "unchanged" */
+	if (CT_RENAME_DIR_FSYNC && sync_dir(l->s, dir) != 0) {
+		/* The new file is already in place: not "full", not "unchanged". */
+		sd_log_error("session %s was replaced but the fsync of %s failed: %s", l->key, dir, strerror(errno));
+		return SD_ERR_UNSYNCED;
+	}
 	return SD_OK;
 }
 
@@ -527,19 +579,43 @@ sd_err sd_store_space(sd_store *s, unsigned long long *free_bytes, unsigned long
 	return avail < need ? SD_ERR_STORAGE_FULL : SD_OK;
 }
 
-sd_err sd_store_check_writable(sd_store *s)
+sd_err sd_store_probe(sd_store *s, const char **step)
 {
-	char tmp[PATH_MAX_LEN];
+	char tmp[PATH_MAX_LEN], dst[PATH_MAX_LEN];
+	const char *st = "open";
+	int fd = -1, err = 0;
 	snprintf(tmp, sizeof tmp, "%s/.health.XXXXXX" SD_STORE_TMP_SUFFIX, s->sessions);
-	int fd = mkostemps(tmp, (int)strlen(SD_STORE_TMP_SUFFIX), O_CLOEXEC);
+	if ((err = fault("open")) == 0 && (fd = mkostemps(tmp, (int)strlen(SD_STORE_TMP_SUFFIX), O_CLOEXEC)) < 0)
+		err = errno;
 	if (fd < 0)
-		return sd_err_from_errno(errno);
-	int ok = write(fd, "{}\n", 3) == 3;
-	int saved = errno;
+		goto out;
+	snprintf(dst, sizeof dst, "%.*s.probe" SD_STORE_TMP_SUFFIX,
+		 (int)(strlen(tmp) - strlen(SD_STORE_TMP_SUFFIX)), tmp);
+	st = "write";
+	if (write_all(fd, "{}\n", 3) != 0) {
+		err = errno;
+	} else if (s->durability == SD_DURABLE_FULL && (st = "fsync", do_fsync(fd, "fsync") != 0)) {
+		err = errno;
+	} else if (st = "rename", (err = fault("rename")) == 0 && rename(tmp, dst) != 0) {
+		err = errno;
+	} else if (!err && (st = "dirsync", sync_dir(s, s->sessions) != 0)) {
+		err = errno;
+		unlink(dst);
+	} else if (!err && (st = "unlink", (err = fault("unlink")) == 0 && unlink(dst) != 0)) {
+		err = errno;
+	}
 	close(fd);
-	unlink(tmp);
-	return ok ? SD_OK : sd_err_from_errno(saved);
+	if (err) { /* nothing of the probe stays behind, whichever step failed */
+		unlink(tmp);
+		unlink(dst);
+	}
+out:
+	if (step)
+		*step = err ? st : NULL;
+	return err ? sd_err_from_errno(err) : SD_OK;
 }
+
+sd_err sd_store_check_writable(sd_store *s) { return sd_store_probe(s, NULL); }
 
 static int is_temp_name(const char *name)
 {

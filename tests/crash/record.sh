@@ -13,6 +13,8 @@ out=$1 scenario=$2 bin=$3; shift 3
 # shellcheck source=scripts/stack.sh
 . "$here/../../scripts/stack.sh"
 SCALE=${CRASH_SCALE:-1}
+# All requests come from one address: no rate or miss limits (LIMITS=off).
+export STACK_LIMITS=off
 rm -rf "$out"; mkdir -p "$out/base" "$out/run"
 data=$out/base/data
 port=$(free_port)

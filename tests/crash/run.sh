@@ -15,8 +15,8 @@ root=$(cd "$here/../.." && pwd)
 cd "$root"
 mode=${1:---short}
 case $mode in
-  --short) export CRASH_SCALE=1; cap=64; fsck=12; variant_scen=(empty);;
-  --full)  export CRASH_SCALE=3; cap=256; fsck=60; variant_scen=(empty nodir);;
+  --short) export CRASH_SCALE=1; cap=64; fsck=12; variant_scen=(nodir);;
+  --full)  export CRASH_SCALE=3; cap=256; fsck=60; variant_scen=(nodir empty);;
   *) echo "usage: $0 [--short|--full]" >&2; exit 2;;
 esac
 SESSIOND=${CRASH_SESSIOND:-$root/cgi-bin/sessiond}
@@ -27,9 +27,12 @@ fails=0 rows=()
 
 # Each broken build: one durability step switched off in src/store.c, built
 # into build/crash/NAME with its own objects (only for this test).
+# Each must be caught in at least one of variant_scen's scenarios.
 # no-mkdir-fsync is the store as it was before the first-start fix: on an
 # empty data dir it was seen to fail with "lost: KEY v1 acknowledged, state
-# has none" in 78 of 353 POSIX states (sessions/ itself never synced).
+# has none" in 78 of 353 POSIX states (sessions/ itself never synced); since
+# the secret file (issue 7) fsyncs DATA_DIR at first start, only a missing
+# DATA_DIR (nodir) still shows it.
 variants=(no-file-fsync:SD_CRASHTEST_NO_FILE_FSYNC
           no-rename-dir-fsync:SD_CRASHTEST_NO_RENAME_DIR_FSYNC
           no-link-dir-fsync:SD_CRASHTEST_NO_LINK_DIR_FSYNC
@@ -42,7 +45,9 @@ build_variant() { # NAME DEFINE
     { cat "$work/build-$1.log" >&2; return 1; }
 }
 
-# one_case LABEL BINARY SCENARIO EXPECT(clean|flagged) [sessiond options...]
+# one_case LABEL BINARY SCENARIO EXPECT [sessiond options...]
+# EXPECT: clean or flagged (a failure otherwise), or any (sets CAUGHT=1 when
+# flagged; the caller asserts over several scenarios).
 one_case() {
   local label=$1 bin=$2 scen=$3 expect=$4; shift 4
   local rec=$work/$label-$scen rc verdict
@@ -56,7 +61,8 @@ one_case() {
   sed 's/^/    /' "$rec.check.log"
   if [ $rc -eq 2 ]; then verdict="FAIL (cannot check)"; fails=$((fails + 1))
   elif [ "$expect" = clean ] && [ $rc -eq 0 ]; then verdict="ok: 0 violations"
-  elif [ "$expect" = flagged ] && [ $rc -eq 1 ]; then verdict="ok: caught"
+  elif [ "$expect" != clean ] && [ $rc -eq 1 ]; then verdict="ok: caught"; CAUGHT=1
+  elif [ "$expect" = any ]; then verdict="not caught in this scenario"
   elif [ "$expect" = clean ]; then verdict="FAIL: violations"; fails=$((fails + 1))
   else verdict="FAIL: not caught"; fails=$((fails + 1)); fi
   echo "$verdict  $label/$scen"
@@ -78,7 +84,9 @@ echo "== deliberately broken builds"
 for v in "${variants[@]}"; do
   name=${v%%:*} def=${v#*:}
   if ! build_variant "$name" "$def"; then echo "FAIL $name: build"; fails=$((fails + 1)); continue; fi
-  for scen in "${variant_scen[@]}"; do one_case "$name" "$root/build/crash/$name/sessiond" "$scen" flagged; done
+  CAUGHT=0
+  for scen in "${variant_scen[@]}"; do one_case "$name" "$root/build/crash/$name/sessiond" "$scen" any; done
+  [ $CAUGHT -eq 1 ] || { echo "FAIL $name: caught in no scenario"; fails=$((fails + 1)); }
 done
 
 echo

@@ -209,6 +209,20 @@ auth CMPACT01   # a damaged session still has its token
 req POST /api/save "${CT[@]}" "${AUTH[@]}" -d '{"key":"CMPACT01","data":1}'
 ok "saving over a damaged file: 500 internal, file untouched" bash -c "[ '$STATUS' = 500 ] && [ \$(wc -c < '$DATA/sessions/CM/CMPACT01.json') -lt 60 ]"
 
+# A canonical head and tail around a damaged middle (before: served as 200
+# with an ETag, nothing logged), copied with "from" too; and a FIFO at a
+# session path (before: the worker hung in open for ever).
+printf '{\n  "key": "CMPACT02",\n  "version": 2,\n  "created": "2026-01-01T00:00:00.000Z",\n  "updated": "2026-01-01T00:00:00.000Z",\n  "meta": {},\n  "data": [[ 1,\n}\n' > "$DATA/sessions/CM/CMPACT02.json"
+req GET /api/load?key=CMPACT02
+ok "a damaged middle: 500 internal, no ETag" bash -c "[ '$STATUS' = 500 ] && [ -z '$(hdr ETag)' ]"
+ok "it is logged at error level with the key" grep -q 'error sessiond: session CMPACT02 is damaged' "$RUN/sessiond.log"
+req POST /api/instantiate "${CT[@]}" -d '{"from":"CMPACT02"}'
+ok "copying it: 500 internal" is_error 500 internal
+mkfifo "$DATA/sessions/CM/CMFIFO00.json"
+for _ in 1 2 3; do req GET /api/load?key=CMFIFO00 --max-time 10; done
+ok "a FIFO at a session path: 500 at once, logged" bash -c "[ '$STATUS' = 500 ] && grep -q 'CMFIFO00.json is not a regular file' '$RUN/sessiond.log'"
+rm -f "$DATA/sessions/CM/CMFIFO00.json"
+
 # --- found in review: each was a 500 or worse before its fix ---
 long=$(printf 'a%.0s' $(seq 1 62))
 req POST /api/save "${A2[@]}" "${CT[@]}" --data-binary "{\"key\":\"$K2\",\"$long\u00e9\":1}"

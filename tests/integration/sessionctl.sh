@@ -83,6 +83,17 @@ C list --updated-before yesterday; eq "list --updated-before yesterday: exit 2" 
 C list extra; eq "list with a stray argument: exit 2" "$RC" 2
 C gc; eq "gc without --older-than: exit 2" "$RC" 2
 C gc --older-than soon; eq "gc --older-than soon: exit 2" "$RC" 2
+# A bare number, or under a minute, is refused unless --force (before: "30"
+# meant 30 seconds and "0" deleted every session).
+for d in 30 0 1440; do
+  C gc --older-than "$d"
+  ok "gc --older-than $d (no unit): exit 2, says why" eval '[ "$RC" = 2 ] && grep -q "with a unit" "$E"'
+done
+C gc --older-than 59s
+ok "gc --older-than 59s: exit 2, names --force" eval '[ "$RC" = 2 ] && grep -q -- "--force" "$E"'
+C gc --older-than 0s --dry-run --force --json
+ok "gc --older-than 0s --force: accepted" eval '[ "$RC" = 0 ]'
+
 C show; eq "show without a key: exit 2" "$RC" 2
 C show 'ab/cdefg'; eq "show with a malformed key: exit 2" "$RC" 2
 C show "$K1" --raw --json; eq "show --raw --json: exit 2" "$RC" 2

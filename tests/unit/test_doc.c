@@ -356,6 +356,50 @@ static void test_very_deep(void **state)
 	free(s);
 }
 
+/* Parser corners. A raw NUL byte anywhere is bad_json with its position
+ * (before: {"data":123<NUL>} was taken as 123). Nesting past 64 is
+ * bad_request however deep (before: from 2049 levels on, the parser's own
+ * limit answered bad_json). Repeated names are refused. */
+static void test_parser_corners(void **state)
+{
+	(void)state;
+	static const char nul_after_number[] = "{\"key\":\"ABCDEFGH\",\"data\":123\0}";
+	static const char nul_in_string[] = "{\"key\":\"ABCDEFGH\",\n\"data\":\"a\0b\"}";
+	static const char nul_after_literal[] = "{\"key\":\"ABCDEFGH\",\"data\":true\0}";
+	sd_save_body b;
+	char msg[SD_MSG_MAX];
+	assert_int_equal(sd_doc_parse_save(nul_after_number, sizeof nul_after_number - 1, &b, msg), SD_ERR_BAD_JSON);
+	assert_non_null(strstr(msg, "byte 28"));
+	assert_non_null(strstr(msg, "line 1, column 29"));
+	assert_null(b.root);
+	assert_int_equal(sd_doc_parse_save(nul_in_string, sizeof nul_in_string - 1, &b, msg), SD_ERR_BAD_JSON);
+	assert_non_null(strstr(msg, "line 2, column 10"));
+	assert_int_equal(sd_doc_parse_save(nul_after_literal, sizeof nul_after_literal - 1, &b, msg), SD_ERR_BAD_JSON);
+	sd_inst_body ib;
+	assert_int_equal(sd_doc_parse_inst("{}\0", 3, &ib, msg), SD_ERR_BAD_JSON);
+
+	static const int depths[] = {65, 2048, 2049, 5000};
+	for (size_t i = 0; i < sizeof depths / sizeof depths[0]; i++) {
+		char *s = nested_save(depths[i], '[', ']');
+		msg[0] = '\0';
+		sd_err e = sd_doc_parse_save(s, strlen(s), &b, msg);
+		if (e != SD_ERR_BAD_REQUEST)
+			fail_msg("%d levels: %d (%s)", depths[i] + 1, e, msg);
+		assert_non_null(strstr(msg, "deeper"));
+		free(s);
+	}
+	/* Brackets inside strings do not count. */
+	char deep_text[300] = "{\"key\":\"ABCDEFGH\",\"data\":\"";
+	memset(deep_text + strlen(deep_text), '[', 200);
+	strcat(deep_text, "\"}");
+	assert_int_equal(sd_doc_parse_save(deep_text, strlen(deep_text), &b, msg), SD_OK);
+	sd_save_body_free(&b);
+
+	static const char dup[] = "{\"key\":\"ABCDEFGH\",\"data\":{\"a\":1,\"a\":2}}";
+	assert_int_equal(sd_doc_parse_save(dup, strlen(dup), &b, msg), SD_ERR_BAD_JSON);
+	assert_non_null(strstr(msg, "duplicate"));
+}
+
 /* ---- instantiate bodies ------------------------------------------------- */
 
 static const body_case inst_cases[] = {
@@ -566,26 +610,95 @@ static const char canonical[] =
 	"  }\n"
 	"}\n";
 
-/* sd_doc_peek: the load fast path takes canonical files only; anything
- * else must fall back to the full parse (return 0). */
+/* sd_doc_peek: the load fast path scans the whole file. It may answer 1
+ * only for bytes sd_doc_parse_stored accepts; damaged files, wherever the
+ * damage sits, answer 0 (and the full parse then calls them damaged).
+ * Before the scan, the fast path looked at the head and the tail only, and
+ * every "middle" case below was served (seen failing: 9 of these cases
+ * answered 1 with the old sd_doc_peek). */
+#define HEAD "{\n  \"key\": \"ABCDEFGH\",\n  \"version\": 3,\n  \"created\": \"2026-01-01T00:00:00.000Z\",\n" \
+	     "  \"updated\": \"2026-01-02T03:04:05.006Z\",\n"
+#define LIT(s) s, sizeof(s) - 1 /* for text holding NUL bytes */
+static const struct {
+	const char *name, *text;
+	size_t len;   /* 0: strlen(text) */
+	int valid;    /* sd_doc_parse_stored accepts it */
+	int fast;     /* sd_doc_peek must answer 1 (valid files the scan decodes) */
+} peek_cases[] = {
+	{"canonical", canonical, 0, 1, 1},
+	{"no final newline", HEAD "  \"meta\": {},\n  \"data\": 1\n}", 0, 1, 1},
+	{"compact, hand-edited", "{\"key\":\"ABCDEFGH\",\"version\":3,\"created\":\"2026-01-01T00:00:00Z\","
+	 "\"updated\":\"2026-01-01T00:00:00Z\",\"meta\":{},\"data\":[1,-2,3.5e10,\"\\u00e9\\ud83d\\ude00\",null,false]}", 0, 1, 1},
+	{"fields in another order", "{\"data\":{},\"meta\":{\"a\":{\"b\":[]}},\"updated\":\"2026-01-01T00:00:00Z\","
+	 "\"created\":\"2026-01-01T00:00:00Z\",\"version\":7,\"key\":\"ABCDEFGH\"}", 0, 1, 1},
+	{"escaped names (left to the parser)", HEAD "  \"meta\": {},\n  \"data\": {\"\\u0061\": 1}\n}\n", 0, 1, 0},
+	{"huge integer (left to the parser)", HEAD "  \"meta\": {},\n  \"data\": 12345678901234567890123\n}\n", 0, 0, 0},
+	{"extra [[ in the middle", HEAD "  \"meta\": {},\n  \"data\": [[ {\"a\": 1}\n}\n", 0, 0, 0},
+	{"trailing comma in an array", HEAD "  \"meta\": {},\n  \"data\": [1, 2,]\n}\n", 0, 0, 0},
+	{"trailing comma in an object", HEAD "  \"meta\": {\"a\": 1,},\n  \"data\": 1\n}\n", 0, 0, 0},
+	{"trailing comma after the fields", HEAD "  \"meta\": {},\n  \"data\": 1,\n}\n", 0, 0, 0},
+	{"NUL bytes in a string", LIT(HEAD "  \"meta\": {},\n  \"data\": \"a\0\0b\"\n}\n"), 0, 0},
+	{"NUL byte after a number", LIT(HEAD "  \"meta\": {},\n  \"data\": 123\0\n}\n"), 0, 0},
+	{"meta not an object", HEAD "  \"meta\": [],\n  \"data\": 1\n}\n", 0, 0, 0},
+	{"meta a string", HEAD "  \"meta\": \"{}\",\n  \"data\": 1\n}\n", 0, 0, 0},
+	{"data missing", HEAD "  \"meta\": {}\n}\n", 0, 0, 0},
+	{"unknown field", HEAD "  \"meta\": {},\n  \"data\": 1,\n  \"extra\": 2\n}\n", 0, 0, 0},
+	{"field twice", HEAD "  \"meta\": {},\n  \"meta\": {},\n  \"data\": 1\n}\n", 0, 0, 0},
+	{"name twice inside data", HEAD "  \"meta\": {},\n  \"data\": {\"a\": 1, \"b\": 2, \"a\": 3}\n}\n", 0, 0, 0},
+	{"other key", "{\"key\":\"ABCDEFGX\",\"version\":3,\"created\":\"2026-01-01T00:00:00Z\","
+	 "\"updated\":\"2026-01-01T00:00:00Z\",\"meta\":{},\"data\":1}", 0, 0, 0},
+	{"version 0", "{\"key\":\"ABCDEFGH\",\"version\":0,\"created\":\"2026-01-01T00:00:00Z\","
+	 "\"updated\":\"2026-01-01T00:00:00Z\",\"meta\":{},\"data\":1}", 0, 0, 0},
+	{"version a string", "{\"key\":\"ABCDEFGH\",\"version\":\"3\",\"created\":\"2026-01-01T00:00:00Z\","
+	 "\"updated\":\"2026-01-01T00:00:00Z\",\"meta\":{},\"data\":1}", 0, 0, 0},
+	{"version a real", "{\"key\":\"ABCDEFGH\",\"version\":3.0,\"created\":\"2026-01-01T00:00:00Z\","
+	 "\"updated\":\"2026-01-01T00:00:00Z\",\"meta\":{},\"data\":1}", 0, 0, 0},
+	{"version past 2^53-1", "{\"key\":\"ABCDEFGH\",\"version\":9007199254740992,\"created\":\"2026-01-01T00:00:00Z\","
+	 "\"updated\":\"2026-01-01T00:00:00Z\",\"meta\":{},\"data\":1}", 0, 0, 0},
+	{"created not a time", "{\"key\":\"ABCDEFGH\",\"version\":3,\"created\":\"yesterday\","
+	 "\"updated\":\"2026-01-01T00:00:00Z\",\"meta\":{},\"data\":1}", 0, 0, 0},
+	{"garbage after the end", HEAD "  \"meta\": {},\n  \"data\": 1\n}\n}\n", 0, 0, 0},
+	{"two documents", HEAD "  \"meta\": {},\n  \"data\": 1\n}\n{}", 0, 0, 0},
+	{"invalid UTF-8", HEAD "  \"meta\": {},\n  \"data\": \"\xc3\x28\"\n}\n", 0, 0, 0},
+	{"overlong UTF-8", HEAD "  \"meta\": {},\n  \"data\": \"\xc0\xaf\"\n}\n", 0, 0, 0},
+	{"lone surrogate escape", HEAD "  \"meta\": {},\n  \"data\": \"\\ud800x\"\n}\n", 0, 0, 0},
+	{"raw newline in a string", HEAD "  \"meta\": {},\n  \"data\": \"a\nb\"\n}\n", 0, 0, 0},
+	{"bad escape", HEAD "  \"meta\": {},\n  \"data\": \"\\x\"\n}\n", 0, 0, 0},
+	{"leading zero", HEAD "  \"meta\": {},\n  \"data\": 012\n}\n", 0, 0, 0},
+	{"bare word", HEAD "  \"meta\": {},\n  \"data\": tru\n}\n", 0, 0, 0},
+	{"single quotes", HEAD "  \"meta\": {},\n  \"data\": 'a'\n}\n", 0, 0, 0},
+	{"not an object", "[1]", 0, 0, 0},
+	{"empty", "", 0, 0, 0},
+};
+
 static void test_peek(void **state)
 {
 	(void)state;
-	int64_t v = 0;
+	for (size_t i = 0; i < sizeof peek_cases / sizeof peek_cases[0]; i++) {
+		const char *t = peek_cases[i].text;
+		size_t n = peek_cases[i].len ? peek_cases[i].len : strlen(t);
+		int64_t v = -1;
+		int fast = sd_doc_peek(t, n, "ABCDEFGH", &v);
+		json_t *doc;
+		char msg[SD_MSG_MAX] = "";
+		sd_err e = sd_doc_parse_stored(t, n, "ABCDEFGH", &doc, msg);
+		if (peek_cases[i].valid != (e == SD_OK))
+			fail_msg("%s: parse_stored says %d (%s)", peek_cases[i].name, e, msg);
+		if (fast && e != SD_OK)
+			fail_msg("%s: the fast path serves a file the parser refuses", peek_cases[i].name);
+		if (fast != peek_cases[i].fast)
+			fail_msg("%s: sd_doc_peek answered %d", peek_cases[i].name, fast);
+		if (fast)
+			assert_int_equal(v, sd_doc_version(doc));
+		json_decref(doc);
+	}
+	/* Every proper prefix of a canonical file is refused by the scan. */
 	size_t n = strlen(canonical);
-	assert_int_equal(sd_doc_peek(canonical, n, "ABCDEFGH", &v), 1);
-	assert_int_equal(v, 3);
-	assert_int_equal(sd_doc_peek(canonical, n, "ABCDEFGX", &v), 0);   /* other key */
-	assert_int_equal(sd_doc_peek(canonical, n - 1, "ABCDEFGH", &v), 0); /* no final newline */
-	assert_int_equal(sd_doc_peek(canonical, n - 3, "ABCDEFGH", &v), 0); /* truncated */
-	assert_int_equal(sd_doc_peek(canonical, 40, "ABCDEFGH", &v), 0);
-	static const char compact[] = "{\"key\":\"ABCDEFGH\",\"version\":3,\"created\":\"x\"}\n}\n";
-	assert_int_equal(sd_doc_peek(compact, strlen(compact), "ABCDEFGH", &v), 0);
-	static const char v0[] = "{\n  \"key\": \"ABCDEFGH\",\n  \"version\": 0,\n  \"created\": \"\n}\n";
-	assert_int_equal(sd_doc_peek(v0, strlen(v0), "ABCDEFGH", &v), 0);
-	static const char vs[] = "{\n  \"key\": \"ABCDEFGH\",\n  \"version\": \"3\",\n  \"created\": \"\n}\n";
-	assert_int_equal(sd_doc_peek(vs, strlen(vs), "ABCDEFGH", &v), 0);
-	/* What sd_doc_dump writes always peeks. */
+	int64_t v;
+	for (size_t cut = 0; cut + 1 < n; cut++)
+		if (sd_doc_peek(canonical, cut, "ABCDEFGH", &v))
+			fail_msg("prefix of %zu bytes passes the scan", cut);
+	/* What sd_doc_dump writes always passes. */
 	json_t *d = sd_doc_new("K7Q2M9XZ", NULL, NULL, "2026-11-26T20:28:57.123Z");
 	size_t len;
 	char *s = sd_doc_dump(d, &len);
@@ -593,6 +706,37 @@ static void test_peek(void **state)
 	assert_int_equal(v, 1);
 	free(s);
 	json_decref(d);
+}
+
+/* An object with many names still passes the scan (hash hits are checked
+ * exactly), and a repeated name among many is still found. */
+static void test_peek_many_names(void **state)
+{
+	(void)state;
+	size_t cap = 200000, n = 0;
+	char *s = malloc(cap);
+	assert_non_null(s);
+	n += (size_t)snprintf(s + n, cap - n, HEAD "  \"meta\": {},\n  \"data\": {");
+	for (int i = 0; i < 5000; i++)
+		n += (size_t)snprintf(s + n, cap - n, "%s\"k%d\": %d", i ? ", " : "", i, i);
+	size_t open_end = n;
+	n += (size_t)snprintf(s + n, cap - n, "}\n}\n");
+	int64_t v;
+	json_t *doc;
+	assert_int_equal(sd_doc_parse_stored(s, n, "ABCDEFGH", &doc, NULL), SD_OK);
+	json_decref(doc);
+	/* Many names may exceed the exact checks the scan allows: then it
+	 * leaves the file to the parser, which is also right. Either way it
+	 * never answers 1 for a repeated name. */
+	int fast_ok = sd_doc_peek(s, n, "ABCDEFGH", &v);
+	(void)fast_ok;
+	n = open_end + (size_t)snprintf(s + open_end, cap - open_end, ", \"k4321\": 0}\n}\n");
+	assert_int_equal(sd_doc_peek(s, n, "ABCDEFGH", &v), 0);
+	assert_int_equal(sd_doc_parse_stored(s, n, "ABCDEFGH", &doc, NULL), SD_ERR_CORRUPT);
+	/* A small object with a repeat found by its hash. */
+	n = (size_t)snprintf(s, cap, HEAD "  \"meta\": {\"x\": {\"p\": 1, \"q\": 2, \"r\": 3, \"q\": 4}},\n  \"data\": 1\n}\n");
+	assert_int_equal(sd_doc_peek(s, n, "ABCDEFGH", &v), 0);
+	free(s);
 }
 
 static void test_dump_canonical(void **state)
@@ -771,12 +915,14 @@ int main(void)
 		cmocka_unit_test(test_save_body_fields),
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_very_deep),
+		cmocka_unit_test(test_parser_corners),
 		cmocka_unit_test(test_inst_body_table),
 		cmocka_unit_test(test_inst_body_fields),
 		cmocka_unit_test(test_doc_new),
 		cmocka_unit_test(test_apply_save),
 		cmocka_unit_test(test_dump_canonical),
 		cmocka_unit_test(test_peek),
+		cmocka_unit_test(test_peek_many_names),
 		cmocka_unit_test(test_dump_minimal),
 		cmocka_unit_test(test_parse_stored_table),
 		cmocka_unit_test(test_parse_stored_truncated),

@@ -83,6 +83,12 @@ static int open_fixture(void **state, const char *const *extra)
 
 static int setup(void **state) { return open_fixture(state, NULL); }
 
+static int setup_durable(void **state)
+{
+	static const char *const extra[] = {"--durability", "full", NULL};
+	return open_fixture(state, extra);
+}
+
 static int setup_cors(void **state)
 {
 	static const char *const extra[] = {"--cors-origin", "http://a.example", NULL};
@@ -420,6 +426,13 @@ static void test_load_conditional(void **state)
 		{"\"2\"", 200},           {"\"2\", \"3\"", 200}, {"\"01x\"", 200},
 		{"1", 200},               {"\"\"", 200},         {"\"abc\"", 200},
 		{"W/\"2\"", 200},         {"\"1", 200},          {"", 200},
+		/* Opaque tags compare character by character, not as numbers
+		 * (before: "01", "+1" and " 1" matched version 1). */
+		{"\"01\"", 200},          {"\"+1\"", 200},       {"\"1.0\"", 200},
+		{"W/\"01\"", 200},        {"\"1 \"", 200},       {"\"1\" \"1\"", 200},
+		/* Past 8 tags, the list is still read to its end (before: cut at 8). */
+		{"\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"1\"", 304},
+		{",,\"1\",", 304},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		sd_request q = GET_load(query);
@@ -530,15 +543,40 @@ static void test_save(void **state)
 
 	/* If-Match: "*", the current version, or a list holding it. */
 	snprintf(body, sizeof body, "{\"key\":\"%s\"}", key);
-	static const char *const ok[] = {"*", "\"4\"", "\"9\", \"5\""};
-	for (int i = 0; i < 3; i++) {
+	static const char *const ok[] = {"*", "\"4\"", "\"9\", \"5\"",
+					 /* the match is the 10th tag (before: lists were cut at 8) */
+					 "\"1\",\"2\",\"3\",\"4\",\"5\",\"8\",\"9\",\"10\",\"11\",\"6\""};
+	for (int i = 0; i < 4; i++) {
 		r = save(f, body, ok[i]);
 		if (r.status != 200)
 			fail_msg("If-Match %s: %d %s", ok[i], r.status, r.body);
 		sd_response_free(&r);
 	}
 	d = stored(f, key);
-	assert_int_equal(sd_doc_version(d), 6);
+	assert_int_equal(sd_doc_version(d), 7);
+	json_decref(d);
+
+	/* If-Match on a session that does not exist: 412 (RFC 9110 13.1.1),
+	 * "*" included (before: 404). Without If-Match it stays 404. */
+	static const char *const gone[] = {"*", "\"1\""};
+	for (int i = 0; i < 2; i++) {
+		r = save(f, "{\"key\":\"ZZZZZZZZ\"}", gone[i]);
+		json_decref(check_error(&r, 412, "precondition_failed"));
+		sd_response_free(&r);
+	}
+	r = save(f, "{\"key\":\"ZZZZZZZZ\"}", NULL);
+	json_decref(check_error(&r, 404, "not_found"));
+	sd_response_free(&r);
+
+	/* If-None-Match on save is refused: it has no meaning there. */
+	sd_request q2 = POST("/api/save", body);
+	q2.if_none_match = "*";
+	sd_http_handle(&f->app, &q2, &r);
+	json_decref(check_error(&r, 400, "bad_request"));
+	assert_non_null(strstr(r.body, "If-None-Match"));
+	sd_response_free(&r);
+	d = stored(f, key);
+	assert_int_equal(sd_doc_version(d), 7);
 	json_decref(d);
 }
 
@@ -582,6 +620,10 @@ static void test_save_conflicts(void **state)
 	check_conflict(f, key, body, "\"1\", \"3\"", 412, "precondition_failed");
 	check_conflict(f, key, body, "W/\"2\"", 412, "precondition_failed"); /* strong comparison */
 	check_conflict(f, key, body, "abc", 412, "precondition_failed");
+	/* Strong comparison is character by character: "02" is not "2"
+	 * (before: compared as numbers, and it matched). */
+	check_conflict(f, key, body, "\"02\"", 412, "precondition_failed");
+	check_conflict(f, key, body, "\"2.0\"", 412, "precondition_failed");
 	/* If-Match is checked first when both disagree. */
 	snprintf(body, sizeof body, "{\"key\":\"%s\",\"version\":1}", key);
 	check_conflict(f, key, body, "\"7\"", 412, "precondition_failed");
@@ -689,6 +731,65 @@ static void test_storage_errors(void **state)
 
 /* ---- methods, paths, health, metrics --------------------------------------- */
 
+/* After the commit point (durability full): the folder fsync after an
+ * instantiate's link fails, so the session exists but is not known to be
+ * durable: the 500 body carries its key (before: a bare 500, the session
+ * orphaned). The same after a save's rename: the message says the new
+ * version may be in place. A temporary file that cannot be removed is
+ * counted (before: ignored silently). */
+static const char *last_step;
+static int after_commit_fault(const char *step)
+{
+	int hit = strcmp(step, "dirsync") == 0 && last_step &&
+		  (strcmp(last_step, "link") == 0 || strcmp(last_step, "rename") == 0);
+	if (strcmp(step, "unlink") != 0) /* the temporary file's removal sits between */
+		last_step = step;
+	return hit ? EIO : 0;
+}
+static int unlink_fault(const char *step) { return strcmp(step, "unlink") == 0 ? EACCES : 0; }
+
+static void test_after_commit(void **state)
+{
+	fixture *f = *state;
+	sd_store_fault_hook = after_commit_fault;
+	last_step = NULL;
+	sd_request q = POST("/api/instantiate", "{\"data\":{\"a\":1}}");
+	sd_response r;
+	sd_http_handle(&f->app, &q, &r);
+	json_t *b = check_error(&r, 500, "internal");
+	const char *key = json_string_value(json_object_get(b, "key"));
+	assert_non_null(key);
+	assert_non_null(strstr(json_string_value(json_object_get(b, "message")), key));
+	char k[SD_KEY_LEN + 1];
+	snprintf(k, sizeof k, "%s", key);
+	json_decref(b);
+	sd_response_free(&r);
+	json_t *d = stored(f, k); /* the session is there */
+	assert_int_equal(sd_doc_version(d), 1);
+	json_decref(d);
+
+	char body[128];
+	snprintf(body, sizeof body, "{\"key\":\"%s\",\"data\":2}", k);
+	last_step = NULL;
+	r = save(f, body, NULL);
+	b = check_error(&r, 500, "internal");
+	assert_non_null(strstr(json_string_value(json_object_get(b, "message")), "may be in place"));
+	json_decref(b);
+	sd_response_free(&r);
+	d = stored(f, k);
+	assert_int_equal(sd_doc_version(d), 2);
+	json_decref(d);
+
+	sd_store_fault_hook = unlink_fault;
+	uint64_t before = sd_metrics_get(SD_M_TEMP_UNLINK_FAILURES);
+	q = POST("/api/instantiate", "{}");
+	sd_http_handle(&f->app, &q, &r);
+	assert_int_equal(r.status, 201);
+	sd_response_free(&r);
+	assert_int_equal(sd_metrics_get(SD_M_TEMP_UNLINK_FAILURES), before + 1);
+	sd_store_fault_hook = NULL;
+}
+
 static void test_methods(void **state)
 {
 	fixture *f = *state;
@@ -753,6 +854,9 @@ static void test_unknown_path(void **state)
 	sd_response_free(&r);
 }
 
+static const char *fault_step;
+static int named_fault(const char *step) { return strcmp(step, fault_step) == 0 ? fault_errno : 0; }
+
 static void test_health(void **state)
 {
 	fixture *f = *state;
@@ -771,7 +875,6 @@ static void test_health(void **state)
 	sd_response_free(&r);
 	char *after = sdt_snapshot(f->dir);
 	assert_string_equal(before, after); /* the probe file is gone */
-	free(before);
 	free(after);
 
 	/* A data directory that refuses writes: 503 with an error body. */
@@ -788,6 +891,33 @@ static void test_health(void **state)
 	json_decref(b);
 	sd_response_free(&r);
 	assert_int_equal(rename(away, sess), 0);
+
+	/* Each step of a save fails in turn: 503 naming it, nothing left
+	 * behind, and 200 again once it works (before: the probe only created
+	 * and wrote a file, so a failing rename still answered 200). */
+	static const char *const steps[] = {"open", "write", "rename", "unlink"};
+	sd_store_fault_hook = named_fault;
+	for (int i = 0; i < 4; i++) {
+		fault_step = steps[i];
+		fault_errno = i == 1 ? ENOSPC : EIO;
+		sd_http_handle(&f->app, &q, &r);
+		if (r.status != 503)
+			fail_msg("%s failing: health answered %d", steps[i], r.status);
+		b = body_json(&r);
+		assert_string_equal(json_string_value(json_object_get(b, "step")), steps[i]);
+		assert_string_equal(json_string_value(json_object_get(b, "error")),
+				    i == 1 ? "storage_full" : "internal");
+		json_decref(b);
+		sd_response_free(&r);
+		after = sdt_snapshot(f->dir);
+		assert_string_equal(before, after);
+		free(after);
+	}
+	sd_store_fault_hook = NULL;
+	sd_http_handle(&f->app, &q, &r);
+	assert_int_equal(r.status, 200);
+	sd_response_free(&r);
+	free(before);
 }
 
 static void test_metrics(void **state)
@@ -1206,6 +1336,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_save_conflicts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_after_commit, setup_durable, teardown),
 		cmocka_unit_test_setup_teardown(test_methods, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health, setup, teardown),

@@ -273,6 +273,34 @@ static void test_lock_missing(void **state)
 	assert_int_equal(sd_store_lock(f->s, "NOSUCH00", &l, &buf, &len, NULL), SD_ERR_NOT_FOUND);
 }
 
+/* A FIFO at a session path: read and lock refuse it at once. Without
+ * O_NONBLOCK and the file-type check, open() blocked for ever (seen: this
+ * test hung in sd_store_read until the alarm below killed it). */
+static void test_not_regular(void **state)
+{
+	fixture *f = *state;
+	char path[4096];
+	assert_int_equal(sd_store_create(f->s, "FIF0AAAA", "{}", 2), SD_OK);
+	sd_store_path(f->s, "FIF0AAAB", path, sizeof path);
+	assert_int_equal(mkfifo(path, 0640), 0);
+	alarm(20); /* a hang fails the test instead of stalling the suite */
+	char *buf = NULL;
+	size_t len;
+	assert_int_equal(sd_store_read(f->s, "FIF0AAAB", &buf, &len), SD_ERR_INTERNAL);
+	sd_lock *l = (sd_lock *)1;
+	assert_int_equal(sd_store_lock(f->s, "FIF0AAAB", &l, &buf, &len, NULL), SD_ERR_INTERNAL);
+	assert_null(l);
+	/* A folder at a session path too. */
+	sd_store_path(f->s, "FIF0AAAC", path, sizeof path);
+	assert_int_equal(mkdir(path, 0750), 0);
+	assert_int_equal(sd_store_read(f->s, "FIF0AAAC", &buf, &len), SD_ERR_INTERNAL);
+	alarm(0);
+	/* The stripe was released: a regular neighbour still locks. */
+	assert_int_equal(sd_store_lock(f->s, "FIF0AAAA", &l, &buf, &len, NULL), SD_OK);
+	free(buf);
+	sd_store_unlock(l);
+}
+
 static void test_remove(void **state)
 {
 	fixture *f = *state;
@@ -575,7 +603,7 @@ static void test_replace_dirsync_fault(void **state)
 	assert_int_equal(sd_store_lock(f->s, "FAULT001", &l, &buf, &blen, NULL), SD_OK);
 	free(buf);
 	arm("dirsync", EIO);
-	assert_int_equal(sd_store_replace(l, neu, len2), SD_ERR_INTERNAL);
+	assert_int_equal(sd_store_replace(l, neu, len2), SD_ERR_UNSYNCED); /* past the commit point */
 	disarm();
 	assert_int_equal(fault_hits, 1);
 	sd_store_unlock(l);
@@ -985,6 +1013,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_exists, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_replace, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_missing, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_not_regular, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_remove, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_put, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_check_writable, setup_full, teardown),

@@ -1,0 +1,49 @@
+/* sd_mem: a memory budget for the JSON work of a request. Once installed,
+ * every jansson allocation in the process is counted. Between
+ * sd_mem_begin() and sd_mem_end() on a thread, that thread's allocations
+ * fail once they would pass the request's budget, or once all requests
+ * together would pass the process's pool: the parse, merge or dump then
+ * fails, and sd_mem_exceeded() says why. Nothing else changes: the caller
+ * turns an exceeded request budget into 413 too_large and an exhausted pool
+ * into 503 busy, in err.c's table, and writes nothing. sd_mem_end() hands
+ * large amounts of freed memory back to the system at once (malloc_trim),
+ * so resident memory falls back after a burst. */
+#ifndef SD_MEM_H
+#define SD_MEM_H
+
+#include <stddef.h>
+#include "sd_err.h"
+
+typedef enum { SD_MEM_OK = 0, SD_MEM_OVER_REQUEST, SD_MEM_OVER_POOL } sd_mem_state;
+
+/* One request's budget is SD_MEM_PER_BODY_BYTE bytes for each byte of
+ * --max-body (48 MiB at the default 1 MiB): enough to parse a body of
+ * ordinary JSON of that size (records of short fields take about 20 bytes
+ * of memory per byte of text), parse the stored document beside it and
+ * write the result. The pool all requests share is the larger of
+ * SD_MEM_POOL_MIN and one request's budget. */
+#define SD_MEM_PER_BODY_BYTE 40
+#define SD_MEM_POOL_MIN (40u * 1024 * 1024)
+size_t sd_mem_budget(size_t max_body);
+size_t sd_mem_pool(size_t max_body);
+
+/* Route jansson's allocations through the counter; pool is the most all
+ * requests together may hold (0: no pool). Call once, before threads. */
+void sd_mem_install(size_t pool);
+/* Start counting this thread's JSON work against budget bytes. */
+void sd_mem_begin(size_t budget);
+/* Stop; returns the most this thread held at once since sd_mem_begin. */
+size_t sd_mem_end(void);
+/* Whether an allocation of this thread's current request was refused. */
+sd_mem_state sd_mem_exceeded(void);
+/* SD_ERR_TOO_LARGE over the request's budget, SD_ERR_BUSY over the pool,
+ * otherwise 'otherwise': for a JSON step that failed. */
+sd_err sd_mem_error(sd_err otherwise);
+/* The message that goes with sd_mem_error's answer (static storage). */
+const char *sd_mem_message(void);
+/* The message for a request refused on its budget (static storage). */
+const char *sd_mem_too_complex(void);
+/* Bytes of JSON memory held now by the whole process. */
+size_t sd_mem_in_use(void);
+
+#endif

@@ -1,0 +1,113 @@
+/* test_mem.c: the per-request JSON memory budget (sd_mem), with the
+ * counting allocator installed as sessiond installs it:
+ * - a body over the request's budget is SD_ERR_TOO_LARGE with the "too
+ *   complex" message, the same body under a larger budget parses;
+ * - over the shared pool it is SD_ERR_BUSY;
+ * - everything a request allocated is given back (the process total
+ *   returns to where it was), and outside a request nothing is refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include "sd_doc.h"
+#include "sd_mem.h"
+
+/* {"data":[{},{},...]} of about n bytes. */
+static char *worst(size_t n, size_t *len)
+{
+	char *s = malloc(n + 16);
+	assert_non_null(s);
+	size_t k = (size_t)sprintf(s, "{\"data\":[");
+	while (k < n) {
+		memcpy(s + k, "{},", 3);
+		k += 3;
+	}
+	s[k - 1] = ']';
+	s[k++] = '}';
+	s[k] = '\0';
+	*len = k;
+	return s;
+}
+
+static void test_budget(void **state)
+{
+	(void)state;
+	size_t len;
+	char *s = worst(20000, &len);
+	size_t base = sd_mem_in_use();
+	json_t *v;
+	char msg[SD_MSG_MAX];
+
+	sd_mem_begin(256 * 1024); /* 20 KB of {} needs about 1.6 MB */
+	assert_int_equal(sd_doc_parse_object(s, len, &v, msg), SD_ERR_TOO_LARGE);
+	assert_null(v);
+	assert_non_null(strstr(msg, "too complex"));
+	assert_int_equal(sd_mem_exceeded(), SD_MEM_OVER_REQUEST);
+	sd_mem_end();
+	assert_int_equal(sd_mem_in_use(), base);
+
+	sd_mem_begin(64 * 1024 * 1024);
+	assert_int_equal(sd_doc_parse_object(s, len, &v, msg), SD_OK);
+	assert_int_equal(sd_mem_exceeded(), SD_MEM_OK);
+	json_decref(v);
+	size_t peak = sd_mem_end();
+	assert_true(peak > 1024 * 1024);
+	assert_int_equal(sd_mem_in_use(), base);
+
+	/* Outside a request nothing is refused. */
+	assert_int_equal(sd_doc_parse_object(s, len, &v, msg), SD_OK);
+	json_decref(v);
+	assert_int_equal(sd_mem_in_use(), base);
+	free(s);
+}
+
+static void test_pool(void **state)
+{
+	(void)state;
+	size_t len;
+	char *s = worst(100000, &len);
+	json_t *held, *v;
+	char msg[SD_MSG_MAX];
+	/* Another "request" holds most of the 4 MiB pool... */
+	sd_mem_begin(64 * 1024 * 1024);
+	char *small = worst(40000, &len);
+	assert_int_equal(sd_doc_parse_object(small, len, &held, msg), SD_OK);
+	sd_mem_end();
+	/* ...so this one, within its own budget, finds the pool taken. */
+	sd_mem_begin(64 * 1024 * 1024);
+	size_t n = strlen(s);
+	assert_int_equal(sd_doc_parse_object(s, n, &v, msg), SD_ERR_BUSY);
+	assert_int_equal(sd_mem_exceeded(), SD_MEM_OVER_POOL);
+	/* Small work still fits: every request may hold its first 64 KiB. */
+	json_t *ok = json_pack("{s:s}", "error", "busy");
+	assert_non_null(ok);
+	json_decref(ok);
+	sd_mem_end();
+	json_decref(held);
+	free(small);
+	free(s);
+}
+
+static void test_sizes(void **state)
+{
+	(void)state;
+	assert_int_equal(sd_mem_budget(1024 * 1024), 40u * 1024 * 1024);
+	assert_int_equal(sd_mem_pool(1024 * 1024), 40u * 1024 * 1024);
+	assert_int_equal(sd_mem_budget(1024), 4u * 1024 * 1024);
+	assert_int_equal(sd_mem_pool(8u * 1024 * 1024), 320u * 1024 * 1024);
+}
+
+int main(void)
+{
+	sd_mem_install(4u * 1024 * 1024);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_pool),
+		cmocka_unit_test(test_sizes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

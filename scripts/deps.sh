@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(gcc make pkg-config libc6-dev libfcgi-dev libjansson-dev libsodium-dev nginx
       libcmocka-dev libcurl4-openssl-dev curl jq wrk spawn-fcgi valgrind python3
-      strace openssl)
+      strace openssl nodejs chromium)
 # `make bench` (scripts/deps.sh --bench) also needs the PHP baseline's
 # PHP-FPM, and perf for profiling sessiond.
 [ "${1:-}" = --bench ] && pkgs+=(php8.2-fpm linux-perf)
@@ -16,6 +16,9 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# npm (for the browser client's tests) comes with nodejs from some sources,
+# as Debian's own package npm otherwise.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "deps: installing ${missing[*]}" >&2

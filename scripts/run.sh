@@ -35,6 +35,7 @@ STACK_LIMITS=$limits STACK_ACCESS_LOG="$run/access.log" stack_start "$run" "$por
 cat <<MSG
 sessiond is serving on http://127.0.0.1:$port (data in $data/sessions, logs in $run)
 Limits (nginx limit_req, sessiond miss limit): $limits; CORS origins: ${cors:-${SESSIOND_CORS_ORIGIN:-none}}
+The demo app: http://127.0.0.1:$port/ (the browser client: /client/sessiond.js)
 Try:
   curl -s -X POST http://127.0.0.1:$port/api/instantiate -H 'Content-Type: application/json' -d '{"data":{"hello":"world"}}'
   curl -s 'http://127.0.0.1:$port/api/load?key=KEY'

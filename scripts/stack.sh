@@ -68,9 +68,22 @@ stack_render_nginx() {
   t=${t//@ACCESS_LOG@/"$log"}
   t=${t//@LIMITS@/"$limits"}
   t=${t//@STATIC_LOCATION@/"$static"}
+  t=${t//@CLIENT_LOCATIONS@/"$(stack_client_locations)"}
   printf '%s\n' "$t" > "$run/nginx.conf"
   t=$(<"$STACK_ROOT/conf/fastcgi.conf")
   printf '%s\n' "${t//@KEEP_CONN@/"$keep"}" > "$run/fastcgi.conf"
+}
+
+# The browser client at /client/sessiond.js and its demo app at / (dev and
+# test stack only; the production block, conf/nginx-sessiond.conf, has none).
+stack_client_locations() {
+  local c=$STACK_ROOT/client
+  cat <<EOF
+        location = /client/sessiond.js { alias "$c/sessiond.js"; types { } default_type text/javascript; add_header Cache-Control no-cache; }
+        location = /client/sessiond.d.ts { alias "$c/sessiond.d.ts"; types { } default_type text/plain; add_header Cache-Control no-cache; }
+        location = / { root "$c/demo"; try_files /index.html =404; types { } default_type text/html; add_header Cache-Control no-cache; }
+        location ~ ^/demo/([a-z]+\\.(js|css|png))\$ { alias "$c/demo/\$1"; types { text/javascript js; text/css css; image/png png; } add_header Cache-Control no-cache; }
+EOF
 }
 
 # Wait until cmd succeeds, at most $1 tenths of a second.

@@ -46,6 +46,11 @@ variant() { # LABEL BUILD_DIR SESSIOND
     [ "$(basename "$t")" = lib.sh ] && continue   # the scripts' shared helpers
     run "$label/integration/$(basename "$t" .sh)" "$logs/$label/$(basename "$t" .sh).log" bash "$t"
   done
+  # The JavaScript client (Node, then headless Chromium): once, on the normal build.
+  if [ "$label" = normal ]; then
+    echo "== $label: browser client (Node + Chromium)"
+    run "$label/client" "$logs/$label/client.log" bash tests/client/run.sh
+  fi
 }
 
 # ONLY=valgrind (make valgrind) runs just the valgrind pass.

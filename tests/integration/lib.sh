@@ -23,7 +23,7 @@ STACK_LIMITS=${STACK_LIMITS:-off}
 it_setup() {
   IT_TMP=$(mktemp -d /tmp/sessiond-it.XXXXXX)
   RUN=$IT_TMP/run DATA=$IT_TMP/data HDRS=$IT_TMP/headers
-  PORT=$(free_port) || { echo "no free port" >&2; exit 1; }
+  PORT=${IT_PORT:-$(free_port)} || { echo "no free port" >&2; exit 1; }   # IT_PORT: chosen by the caller
   BASE=http://127.0.0.1:$PORT
   # IT_ACCESS_LOG=1: nginx writes its access log to $RUN/access.log.
   [ "${IT_ACCESS_LOG:-}" = 1 ] && STACK_ACCESS_LOG=$RUN/access.log

@@ -1,13 +1,19 @@
 # sessiond: plain GNU make with pkg-config.
 #   make            build cgi-bin/sessiond, build/sessionctl, build/loadgen
 #   make run        install what is missing, build, serve on 127.0.0.1:$(PORT)
+#                   (LIMITS=off: no rate or miss limits, for load tests;
+#                   CORS_ORIGIN=LIST: allowed origins, sessiond and nginx)
 #   make test       install what is missing, run every test, then again under ASan+UBSan
-#   make bench      measure against the ceilings (see README, Performance)
+#   make bench      measure against the ceilings (see README, Performance), on
+#                   its own stack with the limits off (as LIMITS=off)
+#   make crashcheck the power-loss checker, full form (tests/crash/README.md)
 #   make SAN=1 ...  build into build/san with AddressSanitizer + UBSan
 
 PORT     ?= 8080
 DATA_DIR ?= $(CURDIR)/var
 SAN      ?=
+LIMITS   ?= on
+CORS_ORIGIN ?=
 CC       ?= cc
 
 PKGS := fcgi jansson libsodium
@@ -46,7 +52,7 @@ HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(O)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(O)/bench/%)
 
-.PHONY: all deps run test test-unit test-integration check bench valgrind clean
+.PHONY: all deps run test test-unit test-integration check bench valgrind crashcheck clean
 all: $(SESSIOND) $(if $(wildcard src/sessionctl.c),$(O)/sessionctl) $(if $(wildcard src/loadgen.c),$(O)/loadgen)
 
 $(O)/obj/%.o: src/%.c $(wildcard include/*.h) | $(O)/obj
@@ -85,7 +91,7 @@ deps:
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@exec scripts/run.sh --port $(PORT) --data-dir $(DATA_DIR)
+	@exec scripts/run.sh --port $(PORT) --data-dir $(DATA_DIR) --limits '$(LIMITS)' --cors-origin '$(CORS_ORIGIN)'
 
 # The whole suite: normal build, then ASan+UBSan build; one summary line.
 test: deps
@@ -96,6 +102,11 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory check
 	@bench/run.sh
+
+# The power-loss checker, full form (make test runs its short form).
+crashcheck: deps
+	@$(MAKE) --no-print-directory all
+	@tests/crash/run.sh --full
 
 # Only the valgrind pass of make test (unit suites, and sessiond through nginx).
 valgrind: check

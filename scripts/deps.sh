@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(gcc make pkg-config libc6-dev libfcgi-dev libjansson-dev libsodium-dev nginx
-      libcmocka-dev libcurl4-openssl-dev curl jq wrk spawn-fcgi valgrind python3)
+      libcmocka-dev libcurl4-openssl-dev curl jq wrk spawn-fcgi valgrind python3
+      strace openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # `make run`: nginx + sessiond in the foreground on 127.0.0.1:PORT, data in
 # DATA_DIR. Ctrl-C or SIGTERM stops both; nothing is left running.
+#   --limits on|off     nginx's limit_req and sessiond's miss limit (LIMITS=)
+#   --cors-origin LIST  allowed origins for sessiond and nginx's own errors
+#                       (CORS_ORIGIN=; empty: SESSIOND_CORS_ORIGIN, else none)
 set -uo pipefail
-port=8080 data="$(pwd)/var"
+port=8080 data="$(pwd)/var" limits=on cors=""
 while [ $# -gt 0 ]; do
   case $1 in
     --port) port=$2; shift 2 ;;
     --data-dir) data=$2; shift 2 ;;
+    --limits) limits=$2; shift 2 ;;
+    --cors-origin) cors=$2; shift 2 ;;
     *) echo "run: unknown option $1" >&2; exit 2 ;;
   esac
 done
+case $limits in on|off) ;; *) echo "run: LIMITS must be on or off" >&2; exit 2 ;; esac
 mkdir -p "$data"
 data=$(cd "$data" && pwd)
 run="$data/run"
@@ -23,9 +29,12 @@ fi
 stopping=0
 stop() { stopping=1; echo; echo "run: stopping nginx and sessiond"; stack_stop; exit 0; }
 trap stop INT TERM
-STACK_ACCESS_LOG="$run/access.log" stack_start "$run" "$port" "$data" || exit 1
+opts=()
+[ -n "$cors" ] && opts=(--cors-origin "$cors")
+STACK_LIMITS=$limits STACK_ACCESS_LOG="$run/access.log" stack_start "$run" "$port" "$data" "${opts[@]}" || exit 1
 cat <<MSG
 sessiond is serving on http://127.0.0.1:$port (data in $data/sessions, logs in $run)
+Limits (nginx limit_req, sessiond miss limit): $limits; CORS origins: ${cors:-${SESSIOND_CORS_ORIGIN:-none}}
 Try:
   curl -s -X POST http://127.0.0.1:$port/api/instantiate -H 'Content-Type: application/json' -d '{"data":{"hello":"world"}}'
   curl -s 'http://127.0.0.1:$port/api/load?key=KEY'

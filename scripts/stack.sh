@@ -7,7 +7,13 @@
 # Tunables (environment): SESSIOND (binary), STACK_KEEP_CONN (on|off),
 # STACK_MAX_BODY (nginx client_max_body_size, default 1m), STACK_STATIC_DIR
 # (also serve that folder at /static/, for the benchmark's ceiling),
-# STACK_NGINX_WORKERS (default auto).
+# STACK_NGINX_WORKERS (default auto), STACK_ACCESS_LOG (a file, in the
+# "sessiond" format that never holds the query string; default off),
+# STACK_LIMITS (on, the default: nginx's limit_req per address, and
+# sessiond's miss limit; off: neither, for load tests from one address).
+# The CORS origins nginx allows on its own errors are those of the
+# --cors-origin option given to stack_start, else SESSIOND_CORS_ORIGIN:
+# the same list sessiond uses.
 
 STACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SESSIOND=${SESSIOND:-$STACK_ROOT/cgi-bin/sessiond}
@@ -28,10 +34,19 @@ free_port() {
 
 # Render conf/nginx.conf.in into RUN_DIR. UPSTREAM...: one or more
 # "unix:PATH" or "HOST:PORT" servers. Values are substituted by bash, not
-# sed, so paths may hold any character but a double quote.
+# sed, so paths may hold any character but a double quote. The allowed
+# CORS origins are STACK_CORS_ORIGIN's (sessiond's list syntax).
 stack_render_nginx() {
   local run=$1 port=$2; shift 2
   local keep=${STACK_KEEP_CONN:-off} user_line="" ka="" static="" servers="" u t
+  local limits="" log=off
+  case ${STACK_LIMITS:-on} in
+    on) limits="            limit_req zone=sd_all burst=100 nodelay;"$'\n'
+        limits+="            limit_req zone=sd_new burst=20 nodelay;" ;;
+    off) ;;
+    *) echo "stack: LIMITS must be on or off, not '$STACK_LIMITS'" >&2; return 1 ;;
+  esac
+  [ -n "${STACK_ACCESS_LOG:-}" ] && [ "$STACK_ACCESS_LOG" != off ] && log="\"$STACK_ACCESS_LOG\" sessiond"
   [ "$(id -u)" -eq 0 ] && user_line="user root;"
   [ "$keep" = on ] && ka="        keepalive ${STACK_UPSTREAM_KEEPALIVE:-32};"
   for u in "$@"; do servers+="        server \"$u\";"$'\n'; done
@@ -39,6 +54,8 @@ stack_render_nginx() {
     static="        location /static/ { alias \"${STACK_STATIC_DIR}/\"; default_type application/json; add_header Cache-Control no-store; }"
   fi
   mkdir -p "$run"
+  "$STACK_ROOT/scripts/nginx-cors-map" "${STACK_CORS_ORIGIN:-}" > "$run/sessiond-cors.conf" || return 1
+  cp "$STACK_ROOT/conf/sessiond-edge-http.conf" "$STACK_ROOT/conf/sessiond-edge-errors.conf" "$run/"
   t=$(<"$STACK_ROOT/conf/nginx.conf.in")
   t=${t//@USER_LINE@/"$user_line"}
   t=${t//@RUN@/"$run"}
@@ -48,7 +65,8 @@ stack_render_nginx() {
   t=${t//@UPSTREAM_KEEPALIVE@/"$ka"}
   t=${t//@MAX_BODY@/"${STACK_MAX_BODY:-1m}"}
   t=${t//@WORKERS@/"${STACK_NGINX_WORKERS:-auto}"}
-  t=${t//@ACCESS_LOG@/"${STACK_ACCESS_LOG:-off}"}
+  t=${t//@ACCESS_LOG@/"$log"}
+  t=${t//@LIMITS@/"$limits"}
   t=${t//@STATIC_LOCATION@/"$static"}
   printf '%s\n' "$t" > "$run/nginx.conf"
   t=$(<"$STACK_ROOT/conf/fastcgi.conf")
@@ -94,7 +112,10 @@ stack_add_sessiond() {
   mkdir -p "$run"
   STACK_SOCK="$run/$name.sock"
   rm -f "$STACK_SOCK"
-  stack_spawn "$run/$name.log" "$SESSIOND" --listen "unix:$STACK_SOCK" --data-dir "$data" "$@"
+  # LIMITS=off: no miss limit either (the command line can still set one).
+  local env=(env)
+  [ "${STACK_LIMITS:-on}" = off ] && env+=(SESSIOND_MISS_LIMIT=0)
+  stack_spawn "$run/$name.log" "${env[@]}" "$SESSIOND" --listen "unix:$STACK_SOCK" --data-dir "$data" "$@"
   local pid=$STACK_LAST_PID
   for _ in $(seq 1 100); do
     [ -S "$STACK_SOCK" ] && return 0
@@ -107,6 +128,12 @@ stack_add_sessiond() {
 
 stack_start() {
   local run=$1 port=$2 data=$3; shift 3
+  local a prev="" cors=${SESSIOND_CORS_ORIGIN:-}
+  for a in "$@"; do   # sessiond's --cors-origin, which wins over the environment
+    [ "$prev" = --cors-origin ] && cors=$a
+    [[ $a == --cors-origin=* ]] && cors=${a#--cors-origin=}
+    prev=$a
+  done
   mkdir -p "$run" "$data"
   export STACK_RUN=$run STACK_PORT=$port STACK_DATA=$data
   stack_add_sessiond "$run" "$data" sessiond "$@" || { stack_stop; return 1; }
@@ -116,7 +143,7 @@ stack_start() {
     stack_add_sessiond "$run" "$data" sessiond2 "$@" || { stack_stop; return 1; }
     upstreams+=("unix:$STACK_SOCK")
   fi
-  stack_render_nginx "$run" "$port" "${upstreams[@]}"
+  STACK_CORS_ORIGIN=$cors stack_render_nginx "$run" "$port" "${upstreams[@]}" || { stack_stop; return 1; }
   stack_spawn "$run/nginx.out" nginx -p "$run" -c "$run/nginx.conf" -e "$run/nginx-error.log"
   if ! stack_wait 100 curl -sf "http://127.0.0.1:$port/api/health"; then
     echo "stack: nginx did not answer on 127.0.0.1:$port" >&2

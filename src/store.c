@@ -54,24 +54,66 @@ struct sd_lock {
 	char path[PATH_MAX_LEN];
 };
 
+/* Switches that break one durability step on purpose. Only the power-loss
+ * checker (tests/crash/) builds with them, to show that it catches each. */
+#ifdef SD_CRASHTEST_NO_FILE_FSYNC
+#define CT_FILE_FSYNC 0
+#else
+#define CT_FILE_FSYNC 1
+#endif
+#ifdef SD_CRASHTEST_NO_RENAME_DIR_FSYNC
+#define CT_RENAME_DIR_FSYNC 0
+#else
+#define CT_RENAME_DIR_FSYNC 1
+#endif
+#ifdef SD_CRASHTEST_NO_LINK_DIR_FSYNC
+#define CT_LINK_DIR_FSYNC 0
+#else
+#define CT_LINK_DIR_FSYNC 1
+#endif
+#ifdef SD_CRASHTEST_NO_FANOUT_FSYNC
+#define CT_FANOUT_FSYNC 0
+#else
+#define CT_FANOUT_FSYNC 1
+#endif
+#ifdef SD_CRASHTEST_NO_MKDIR_FSYNC
+#define CT_MKDIR_FSYNC 0
+#else
+#define CT_MKDIR_FSYNC 1
+#endif
+
 /* Returns the errno a test wants this step to fail with, 0 normally. */
 static int fault(const char *step) { return sd_store_fault_hook ? sd_store_fault_hook(step) : 0; }
 
-static int mkdir_p(const char *path, mode_t mode)
+static int sync_dir(const sd_store *s, const char *dir);
+
+/* mkdir -p that fsyncs the parent of every folder it creates, so that a
+ * power cut cannot take a new folder (and every session in it) away. */
+static int mkdir_p(const sd_store *s, const char *path, mode_t mode)
 {
 	char buf[PATH_MAX_LEN];
 	snprintf(buf, sizeof buf, "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
+	for (char *p = buf + 1;; p++) {
+		if (*p && *p != '/')
 			continue;
+		char c = *p;
 		*p = '\0';
-		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+		if (mkdir(buf, mode) == 0) {
+			char *slash = strrchr(buf, '/');
+			if (slash)
+				*slash = '\0';
+			int r = CT_MKDIR_FSYNC ? sync_dir(s, !slash ? "." : slash == buf ? "/" : buf) : 0;
+			if (slash)
+				*slash = '/';
+			if (r != 0)
+				return -1;
+		} else if (errno != EEXIST) {
 			return -1;
-		*p = '/';
+		}
+		if (!c)
+			return 0;
+		*p = c;
 	}
-	if (mkdir(buf, mode) != 0 && errno != EEXIST)
-		return -1;
-	return 0;
 }
 
 sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX])
@@ -96,7 +138,9 @@ sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX
 			free(s);
 			return SD_ERR_NOT_FOUND;
 		}
-	} else if (mkdir_p(s->sessions, 0750) != 0) {
+	} else if (mkdir_p(s, s->sessions, 0750) != 0 ||
+		   /* sessions/ may be another process's, made but not yet synced */
+		   (CT_MKDIR_FSYNC && sync_dir(s, s->dir) != 0)) {
 		if (msg)
 			snprintf(msg, SD_MSG_MAX, "cannot create %s: %s", s->sessions, strerror(errno));
 		free(s);
@@ -194,7 +238,7 @@ static int ensure_fan_dir(sd_store *s, const char *key)
 	fan_dir(s, key, dir, sizeof dir);
 	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
 		return -1;
-	if (sync_dir(s, s->sessions) != 0)
+	if (CT_FANOUT_FSYNC && sync_dir(s, s->sessions) != 0)
 		return -1;
 	__atomic_store_n(&s->fan_durable[idx], 1, __ATOMIC_RELEASE);
 	return 0;
@@ -216,7 +260,7 @@ static int write_temp(const sd_store *s, const char *dir, const char *key, const
 	if (fd < 0)
 		return -1;
 	if (fchmod(fd, 0640) != 0 || write_all(fd, buf, len) != 0 ||
-	    (s->durability == SD_DURABLE_FULL && do_fsync(fd, "fsync") != 0)) {
+	    (CT_FILE_FSYNC && s->durability == SD_DURABLE_FULL && do_fsync(fd, "fsync") != 0)) {
 		int saved = errno;
 		close(fd);
 		unlink(tmp);
@@ -300,7 +344,7 @@ sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len
 	unlink(tmp);
 	if (r != 0)
 		return saved == EEXIST ? SD_ERR_EXISTS : sd_err_from_errno(saved);
-	if (sync_dir(s, dir) != 0)
+	if (CT_LINK_DIR_FSYNC && sync_dir(s, dir) != 0)
 		return SD_ERR_INTERNAL; /* the name is already in place: not "full", not "unchanged" */
 	sd_metrics_add(SD_M_SESSIONS_CREATED, 1);
 	return SD_OK;
@@ -413,7 +457,7 @@ sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len)
 		unlink(tmp);
 		return sd_err_from_errno(saved);
 	}
-	if (sync_dir(l->s, dir) != 0)
+	if (CT_RENAME_DIR_FSYNC && sync_dir(l->s, dir) != 0)
 		return SD_ERR_INTERNAL; /* the name is already in place: not "full", not "unchanged" */
 	return SD_OK;
 }

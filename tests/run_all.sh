@@ -45,6 +45,11 @@ variant() { # LABEL BUILD_DIR SESSIOND
 # ONLY=valgrind (make valgrind) runs just the valgrind pass.
 if [ "${ONLY:-}" != valgrind ]; then
   variant normal build cgi-bin/sessiond
+  # The power-loss checker, short form, normal build only (it builds its own
+  # broken variants into build/crash/).
+  echo "== normal: power-loss crash states"
+  run "normal/crash/short" "$logs/normal/crash.log" env SESSIONCTL="$root/build/sessionctl" \
+    CRASH_SESSIOND="$root/cgi-bin/sessiond" bash tests/crash/run.sh --short
   variant asan-ubsan build/san build/san/sessiond
 fi
 

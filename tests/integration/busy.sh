@@ -3,8 +3,8 @@
 # flock(1), as a second sessiond or sessionctl would) holds a session's lock
 # past --lock-timeout: the save answers 503 busy with Retry-After, writes
 # nothing, is counted in the metrics and logged with the key; loads are not
-# blocked by the lock. Then with sessiond gone, nginx answers 503 busy as
-# JSON too.
+# blocked by the lock. Then with sessiond gone, nginx answers 502
+# unavailable as JSON (conf/sessiond-edge-errors.conf).
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 it_setup --threads 4 --lock-timeout 300ms
@@ -35,6 +35,6 @@ ok "lock timeout logged at warn with the key" grep -q "warn sessiond: lock timeo
 
 kill -TERM "${STACK_PIDS[0]}"; wait "${STACK_PIDS[0]}" 2>/dev/null
 req GET "/api/load?key=$K"
-eq "sessiond down: nginx answers 503" "$STATUS" 503
-ok "as JSON busy with Retry-After" bash -c "jq -e '.error == \"busy\"' '$IT_TMP/body' >/dev/null && grep -qi '^Retry-After: 1' '$HDRS'"
+eq "sessiond down: nginx answers 502" "$STATUS" 502
+ok "as JSON unavailable with Retry-After" bash -c "jq -e '.error == \"unavailable\"' '$IT_TMP/body' >/dev/null && grep -qi '^Retry-After: 1' '$HDRS'"
 it_done

@@ -15,12 +15,18 @@ IT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SESSIONCTL=${SESSIONCTL:-$IT_ROOT/build/sessionctl}
 LOADGEN=${LOADGEN:-$IT_ROOT/build/loadgen}
 IT_PASS=0 IT_FAIL=0 STATUS="" BODY=""
+# Every test request comes from one address, hundreds a second: the stacks
+# run with limits off (no nginx limit_req, no sessiond miss limit) unless a
+# script sets STACK_LIMITS=on before it_setup, as edge.sh does.
+STACK_LIMITS=${STACK_LIMITS:-off}
 
 it_setup() {
   IT_TMP=$(mktemp -d /tmp/sessiond-it.XXXXXX)
   RUN=$IT_TMP/run DATA=$IT_TMP/data HDRS=$IT_TMP/headers
   PORT=$(free_port) || { echo "no free port" >&2; exit 1; }
   BASE=http://127.0.0.1:$PORT
+  # IT_ACCESS_LOG=1: nginx writes its access log to $RUN/access.log.
+  [ "${IT_ACCESS_LOG:-}" = 1 ] && STACK_ACCESS_LOG=$RUN/access.log
   trap it_teardown EXIT
   stack_start "$RUN" "$PORT" "$DATA" "$@" || { echo "stack did not start" >&2; exit 1; }
 }

@@ -17,11 +17,15 @@ SCALE=${CRASH_SCALE:-1}
 export STACK_LIMITS=off
 rm -rf "$out"; mkdir -p "$out/base" "$out/run"
 data=$out/base/data
+# The secret lives outside base/: its creation fsyncs the folder it is made
+# in, which would make DATA_DIR's own entries durable and hide the
+# no-mkdir-fsync build from the checker. Both runs share it (tokens).
+secret=(--secret-file "$out/secret")
 port=$(free_port)
 trap 'stack_stop' EXIT
 case $scenario in
   existing)
-    SESSIOND=$bin stack_start "$out/run0" "$port" "$data" "$@" || exit 1
+    SESSIOND=$bin stack_start "$out/run0" "$port" "$data" "${secret[@]}" "$@" || exit 1
     python3 "$here/client.py" seed "http://127.0.0.1:$port" "$out/keys.json" 3 || exit 1
     stack_stop
     keys=(--keys "$out/keys.json");;
@@ -34,7 +38,7 @@ python3 "$here/client.py" snapshot "$out/base" "$out/snapshot.json" || exit 1
 # folder outside base/, and sessiond (whose last --data-dir wins) must make
 # DATA_DIR itself.
 export SD_CRASH_TRACE=$out/trace SESSIOND_REAL=$bin
-SESSIOND=$here/strace-sessiond.sh stack_start "$out/run" "$port" "$out/run/unused" --data-dir "$data" "$@" || exit 1
+SESSIOND=$here/strace-sessiond.sh stack_start "$out/run" "$port" "$out/run/unused" --data-dir "$data" "${secret[@]}" "$@" || exit 1
 python3 "$here/client.py" workload "http://127.0.0.1:$port" "$out/requests.jsonl" "${keys[@]}" --scale "$SCALE" || exit 1
 stack_stop
 trap - EXIT

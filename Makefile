@@ -4,7 +4,7 @@
 #                   (LIMITS=off: no rate or miss limits, for load tests;
 #                   CORS_ORIGIN=LIST: allowed origins, sessiond and nginx)
 #   make test       install what is missing, run every test, then again under ASan+UBSan
-#   make bench      measure against the ceilings (see README, Performance), on
+#   make bench      measure against the ceilings (docs/performance.md), on
 #                   its own stack with the limits off (as LIMITS=off)
 #   make crashcheck the power-loss checker, full form (tests/crash/README.md)
 #   make fuzz       libFuzzer harnesses (clang), each run FUZZ_SECONDS (default 60)
@@ -24,7 +24,8 @@ pc_libs   = $(shell pkg-config --libs $(1) 2>/dev/null || echo $(2))
 # Paths and messages are bounded on purpose; truncation there is handled.
 WARN    := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wwrite-strings -Wshadow -Wno-format-truncation
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 $(WARN) -Iinclude -D_GNU_SOURCE $(call pc_cflags,$(PKGS))
+# -MMD -MP: each object depends on exactly the headers it includes (build/**/*.d).
+CFLAGS  += -std=gnu11 $(WARN) -Iinclude -D_GNU_SOURCE -MMD -MP $(call pc_cflags,$(PKGS))
 LDLIBS  := $(call pc_libs,jansson,-ljansson) $(call pc_libs,libsodium,-lsodium) -lpthread
 
 ifeq ($(SAN),1)
@@ -37,19 +38,30 @@ O       := build
 SESSIOND := cgi-bin/sessiond
 endif
 
-CORE    := err key log time mem doc docscan store metrics config api http token limit sweep
-CORE_O  := $(CORE:%=$(O)/obj/%.o)
-LIBSD   := $(O)/libsd.a
+# The three programs, one folder each; src/core is what they share (its
+# headers are include/), each program's private headers sit next to it.
+#   src/core/        documents, the store, keys, tokens, errors, logs, metrics
+#   src/sessiond/    the FastCGI server: options, requests, the operations
+#   src/sessionctl/  the admin tool
+#   src/loadgen/     the load generator
+CORE      := err key log time mem doc docscan store metrics token sweep
+SESSIOND_M := config api http limit fcgi
+CTL       := util view maint import token
+LOADGEN   := hist sched check
+
+CORE_O    := $(CORE:%=$(O)/obj/core/%.o)
+SESSIOND_O := $(SESSIOND_M:%=$(O)/obj/sessiond/%.o)
+CTL_O     := $(CTL:%=$(O)/obj/sessionctl/ctl_%.o)
+LG_O      := $(LOADGEN:%=$(O)/obj/loadgen/lg_%.o)
+LIBCORE   := $(O)/libcore.a
+LIBSESSIOND := $(O)/libsessiond.a
 FCGI_LIBS := $(call pc_libs,fcgi,-lfcgi)
 CURL_CFLAGS := $(call pc_cflags,libcurl)
 CURL_LIBS := $(call pc_libs,libcurl,-lcurl)
 CMOCKA_LIBS := $(call pc_libs,cmocka,-lcmocka)
 
-LOADGEN_O := $(O)/obj/loadgen.o $(O)/obj/lg_hist.o $(O)/obj/lg_sched.o $(O)/obj/lg_check.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
-HELPER_SRC := $(wildcard tests/helpers/*.c)
-HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(O)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(O)/bench/%)
 # Fuzz harnesses: each also links with tests/fuzz/replay.c (this compiler)
@@ -57,40 +69,47 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(O)/bench/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/%.c=%)
 REPLAY_BIN := $(FUZZ_NAMES:%=$(O)/tests/replay_%)
-CTL_O := $(O)/obj/ctl_import.o $(O)/obj/ctl_util.o
+# Tests and harnesses see every program's private headers.
+TEST_INC := -Isrc/sessiond -Isrc/sessionctl -Isrc/loadgen
 
 .PHONY: all deps run test test-unit test-integration check bench valgrind crashcheck fuzz fuzz-build clean
-all: $(SESSIOND) $(if $(wildcard src/sessionctl.c),$(O)/sessionctl) $(if $(wildcard src/loadgen.c),$(O)/loadgen)
+all: $(SESSIOND) $(O)/sessionctl $(O)/loadgen
 
-$(O)/obj/%.o: src/%.c $(wildcard include/*.h) | $(O)/obj
-	$(CC) $(CFLAGS) $(CURL_CFLAGS) -c -o $@ $<
+$(O)/obj/core/%.o: src/core/%.c | $(O)/obj/core
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(O)/obj/sessiond/%.o: src/sessiond/%.c | $(O)/obj/sessiond
+	$(CC) $(CFLAGS) -Isrc/sessiond -c -o $@ $<
+$(O)/obj/sessionctl/%.o: src/sessionctl/%.c | $(O)/obj/sessionctl
+	$(CC) $(CFLAGS) -Isrc/sessionctl -c -o $@ $<
+# Only the load generator speaks HTTP itself (libcurl).
+$(O)/obj/loadgen/%.o: src/loadgen/%.c | $(O)/obj/loadgen
+	$(CC) $(CFLAGS) $(CURL_CFLAGS) -Isrc/loadgen -c -o $@ $<
 
-$(O)/obj $(O)/tests $(O)/bench cgi-bin:
+$(O)/obj/core $(O)/obj/sessiond $(O)/obj/sessionctl $(O)/obj/loadgen $(O)/tests $(O)/bench cgi-bin:
 	mkdir -p $@
 
-$(LIBSD): $(CORE_O)
+$(LIBCORE): $(CORE_O)
+	$(AR) rcs $@ $^
+$(LIBSESSIOND): $(SESSIOND_O)
 	$(AR) rcs $@ $^
 
-$(SESSIOND): $(O)/obj/fcgi.o $(O)/obj/main.o $(LIBSD) | cgi-bin
+$(SESSIOND): $(O)/obj/sessiond/sessiond.o $(LIBSESSIOND) $(LIBCORE) | cgi-bin
 	$(CC) $(LDFLAGS) -o $@ $^ $(FCGI_LIBS) $(LDLIBS)
 
-$(O)/sessionctl: $(O)/obj/sessionctl.o $(O)/obj/ctl_util.o $(O)/obj/ctl_view.o $(O)/obj/ctl_maint.o $(O)/obj/ctl_import.o $(O)/obj/ctl_token.o $(LIBSD)
+$(O)/sessionctl: $(O)/obj/sessionctl/sessionctl.o $(CTL_O) $(LIBCORE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/loadgen: $(LOADGEN_O) $(LIBSD)
+$(O)/loadgen: $(O)/obj/loadgen/loadgen.o $(LG_O) $(LIBCORE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CURL_LIBS) $(LDLIBS) -lm
 
-$(O)/tests/test_loadgen: $(O)/obj/lg_hist.o $(O)/obj/lg_sched.o $(O)/obj/lg_check.o
-$(O)/tests/%: tests/unit/%.c $(LIBSD) $(wildcard include/*.h tests/unit/*.h) | $(O)/tests
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(filter %.o,$^) $(LIBSD) $(CMOCKA_LIBS) $(LDFLAGS) $(LDLIBS) -lm
+$(O)/tests/test_loadgen: $(LG_O)
+$(O)/tests/%: tests/unit/%.c $(LIBSESSIOND) $(LIBCORE) | $(O)/tests
+	$(CC) $(CFLAGS) $(TEST_INC) -Itests/unit -o $@ $< $(filter %.o,$^) $(LIBSESSIOND) $(LIBCORE) $(CMOCKA_LIBS) $(LDFLAGS) $(LDLIBS) -lm
 
-$(O)/tests/%: tests/helpers/%.c $(LIBSD) $(wildcard include/*.h) | $(O)/tests
-	$(CC) $(CFLAGS) -o $@ $< $(LIBSD) $(LDFLAGS) $(LDLIBS) $(CURL_LIBS) -lm
-
-$(O)/bench/rawfs: $(O)/obj/lg_hist.o
+$(O)/bench/rawfs: $(O)/obj/loadgen/lg_hist.o
 $(O)/bench/fcgi_ceiling: LDLIBS += $(FCGI_LIBS)
-$(O)/bench/%: bench/%.c $(LIBSD) | $(O)/bench
-	$(CC) $(CFLAGS) -o $@ $< $(filter %.o,$^) $(LIBSD) $(LDFLAGS) $(LDLIBS) -lm
+$(O)/bench/%: bench/%.c $(LIBCORE) | $(O)/bench
+	$(CC) $(CFLAGS) $(TEST_INC) -o $@ $< $(filter %.o,$^) $(LIBCORE) $(LDFLAGS) $(LDLIBS) -lm
 
 # The fault-injection shim (tests/integration/faults.sh): a plain shared
 # object, without sanitizers, preloaded into sessiond.
@@ -98,10 +117,10 @@ FAULTINJECT := $(O)/tests/faultinject.so
 $(FAULTINJECT): tests/faultinject/faultinject.c | $(O)/tests
 	$(CC) -O2 -g -std=gnu11 $(WARN) -D_GNU_SOURCE -fPIC -shared -o $@ $< -ldl
 
-$(O)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(CTL_O) $(LIBSD) $(wildcard include/*.h tests/fuzz/*.h) | $(O)/tests
-	$(CC) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/replay.c $(CTL_O) $(LIBSD) $(LDFLAGS) $(LDLIBS)
+$(O)/tests/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(CTL_O) $(LIBSESSIOND) $(LIBCORE) | $(O)/tests
+	$(CC) $(CFLAGS) $(TEST_INC) -Itests/fuzz -o $@ $< tests/fuzz/replay.c $(CTL_O) $(LIBSESSIOND) $(LIBCORE) $(LDFLAGS) $(LDLIBS)
 
-check: all $(UNIT_BIN) $(HELPER_BIN) $(BENCH_BIN) $(REPLAY_BIN) $(FAULTINJECT)
+check: all $(UNIT_BIN) $(BENCH_BIN) $(REPLAY_BIN) $(FAULTINJECT)
 
 deps:
 	@scripts/deps.sh
@@ -138,19 +157,20 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR     := build/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS  := -O1 -g -std=gnu11 $(WARN) -Wno-unknown-warning-option -Iinclude -D_GNU_SOURCE \
+FUZZ_CFLAGS  := -O1 -g -std=gnu11 $(WARN) -Wno-unknown-warning-option -Iinclude -D_GNU_SOURCE -MMD -MP \
 		$(call pc_cflags,$(PKGS)) $(FUZZ_SAN)
 FUZZ_LIB     := $(FUZZ_DIR)/libsd.a
-FUZZ_LIB_O   := $(CORE:%=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/ctl_import.o $(FUZZ_DIR)/obj/ctl_util.o
+FUZZ_LIB_O   := $(CORE:%=$(FUZZ_DIR)/obj/core/%.o) \
+		$(filter-out %/fcgi.o,$(SESSIOND_M:%=$(FUZZ_DIR)/obj/sessiond/%.o)) \
+		$(FUZZ_DIR)/obj/sessionctl/ctl_import.o $(FUZZ_DIR)/obj/sessionctl/ctl_util.o
 
-$(FUZZ_DIR)/obj:
-	mkdir -p $@
-$(FUZZ_DIR)/obj/%.o: src/%.c $(wildcard include/*.h) | $(FUZZ_DIR)/obj
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(FUZZ_DIR)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(TEST_INC) -fsanitize=fuzzer-no-link -c -o $@ $<
 $(FUZZ_LIB): $(FUZZ_LIB_O)
 	$(AR) rcs $@ $^
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB) $(wildcard include/*.h tests/fuzz/*.h)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(FUZZ_LIB) $(LDLIBS)
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(TEST_INC) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(FUZZ_LIB) $(LDLIBS)
 
 fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_DIR)/%)
 
@@ -161,3 +181,5 @@ fuzz:
 
 clean:
 	rm -rf build cgi-bin/sessiond
+
+-include $(wildcard $(O)/obj/*/*.d $(O)/tests/*.d $(O)/bench/*.d $(FUZZ_DIR)/obj/*/*.d $(FUZZ_DIR)/*.d)

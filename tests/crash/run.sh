@@ -25,7 +25,7 @@ work=$(mktemp -d /tmp/sessiond-crash.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 fails=0 rows=()
 
-# Each broken build: one durability step switched off in src/store.c, built
+# Each broken build: one durability step switched off in src/core/store.c, built
 # into build/crash/NAME with its own objects (only for this test).
 # Each must be caught in at least one of variant_scen's scenarios.
 # no-mkdir-fsync is the store as it was before the first-start fix: on an

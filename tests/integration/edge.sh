@@ -3,7 +3,7 @@
 # - every error nginx itself makes (400, 405, 413, 414, 431, 501, 404, 429,
 #   502) is {"error","message"} JSON with Cache-Control: no-store, and
 #   carries CORS headers for an allowed Origin, none for a foreign one;
-# - those bodies agree with sessiond's error table (src/err.c) and, where
+# - those bodies agree with sessiond's error table (src/core/err.c) and, where
 #   both can answer the same thing, with sessiond's own bytes;
 # - limit_req per address: creation and overall bursts answer 429
 #   rate_limited with Retry-After, for that address only;
@@ -19,9 +19,9 @@ STACK_LIMITS=on STACK_MAX_BODY=64k IT_ACCESS_LOG=1
 it_setup --threads 8 --max-body 32k --cors-origin "$APP"
 ACCESS=$RUN/access.log
 
-# sessiond's table: "STATUS CODE<TAB>MESSAGE" per entry of src/err.c.
-ERRC=$(sed -n 's/^[[:space:]]*\[SD_[A-Z_]*\] = {\([0-9]*\), "\([a-z_]*\)", "\(.*\)"},$/\1 \2\t\3/p' "$IT_ROOT/src/err.c")
-ok "src/err.c's table parsed" [ "$(grep -c . <<<"$ERRC")" -ge 10 ]
+# sessiond's table: "STATUS CODE<TAB>MESSAGE" per entry of src/core/err.c.
+ERRC=$(sed -n 's/^[[:space:]]*\[SD_[A-Z_]*\] = {\([0-9]*\), "\([a-z_]*\)", "\(.*\)"},$/\1 \2\t\3/p' "$IT_ROOT/src/core/err.c")
+ok "src/core/err.c's table parsed" [ "$(grep -c . <<<"$ERRC")" -ge 10 ]
 # nginx's table: "STATUS CODE<TAB>MESSAGE" per entry of $sd_error_body.
 NGX=$(sed -n "s/^[[:space:]]*\([0-9][0-9]*\) '{\"error\":\"\([a-z_]*\)\",\"message\":\"\(.*\)\"}\\\\n';\$/\1 \2\t\3/p" \
   "$IT_ROOT/conf/sessiond-edge-http.conf")
@@ -30,7 +30,7 @@ ok "nginx's error table parsed" [ "$(grep -c . <<<"$NGX")" -ge 12 ]
 # A code sessiond has keeps its status; its message too, except where the
 # situation differs: not_found (compared with sessiond's bytes below) and
 # rate_limited (sessiond's is for failed guesses, nginx's for request rate).
-# A code only nginx has is in README's error table with its status.
+# A code only nginx has is in docs/api.md's error table with its status.
 while IFS=$'\t' read -r sc msg; do
   st=${sc% *} code=${sc#* }
   if grep -q " $code"$'\t' <<<"$ERRC"; then
@@ -41,7 +41,7 @@ while IFS=$'\t' read -r sc msg; do
       *) ok "nginx $st $code: sessiond's message" grep -qxF "$st $code"$'\t'"$msg" <<<"$ERRC" ;;
     esac
   else
-    ok "nginx-only $st $code: in README's error table" grep -q "^| $st | \`$code\` |" "$IT_ROOT/README.md"
+    ok "nginx-only $st $code: in docs/api.md's error table" grep -q "^| $st | \`$code\` |" "$IT_ROOT/docs/api.md"
   fi
 done <<<"$NGX"
 

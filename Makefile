@@ -99,7 +99,7 @@ $(SESSIOND): $(O)/obj/sessiond/sessiond.o $(LIBSESSIOND) $(LIBCORE) | cgi-bin
 $(O)/sessionctl: $(O)/obj/sessionctl/sessionctl.o $(CTL_O) $(LIBCORE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/loadgen: $(O)/obj/loadgen/loadgen.o $(LG_O) $(LIBCORE)
+$(O)/loadgen: $(O)/obj/loadgen/scenario.o $(LG_O) $(LIBCORE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CURL_LIBS) $(LDLIBS) -lm
 
 $(O)/tests/test_loadgen: $(LG_O)

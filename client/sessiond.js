@@ -306,7 +306,10 @@ export class Client {
     if (o.data !== undefined) body.data = o.data;
     if (o.meta !== undefined) body.meta = o.meta;
     if (o.expiresIn !== undefined) body.expires_in = o.expiresIn;
-    const r = await this.request('POST', '/api/instantiate', { body, signal: o.signal });
+    // A copy names its source in the URL too (?from=), so a router can send
+    // it to the node that owns that key.
+    const path = o.from !== undefined ? '/api/instantiate?from=' + encodeURIComponent(o.from) : '/api/instantiate';
+    const r = await this.request('POST', path, { body, signal: o.signal });
     const a = r.json;
     const loc = r.headers.get('Location');
     const s = new Session(this, {
@@ -474,6 +477,10 @@ export class Session {
     this._emit('saved', this);
   }
 
+  /** The URL of a write to this session: the key in the query string,
+   * where a router sees it (the body names it too, for older servers). */
+  _path(op) { return '/api/' + op + '?key=' + encodeURIComponent(this.key); }
+
   _saveBody(version, data, extra) {
     const b = { key: this.key };
     if (this.token !== undefined) b.token = this.token;
@@ -501,7 +508,7 @@ export class Session {
       const body = this._saveBody(base.version, next, extra);
       const sent = { version: base.version + 1, data: next, covers: o.covers };
       try {
-        const r = await this.client.request('POST', '/api/save', { body, signal: o.signal });
+        const r = await this.client.request('POST', this._path('save'), { body, signal: o.signal });
         this._inDoubt = [];
         this._stored(r.json.version, next, base.meta, r.json);
         this._recompute();
@@ -548,7 +555,7 @@ export class Session {
     const extra = o.expiresIn !== undefined ? { expires_in: o.expiresIn } : undefined;
     const body = this._saveBody(o.force ? undefined : this._base.version, data, extra);
     try {
-      const r = await this.client.request('POST', '/api/save', { body, signal: o.signal });
+      const r = await this.client.request('POST', this._path('save'), { body, signal: o.signal });
       this._pending = [];
       this._stored(r.json.version, clone(data), this._base.meta, r.json);
       this._recompute();
@@ -564,7 +571,7 @@ export class Session {
   async patchMeta(patch, o = {}) {
     this._requireWrite();
     const before = this._base.version;
-    const r = await this.client.request('POST', '/api/save', { body: this._saveBody(undefined, undefined, { meta: patch }), signal: o.signal });
+    const r = await this.client.request('POST', this._path('save'), { body: this._saveBody(undefined, undefined, { meta: patch }), signal: o.signal });
     if (r.json.version === before + 1) {
       this._stored(r.json.version, this._base.data, mergePatch(this._base.meta, patch), r.json);
     } else {
@@ -594,7 +601,7 @@ export class Session {
     const body = { key: this.key };
     if (this.token !== undefined) body.token = this.token;
     if (o.ifVersion) body.version = this._base.version;
-    const r = await this.client.request('POST', '/api/delete', { body, signal: o.signal });
+    const r = await this.client.request('POST', this._path('delete'), { body, signal: o.signal });
     this._pending = [];
     clearTimeout(this._timer);
     if (this._bc) { try { this._bc.postMessage({ type: 'deleted' }); } catch { /* closed */ } }
@@ -729,7 +736,7 @@ export class Session {
   _exitSave() {
     if (!this.canWrite || !this._pending.length) return false;
     const { body, version, bytes } = this._exitBody();
-    const url = this.client.url('/api/save');
+    const url = this.client.url(this._path('save'));
     this._toOutbox();   // may not finish before the page goes; harmless if it does
     let sent = false;
     if (bytes <= this.client.opts.beaconLimit && typeof navigator !== 'undefined' && navigator.sendBeacon) {

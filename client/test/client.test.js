@@ -30,6 +30,35 @@ test('create, open, save, reload: the file on disk follows', async () => {
   s.close(); r.close();
 });
 
+// Issue 13: a router sees only the URL. Seen failing: with the client's
+// save and delete posting to /api/save and /api/delete (key in the body
+// only), the keyless list below held them and the counter moved.
+test('every keyed request names its key in the URL (?key=, ?from=)', async () => {
+  const seen = [];
+  const spy = (url, init) => { seen.push(`${init.method || 'GET'} ${new URL(url).pathname}${new URL(url).search}`); return fetch(url, init); };
+  const counter = async () => {
+    const m = await (await fetch(BASE + '/api/metrics')).text();
+    return Number((m.match(/^sessiond_saves_without_url_key_total (\d+)$/m) || [])[1]);
+  };
+  const before = await counter();
+  const sd = createClient({ baseUrl: BASE, ...fast, fetch: spy });
+  const s = await sd.create({ data: { a: 1 } });
+  const r = await sd.open(s.key, w(s));
+  await r.save({ a: 2 });
+  await r.update((d) => { d.a += 1; });
+  await r.patchMeta({ t: 1 });
+  const copy = await r.fork();
+  await copy.delete();
+  const k = s.key, c = copy.key;
+  const keyed = seen.filter((l) => !/^POST \/api\/instantiate$/.test(l));
+  assert.deepEqual(keyed.filter((l) => !l.endsWith(`?key=${k}`) && !l.endsWith(`?from=${k}`) && !l.endsWith(`?key=${c}`)), []);
+  for (const want of [`GET /api/load?key=${k}`, `POST /api/save?key=${k}`, `POST /api/instantiate?from=${k}`, `POST /api/delete?key=${c}`]) {
+    assert.ok(seen.includes(want), want + ' in ' + seen.join(', '));
+  }
+  if (!Number.isNaN(before)) assert.equal(await counter(), before, 'no save without a URL key');
+  s.close(); r.close(); copy.close();
+});
+
 test('a handle opened without a token is read-only and refuses to save, locally', async () => {
   const sd = createClient({ baseUrl: BASE, ...fast });
   const s = await sd.create({ data: { a: 1 } });
@@ -172,7 +201,7 @@ test('a lost answer is not applied twice: a retried save that had landed counts 
   let cut = true;
   const cutting = async (url, init) => {
     const r = await fetch(url, init);
-    if (cut && init.method === 'POST' && url.endsWith('/api/save')) { cut = false; await r.text(); throw new TypeError('connection reset'); }
+    if (cut && init.method === 'POST' && new URL(url).pathname === '/api/save') { cut = false; await r.text(); throw new TypeError('connection reset'); }
     return r;
   };
   const sd = createClient({ baseUrl: BASE, ...fast, fetch: cutting });

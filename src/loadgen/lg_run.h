@@ -173,7 +173,7 @@ vu *idle_pop(run *r);
 void sleep_push(run *r, vu *u, int64_t wake);
 void wake_sleepers(run *r, int64_t now);
 void clear_request(vu *u);
-int prep_post(run *r, vu *u, endpoint ep, const char *path, json_t *obj);
+int prep_post(run *r, vu *u, endpoint ep, const char *path, const char *key, json_t *obj);
 void prep_get(run *r, vu *u, endpoint ep, const char *path, const char *key);
 int vu_send(run *r, vu *u, int64_t intended);
 

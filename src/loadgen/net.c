@@ -196,15 +196,15 @@ void clear_request(vu *u)
 	u->token = NULL;
 }
 
-/* Prepare a POST of obj (stolen) to path. */
-int prep_post(run *r, vu *u, endpoint ep, const char *path, json_t *obj)
+/* Prepare a POST of obj (stolen) to path, with ?key=KEY when key is given
+ * (the URL form a router routes by). */
+int prep_post(run *r, vu *u, endpoint ep, const char *path, const char *key, json_t *obj)
 {
 	u->body = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
 	json_decref(obj);
 	if (!u->body)
 		return -1;
-	u->ep = ep;
-	snprintf(u->url, sizeof u->url, "%s%s", r->o.url, path);
+	prep_get(r, u, ep, path, key);
 	return 0;
 }
 

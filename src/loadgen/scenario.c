@@ -27,7 +27,7 @@ static int prep_instantiate(run *r, vu *u)
 	json_t *b = json_pack("{s:O, s:{s:s}}", "data", u->sent_data, "meta", "lg", sc_names[r->o.sc]);
 	if (b && r->o.sc == SC_MIXED)
 		json_object_set_new(b, "expires_in", json_integer(MIXED_TTL_S));
-	return prep_post(r, u, EP_INSTANTIATE, "/api/instantiate", b);
+	return prep_post(r, u, EP_INSTANTIATE, "/api/instantiate", NULL, b);
 }
 
 static int prep_owned_save(run *r, vu *u, int idx)
@@ -37,12 +37,11 @@ static int prep_owned_save(run *r, vu *u, int idx)
 	u->sent_version = s->st.version;
 	u->sent_data = user_data(r, u, "w", (json_int_t)s->st.version + 1);
 	u->next = NX_SAVE;
-	json_t *b = json_pack("{s:s, s:I, s:O}", "key", s->key, "version", (json_int_t)s->st.version, "data",
-			      u->sent_data);
+	json_t *b = json_pack("{s:I, s:O}", "version", (json_int_t)s->st.version, "data", u->sent_data);
 	if (b && r->o.sc == SC_MIXED)
 		json_object_set_new(b, "expires_in", json_integer(MIXED_TTL_S));
 	u->token = s->token;
-	return prep_post(r, u, EP_SAVE, "/api/save", b);
+	return prep_post(r, u, EP_SAVE, "/api/save", s->key, b);
 }
 
 /* mixed: delete an own session (unconditionally: a save of it may be
@@ -52,7 +51,7 @@ static int prep_owned_delete(run *r, vu *u, int idx)
 	u->idx = idx;
 	u->next = NX_DELETE;
 	u->token = u->own[idx].token;
-	return prep_post(r, u, EP_DELETE, "/api/delete", json_pack("{s:s}", "key", u->own[idx].key));
+	return prep_post(r, u, EP_DELETE, "/api/delete", u->own[idx].key, json_object());
 }
 
 static void prep_owned_load(run *r, vu *u, int idx)
@@ -70,9 +69,8 @@ static int prep_counter_save(run *r, vu *u)
 	u->next = NX_SAVE;
 	u->token = h->token;
 	u->sent_data = user_data(r, u, "counter", (json_int_t)u->cur_counter + 1);
-	return prep_post(r, u, EP_SAVE, "/api/save",
-			 json_pack("{s:s, s:I, s:O}", "key", h->key, "version", (json_int_t)u->cur_version,
-				   "data", u->sent_data));
+	return prep_post(r, u, EP_SAVE, "/api/save", h->key,
+			 json_pack("{s:I, s:O}", "version", (json_int_t)u->cur_version, "data", u->sent_data));
 }
 
 static void prep_counter_load(run *r, vu *u, int idx)
@@ -91,7 +89,7 @@ static int prep_setup(run *r, vu *u)
 	u->idx = u->pos;
 	u->next = NX_INSTANTIATE;
 	u->sent_data = json_pack("{s:i, s:i, s:i, s:O}", "counter", 0, "u", -1, "n", 0, "pad", r->pad);
-	return prep_post(r, u, EP_INSTANTIATE, "/api/instantiate",
+	return prep_post(r, u, EP_INSTANTIATE, "/api/instantiate", NULL,
 			 json_pack("{s:O, s:{s:s}}", "data", u->sent_data, "meta", "lg", "contention"));
 }
 

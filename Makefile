@@ -9,6 +9,8 @@
 #   make crashcheck the power-loss checker, full form (tests/crash/README.md)
 #   make fuzz       libFuzzer harnesses (clang), each run FUZZ_SECONDS (default 60)
 #   make SAN=1 ...  build into build/san with AddressSanitizer + UBSan
+#   make install    install the programs, the systemd units and the nginx
+#                   files under $(DESTDIR)$(PREFIX) (docs/operations.md)
 
 PORT     ?= 8080
 DATA_DIR ?= $(CURDIR)/var
@@ -19,6 +21,8 @@ CC       ?= cc
 # What --version prints: `make VERSION=1.2`; empty: `git describe --always
 # --dirty`, or "unknown" outside git (scripts/version.sh).
 VERSION  :=
+PREFIX   ?= /usr/local
+DESTDIR  ?=
 
 PKGS := fcgi jansson libsodium
 pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
@@ -81,7 +85,7 @@ REPLAY_BIN := $(FUZZ_NAMES:%=$(O)/tests/replay_%)
 # Tests and harnesses see every program's private headers.
 TEST_INC := -Isrc/sessiond -Isrc/sessionctl -Isrc/loadgen
 
-.PHONY: all deps run test test-unit test-integration check bench valgrind crashcheck fuzz fuzz-build clean FORCE
+.PHONY: all deps run test test-unit test-integration check bench valgrind crashcheck fuzz fuzz-build clean install FORCE
 all: $(SESSIOND) $(O)/sessionctl $(O)/loadgen
 
 $(O)/obj/core/%.o: src/core/%.c | $(O)/obj/core
@@ -160,6 +164,25 @@ bench:
 crashcheck: deps
 	@$(MAKE) --no-print-directory all
 	@tests/crash/run.sh --full
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the three programs in bin/
+# (the load generator as sessiond-loadgen), the systemd units in
+# lib/systemd/system/ (ExecStart pointing at PREFIX), the production nginx
+# site, its snippets and nginx-cors-map in share/sessiond/nginx/ (for the
+# admin to copy into /etc/nginx; see docs/operations.md, Deployment).
+BINDIR   := $(PREFIX)/bin
+UNITDIR  := $(PREFIX)/lib/systemd/system
+NGINXDIR := $(PREFIX)/share/sessiond/nginx
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(NGINXDIR)
+	install -m 755 $(SESSIOND) $(DESTDIR)$(BINDIR)/sessiond
+	install -m 755 $(O)/sessionctl $(DESTDIR)$(BINDIR)/sessionctl
+	install -m 755 $(O)/loadgen $(DESTDIR)$(BINDIR)/sessiond-loadgen
+	sed 's|^ExecStart=/usr/local/bin/|ExecStart=$(BINDIR)/|' conf/sessiond.service >$(DESTDIR)$(UNITDIR)/sessiond.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/sessiond.service
+	install -m 644 conf/sessiond.socket $(DESTDIR)$(UNITDIR)/sessiond.socket
+	install -m 644 conf/nginx-sessiond.conf conf/sessiond-edge-http.conf conf/sessiond-edge-errors.conf $(DESTDIR)$(NGINXDIR)/
+	install -m 755 scripts/nginx-cors-map $(DESTDIR)$(NGINXDIR)/nginx-cors-map
 
 # Only the valgrind pass of make test (unit suites, and sessiond through nginx).
 valgrind: check

@@ -85,7 +85,7 @@ REPLAY_BIN := $(FUZZ_NAMES:%=$(O)/tests/replay_%)
 # Tests and harnesses see every program's private headers.
 TEST_INC := -Isrc/sessiond -Isrc/sessionctl -Isrc/loadgen
 
-.PHONY: all deps run test test-unit test-integration check bench valgrind crashcheck fuzz fuzz-build clean install FORCE
+.PHONY: all deps run test check bench valgrind crashcheck fuzz fuzz-build clean install FORCE
 all: $(SESSIOND) $(O)/sessionctl $(O)/loadgen
 
 $(O)/obj/core/%.o: src/core/%.c | $(O)/obj/core

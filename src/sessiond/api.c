@@ -44,7 +44,7 @@ static sd_err load_doc(sd_store *s, const char *key, int64_t now_ms, json_t **do
 {
 	char *buf;
 	size_t len;
-	sd_err e = sd_store_read(s, key, &buf, &len);
+	sd_err e = sd_store_read(s, key, &buf, &len, NULL);
 	if (e == SD_OK)
 		e = parse_stored(key, buf, len, doc, msg);
 	if (e == SD_OK && sd_doc_expired(*doc, now_ms)) {
@@ -119,7 +119,7 @@ sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r)
 	memcpy(r->key, key, SD_KEY_LEN + 1);
 	char *buf;
 	size_t len;
-	sd_err e = sd_store_read(s, key, &buf, &len);
+	sd_err e = sd_store_read(s, key, &buf, &len, NULL);
 	if (e != SD_OK)
 		return e;
 	int64_t now_ms = sd_time_epoch_ms(), expires = 0;
@@ -227,15 +227,12 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 		if (e == SD_OK) {
 			r->doc = doc;
 			doc = NULL;
-		} else if (e == SD_ERR_BAD_REQUEST) {
-			snprintf(r->msg, sizeof r->msg, "The session has reached the largest version; "
-				 "instantiate a new one.");
 		} else if (e == SD_ERR_UNSYNCED) {
 			snprintf(r->msg, sizeof r->msg,
 				 "The new version %lld may be in place: the server could not confirm it is on disk. "
 				 "Load the session before saving again.", (long long)sd_doc_version(doc));
-		} else if (e == SD_ERR_TOO_LARGE || e == SD_ERR_BUSY) {
-			/* over the memory budget before any write: answered as such */
+		} else if (e == SD_ERR_TOO_LARGE || e == SD_ERR_BUSY || e == SD_ERR_VERSION_LIMIT) {
+			/* refused before any write (memory budget, version ceiling): answered as such */
 		} else if (e == SD_ERR_STORAGE_FULL) {
 			sd_log_error("storage full while saving session %s; the old document stays", b->key);
 		} else {
@@ -271,7 +268,7 @@ sd_err sd_api_delete(sd_store *s, const sd_delete_body *b, const sd_if_match *im
 		doc = NULL;
 	}
 	if (e == SD_OK) {
-		e = sd_store_remove(l);
+		e = sd_store_remove(l, NULL);
 		if (e == SD_OK) {
 			sd_metrics_add(expired ? SD_M_SESSIONS_EXPIRED : SD_M_SESSIONS_DELETED, 1);
 			if (expired)

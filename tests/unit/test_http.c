@@ -233,7 +233,7 @@ static json_t *stored(fixture *f, const char *key)
 {
 	char *buf;
 	size_t len;
-	assert_int_equal(sd_store_read(f->s, key, &buf, &len), SD_OK);
+	assert_int_equal(sd_store_read(f->s, key, &buf, &len, NULL), SD_OK);
 	json_t *d;
 	char msg[SD_MSG_MAX];
 	assert_int_equal(sd_doc_parse_stored(buf, len, key, &d, msg), SD_OK);

@@ -165,7 +165,7 @@ static void test_delete_then_waiting_save(void **state)
 		if (write(ready[1], "y", 1) != 1)
 			_exit(2);
 		usleep(300 * 1000); /* the parent's save opens the file and waits on flock */
-		sd_err e = sd_store_remove(l);
+		sd_err e = sd_store_remove(l, NULL);
 		sd_store_unlock(l);
 		sd_store_close(s2);
 		_exit(e == SD_OK ? 0 : 3);
@@ -321,16 +321,16 @@ static void test_sweep_one_rechecks(void **state)
 	put(f, "EXTEND01", now - 10);
 	char *buf;
 	size_t len;
-	assert_int_equal(sd_store_read(f->s, "EXTEND01", &buf, &len), SD_OK);
+	assert_int_equal(sd_store_read(f->s, "EXTEND01", &buf, &len, NULL), SD_OK);
 	assert_int_equal(sd_sweep_bytes_expired("EXTEND01", buf, len, now, NULL), 1);
 	free(buf);
 	put(f, "EXTEND01", now + 3600000); /* the extending save */
 	int64_t x = 0;
-	assert_int_equal(sd_sweep_one(f->s, "EXTEND01", now, &x), SD_SWEEP_KEPT);
+	assert_int_equal(sd_sweep_one(f->s, "EXTEND01", now, &x, NULL), SD_SWEEP_KEPT);
 	assert_true(x > now);
 	assert_true(exists(f, "EXTEND01"));
-	assert_int_equal(sd_sweep_one(f->s, "EXTEND01", now + 3600000, NULL), SD_SWEEP_REMOVED);
-	assert_int_equal(sd_sweep_one(f->s, "EXTEND01", now + 3600000, NULL), SD_SWEEP_GONE);
+	assert_int_equal(sd_sweep_one(f->s, "EXTEND01", now + 3600000, NULL, NULL), SD_SWEEP_REMOVED);
+	assert_int_equal(sd_sweep_one(f->s, "EXTEND01", now + 3600000, NULL, NULL), SD_SWEEP_GONE);
 }
 
 int main(void)

@@ -99,7 +99,7 @@ int main(int argc, char **argv)
 	if (se != SD_OK) {
 		fprintf(stderr, "sessiond: %s\n", se == SD_ERR_INTERNAL && !msg[0] ? "out of memory" : msg);
 		sd_store_close(store);
-		return se == SD_ERR_BAD_REQUEST ? 2 : 1;
+		return se == SD_ERR_BAD_SECRET ? 2 : 1;
 	}
 	sd_app app = {.store = store, .cfg = &cfg, .secret = &secret, .limit = limit};
 	sd_fcgi *f = NULL;

@@ -44,15 +44,17 @@ endif
 #   src/sessiond/    the FastCGI server: options, requests, the operations
 #   src/sessionctl/  the admin tool
 #   src/loadgen/     the load generator
-CORE      := err key log time mem doc docscan docsplice store metrics token sweep
+CORE      := err key log time mem doc docscan docsplice store metrics token sweep shard
 SESSIOND_M := config api http limit fcgi
 CTL       := util view maint import token
 LOADGEN   := hist sched check
+LOADGEN_RUN := opts net scenario report   # the run (lg_run.h); LOADGEN: pure logic, unit-tested
 
 CORE_O    := $(CORE:%=$(O)/obj/core/%.o)
 SESSIOND_O := $(SESSIOND_M:%=$(O)/obj/sessiond/%.o)
 CTL_O     := $(CTL:%=$(O)/obj/sessionctl/ctl_%.o)
 LG_O      := $(LOADGEN:%=$(O)/obj/loadgen/lg_%.o)
+LG_RUN_O  := $(LOADGEN_RUN:%=$(O)/obj/loadgen/%.o)
 LIBCORE   := $(O)/libcore.a
 LIBSESSIOND := $(O)/libsessiond.a
 FCGI_LIBS := $(call pc_libs,fcgi,-lfcgi)
@@ -99,7 +101,7 @@ $(SESSIOND): $(O)/obj/sessiond/sessiond.o $(LIBSESSIOND) $(LIBCORE) | cgi-bin
 $(O)/sessionctl: $(O)/obj/sessionctl/sessionctl.o $(CTL_O) $(LIBCORE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/loadgen: $(O)/obj/loadgen/loadgen.o $(LG_O) $(LIBCORE)
+$(O)/loadgen: $(O)/obj/loadgen/loadgen.o $(LG_RUN_O) $(LG_O) $(LIBCORE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CURL_LIBS) $(LDLIBS) -lm
 
 $(O)/tests/test_loadgen: $(LG_O)

@@ -18,11 +18,8 @@
 #include "sd_sweep.h"
 #include "sd_token.h"
 #include "sd_limit.h"
+#include "sd_version.h"
 #include "sd_node.h"
-
-#ifndef SD_VERSION
-#define SD_VERSION "dev"
-#endif
 
 int main(int argc, char **argv)
 {
@@ -33,7 +30,7 @@ int main(int argc, char **argv)
 		fputs(sd_config_usage(), stdout);
 		return 0;
 	case SD_CONFIG_VERSION:
-		printf("sessiond %s\n", SD_VERSION);
+		printf("sessiond %s\n", sd_version);
 		return 0;
 	case SD_CONFIG_ERROR:
 		fprintf(stderr, "sessiond: %s\n", msg);
@@ -108,7 +105,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sessiond: %s\n", se == SD_ERR_INTERNAL && !msg[0] ? "out of memory" : msg);
 		sd_node_close(node);
 		sd_store_close(store);
-		return se == SD_ERR_BAD_REQUEST ? 2 : 1;
+		return se == SD_ERR_BAD_SECRET || se == SD_ERR_BAD_REQUEST ? 2 : 1; /* the operator's to fix */
 	}
 	sd_app app = {.store = store, .cfg = &cfg, .node = node, .limit = limit};
 	sd_fcgi *f = NULL;

@@ -44,9 +44,9 @@ endif
 #   src/sessiond/    the FastCGI server: options, requests, the operations
 #   src/sessionctl/  the admin tool
 #   src/loadgen/     the load generator
-CORE      := err key log time mem doc docscan store metrics token sweep
+CORE      := err key log time mem doc docscan store metrics token sweep bucket
 SESSIOND_M := config api http limit fcgi
-CTL       := util view maint import token
+CTL       := util view maint import token bucket
 LOADGEN   := hist sched check
 
 CORE_O    := $(CORE:%=$(O)/obj/core/%.o)

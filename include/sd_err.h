@@ -25,6 +25,7 @@ typedef enum sd_err {
 	SD_ERR_RATE_LIMITED,  /* the client address is over the miss limit */
 	SD_ERR_UNSYNCED,      /* store: the new file is in place (past the commit
 			         point) but the folder fsync failed */
+	SD_ERR_FROZEN,        /* the key's bucket is frozen for a move (503, Retry-After: 1) */
 	SD_ERR__COUNT
 } sd_err;
 

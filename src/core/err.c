@@ -27,6 +27,7 @@ static const struct {
 	[SD_ERR_FORBIDDEN] = {403, "forbidden", "Requests from this Origin are not allowed; nothing was changed."},
 	[SD_ERR_RATE_LIMITED] = {429, "rate_limited", "Too many requests for unknown sessions or with wrong tokens from this address; retry after the time in Retry-After."},
 	[SD_ERR_UNSYNCED] = {500, "internal", "The change is in place but the server could not confirm it is on disk; load the session to see its state."},
+	[SD_ERR_FROZEN] = {503, "busy", "The session's bucket is frozen while it moves to another node; nothing was changed, retry in a second."},
 };
 
 static int valid(sd_err e) { return e >= SD_OK && e < SD_ERR__COUNT; }

@@ -25,6 +25,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+#include "sd_bucket.h"
 #include "sd_log.h"
 #include "sd_metrics.h"
 #include "sd_store.h"
@@ -43,6 +44,7 @@ struct sd_store {
 	int skip_inode_check;
 	double min_free_pct;
 	unsigned long long min_free_bytes;
+	sd_buckets *buckets;     /* the freeze barrier (bucket.c) */
 	unsigned char fan_durable[SD_KEY_ALPHABET_LEN * SD_KEY_ALPHABET_LEN];
 	pthread_mutex_t stripe[STRIPES];
 };
@@ -147,6 +149,10 @@ sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX
 		free(s);
 		return SD_ERR_INTERNAL;
 	}
+	if (!(s->buckets = sd_buckets_new(s->dir))) {
+		free(s);
+		return SD_ERR_INTERNAL;
+	}
 	for (int i = 0; i < STRIPES; i++)
 		pthread_mutex_init(&s->stripe[i], NULL);
 	*out = s;
@@ -159,6 +165,7 @@ void sd_store_close(sd_store *s)
 		return;
 	for (int i = 0; i < STRIPES; i++)
 		pthread_mutex_destroy(&s->stripe[i]);
+	sd_buckets_free(s->buckets);
 	free(s);
 }
 
@@ -369,7 +376,7 @@ sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len)
 	return e;
 }
 
-sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len)
+static sd_err create_unfenced(sd_store *s, const char *key, const char *buf, size_t len)
 {
 	char dir[PATH_MAX_LEN], tmp[PATH_MAX_LEN], path[PATH_MAX_LEN];
 	if (sd_store_space(s, NULL, NULL) != SD_OK)
@@ -491,7 +498,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 	return SD_OK;
 }
 
-sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len)
+static sd_err replace_unfenced(sd_lock *l, const char *buf, size_t len)
 {
 	char dir[PATH_MAX_LEN], tmp[PATH_MAX_LEN];
 	struct stat st;
@@ -514,7 +521,7 @@ sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len)
 	return SD_OK;
 }
 
-sd_err sd_store_remove(sd_lock *l)
+static sd_err remove_unfenced(sd_lock *l)
 {
 	char dir[PATH_MAX_LEN];
 	fan_dir(l->s, l->key, dir, sizeof dir);
@@ -524,6 +531,34 @@ sd_err sd_store_remove(sd_lock *l)
 		return sd_err_from_errno(errno);
 	return SD_OK;
 }
+
+/* The writes of the store, each inside its bucket's freeze barrier
+ * (bucket.c): SD_ERR_FROZEN, with nothing written, while it is frozen. */
+sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len)
+{
+	int b = sd_bucket_of(key);
+	sd_err e = sd_bucket_enter(s->buckets, b);
+	if (e != SD_OK)
+		return e;
+	e = create_unfenced(s, key, buf, len);
+	sd_bucket_leave(s->buckets, b);
+	return e;
+}
+
+/* Replace (buf) or remove (buf NULL) the locked session, fenced. */
+static sd_err fenced_change(sd_lock *l, const char *buf, size_t len)
+{
+	int b = sd_bucket_of(l->key);
+	sd_err e = sd_bucket_enter(l->s->buckets, b);
+	if (e != SD_OK)
+		return e;
+	e = buf ? replace_unfenced(l, buf, len) : remove_unfenced(l);
+	sd_bucket_leave(l->s->buckets, b);
+	return e;
+}
+
+sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len) { return fenced_change(l, buf ? buf : "", len); }
+sd_err sd_store_remove(sd_lock *l) { return fenced_change(l, NULL, 0); }
 
 void sd_store_unlock(sd_lock *l)
 {
@@ -746,7 +781,7 @@ static int rename_noreplace(const char *from, const char *to)
 	return rename(from, to);
 }
 
-sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n)
+static sd_err quarantine_unfenced(sd_store *s, const char *path, char *dest, size_t n)
 {
 	const char *rel = under_sessions(s, path);
 	if (!rel)
@@ -802,4 +837,18 @@ sd_err sd_store_remove_temp(sd_store *s, const char *path, int64_t min_age_ms)
 	if (sync_dir(s, dir) != 0)
 		return sd_err_from_errno(errno);
 	return SD_OK;
+}
+
+sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n)
+{
+	/* A damaged file in a frozen bucket stays until the thaw, so the
+	 * bucket does not change under a move. */
+	const char *rel = under_sessions(s, path);
+	int b = rel && strlen(rel) >= 2 && (rel[2] == '/' || rel[2] == '\0') ? sd_bucket_of(rel) : -1;
+	sd_err e = sd_bucket_enter(s->buckets, b);
+	if (e != SD_OK)
+		return e;
+	e = quarantine_unfenced(s, path, dest, n);
+	sd_bucket_leave(s->buckets, b);
+	return e;
 }

@@ -91,7 +91,7 @@ static int import_line(sd_ctl *c, struct import_ctx *m, int64_t lineno, const ch
 	} else {
 		snprintf(reason, sizeof reason, "cannot write session %s: %s", key,
 			 e == SD_ERR_STORAGE_FULL ? "no space left" : e == SD_ERR_BUSY ? "its lock is busy"
-											: "I/O error");
+			 : e == SD_ERR_FROZEN ? "its bucket is frozen" : "I/O error");
 		r = add_reject(c, m, lineno, reason);
 	}
 	free(bytes);

@@ -44,6 +44,12 @@ int ctl_fsck(sd_ctl *c, int argc, char **argv);
 int ctl_gc(sd_ctl *c, int argc, char **argv);
 int ctl_import(sd_ctl *c, int argc, char **argv);
 int ctl_token(sd_ctl *c, int argc, char **argv);
+int ctl_bucket(sd_ctl *c, int argc, char **argv);
+int ctl_manifest(sd_ctl *c, int argc, char **argv);
+
+/* A bucket argument: two characters of the key alphabet, any case. Sets
+ * *bucket to its index; returns 0 or -1. */
+int ctl_parse_bucket(const char *s, int *bucket);
 
 /* One line of import, without the store: validate it as a stored session
  * (any key) and serialise it in canonical form. SD_OK with *doc (a new

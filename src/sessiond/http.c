@@ -106,7 +106,7 @@ static void set_error(sd_response *resp, sd_err e, const char *msg, const json_t
 		json_object_set_new(b, "version", json_integer(sd_doc_version(current)));
 		json_object_set(b, "current", (json_t *)current);
 	}
-	if (e == SD_ERR_BUSY)
+	if (e == SD_ERR_BUSY || e == SD_ERR_FROZEN)
 		sd_response_header(resp, "Retry-After: 1");
 	if (e == SD_ERR_UNAUTHORIZED)
 		sd_response_header(resp, "WWW-Authenticate: Bearer");

@@ -44,7 +44,7 @@ endif
 #   src/sessiond/    the FastCGI server: options, requests, the operations
 #   src/sessionctl/  the admin tool
 #   src/loadgen/     the load generator
-CORE      := err key log time mem doc docscan store metrics token sweep bucket
+CORE      := err key log time mem doc docscan store metrics token sweep shard bucket
 SESSIOND_M := config api http limit fcgi
 CTL       := util view maint import token bucket
 LOADGEN   := hist sched check

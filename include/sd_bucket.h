@@ -16,18 +16,16 @@
 #define SD_BUCKET_H
 
 #include "sd_err.h"
+#include "sd_shard.h"
 
-#define SD_BUCKET_COUNT 1296
+#define SD_BUCKET_COUNT SD_BUCKETS
 
 typedef enum { SD_BSTATE_OPEN = 0, SD_BSTATE_FROZEN = 1, SD_BSTATE_MOVED = 2 } sd_bstate;
 
 typedef struct sd_buckets sd_buckets;
 
-/* Index of the bucket of a key or bucket name (its first two characters,
- * any case), -1 when they are not in the alphabet. */
-int sd_bucket_of(const char *key);
-/* The bucket's name (two upper-case characters and a NUL) into out. */
-void sd_bucket_name(int bucket, char out[3]);
+/* Bucket indexes and names are sd_shard.h's (sd_bucket_index,
+ * sd_bucket_name). */
 /* State names: "open", "frozen", "moved". */
 const char *sd_bstate_name(sd_bstate st);
 

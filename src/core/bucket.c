@@ -31,29 +31,6 @@ struct sd_buckets {
 	struct slot slot[SD_BUCKET_COUNT];
 };
 
-static int pos(char c)
-{
-	if (c >= 'a' && c <= 'z')
-		c = (char)(c - 'a' + 'A');
-	const char *p = c ? strchr(SD_KEY_ALPHABET, c) : NULL;
-	return p ? (int)(p - SD_KEY_ALPHABET) : -1;
-}
-
-int sd_bucket_of(const char *key)
-{
-	if (!key || !key[0])
-		return -1;
-	int a = pos(key[0]), b = pos(key[1]);
-	return a < 0 || b < 0 ? -1 : a * SD_KEY_ALPHABET_LEN + b;
-}
-
-void sd_bucket_name(int bucket, char out[3])
-{
-	out[0] = SD_KEY_ALPHABET[bucket / SD_KEY_ALPHABET_LEN];
-	out[1] = SD_KEY_ALPHABET[bucket % SD_KEY_ALPHABET_LEN];
-	out[2] = '\0';
-}
-
 const char *sd_bstate_name(sd_bstate st)
 {
 	return st == SD_BSTATE_FROZEN ? "frozen" : st == SD_BSTATE_MOVED ? "moved" : "open";

@@ -536,7 +536,7 @@ static sd_err remove_unfenced(sd_lock *l)
  * (bucket.c): SD_ERR_FROZEN, with nothing written, while it is frozen. */
 sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len)
 {
-	int b = sd_bucket_of(key);
+	int b = sd_bucket_index(key);
 	sd_err e = sd_bucket_enter(s->buckets, b);
 	if (e != SD_OK)
 		return e;
@@ -548,7 +548,7 @@ sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len
 /* Replace (buf) or remove (buf NULL) the locked session, fenced. */
 static sd_err fenced_change(sd_lock *l, const char *buf, size_t len)
 {
-	int b = sd_bucket_of(l->key);
+	int b = sd_bucket_index(l->key);
 	sd_err e = sd_bucket_enter(l->s->buckets, b);
 	if (e != SD_OK)
 		return e;
@@ -844,7 +844,7 @@ sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n)
 	/* A damaged file in a frozen bucket stays until the thaw, so the
 	 * bucket does not change under a move. */
 	const char *rel = under_sessions(s, path);
-	int b = rel && strlen(rel) >= 2 && (rel[2] == '/' || rel[2] == '\0') ? sd_bucket_of(rel) : -1;
+	int b = rel && strlen(rel) >= 2 && (rel[2] == '/' || rel[2] == '\0') ? sd_bucket_index(rel) : -1;
 	sd_err e = sd_bucket_enter(s->buckets, b);
 	if (e != SD_OK)
 		return e;

@@ -19,7 +19,7 @@ int ctl_parse_bucket(const char *s, int *bucket)
 {
 	if (!s || strlen(s) != 2)
 		return -1;
-	*bucket = sd_bucket_of(s);
+	*bucket = sd_bucket_index(s);
 	return *bucket < 0 ? -1 : 0;
 }
 
@@ -160,7 +160,7 @@ static int manifest_one(sd_ctl *c, const char *key, const json_t *doc, size_t si
 {
 	(void)size;
 	struct manifest_ctx *m = arg;
-	if (sd_bucket_of(key) != m->bucket)
+	if (sd_bucket_index(key) != m->bucket)
 		return 0;
 	if (m->n == m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 256;

@@ -363,7 +363,7 @@ static int export_one(sd_ctl *c, const char *key, const json_t *doc, size_t size
 	struct export_ctx *x = arg;
 	if (x->has_after && ctl_doc_time(doc, "updated") < x->after)
 		return 0;
-	if (x->bucket >= 0 && sd_bucket_of(key) != x->bucket)
+	if (x->bucket >= 0 && sd_bucket_index(key) != x->bucket)
 		return 0;
 	size_t len;
 	char *line = sd_doc_dump_compact(doc, &len);

@@ -125,7 +125,7 @@ static void *freezer_main(void *arg)
 {
 	struct freezer *z = arg;
 	char msg[SD_MSG_MAX];
-	z->result = sd_bucket_set(z->dir, sd_bucket_of(KEY), SD_BSTATE_FROZEN, msg);
+	z->result = sd_bucket_set(z->dir, sd_bucket_index(KEY), SD_BSTATE_FROZEN, msg);
 	__atomic_store_n(&z->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -175,11 +175,11 @@ static void freeze_waits_for_a_held_write(void **state)
 
 	sd_bstate st;
 	char msg[SD_MSG_MAX];
-	assert_int_equal(sd_bucket_get(f->dir, sd_bucket_of("ab"), &st, msg), SD_OK);
+	assert_int_equal(sd_bucket_get(f->dir, sd_bucket_index("ab"), &st, msg), SD_OK);
 	assert_int_equal(st, SD_BSTATE_FROZEN);
-	assert_int_equal(sd_bucket_set(f->dir, sd_bucket_of(KEY), SD_BSTATE_OPEN, msg), SD_OK);
+	assert_int_equal(sd_bucket_set(f->dir, sd_bucket_index(KEY), SD_BSTATE_OPEN, msg), SD_OK);
 	assert_int_equal(sd_store_put(f->s, KEY, "v5", 2), SD_OK);
-	assert_int_equal(sd_bucket_set(f->dir, sd_bucket_of(KEY), SD_BSTATE_MOVED, msg), SD_OK);
+	assert_int_equal(sd_bucket_set(f->dir, sd_bucket_index(KEY), SD_BSTATE_MOVED, msg), SD_OK);
 	assert_int_equal(sd_store_put(f->s, KEY, "v6", 2), SD_ERR_FROZEN);
 }
 
@@ -211,18 +211,18 @@ static void freeze_waits_for_every_thread(void **state)
 static void bucket_names(void **state)
 {
 	(void)state;
-	assert_int_equal(sd_bucket_of("AA"), 0);
-	assert_int_equal(sd_bucket_of("ab000001"), 0 * 36 + 1);
-	assert_int_equal(sd_bucket_of("BA"), 36);
-	assert_int_equal(sd_bucket_of("aB"), sd_bucket_of("AB"));
-	assert_int_equal(sd_bucket_of("99"), 1295);
-	assert_int_equal(sd_bucket_of("A"), -1);
-	assert_int_equal(sd_bucket_of("A-"), -1);
-	assert_int_equal(sd_bucket_of(""), -1);
+	assert_int_equal(sd_bucket_index("AA"), 0);
+	assert_int_equal(sd_bucket_index("ab000001"), 0 * 36 + 1);
+	assert_int_equal(sd_bucket_index("BA"), 36);
+	assert_int_equal(sd_bucket_index("aB"), sd_bucket_index("AB"));
+	assert_int_equal(sd_bucket_index("99"), 1295);
+	assert_int_equal(sd_bucket_index("A"), -1);
+	assert_int_equal(sd_bucket_index("A-"), -1);
+	assert_int_equal(sd_bucket_index(""), -1);
 	char n[3];
 	sd_bucket_name(1295, n);
 	assert_string_equal(n, "99");
-	sd_bucket_name(sd_bucket_of("q7"), n);
+	sd_bucket_name(sd_bucket_index("q7"), n);
 	assert_string_equal(n, "Q7");
 }
 

@@ -3,6 +3,8 @@
 #   make run        install what is missing, build, serve on 127.0.0.1:$(PORT)
 #                   (LIMITS=off: no rate or miss limits, for load tests;
 #                   CORS_ORIGIN=LIST: allowed origins, sessiond and nginx)
+#   make cluster    NODES sessiond nodes behind a routing nginx on 127.0.0.1:$(PORT),
+#                   data in ./var/cluster/ (docs/cluster.md)
 #   make test       install what is missing, run every test, then again under ASan+UBSan
 #   make bench      measure against the ceilings (docs/performance.md), on
 #                   its own stack with the limits off (as LIMITS=off)
@@ -11,6 +13,7 @@
 #   make SAN=1 ...  build into build/san with AddressSanitizer + UBSan
 
 PORT     ?= 8080
+NODES    ?= 3
 DATA_DIR ?= $(CURDIR)/var
 SAN      ?=
 LIMITS   ?= on
@@ -72,7 +75,7 @@ REPLAY_BIN := $(FUZZ_NAMES:%=$(O)/tests/replay_%)
 # Tests and harnesses see every program's private headers.
 TEST_INC := -Isrc/sessiond -Isrc/sessionctl -Isrc/loadgen
 
-.PHONY: all deps run test test-unit test-integration check bench valgrind crashcheck fuzz fuzz-build clean
+.PHONY: all deps run cluster test test-unit test-integration check bench valgrind crashcheck fuzz fuzz-build clean
 all: $(SESSIOND) $(O)/sessionctl $(O)/loadgen
 
 $(O)/obj/core/%.o: src/core/%.c | $(O)/obj/core
@@ -128,6 +131,10 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@exec scripts/run.sh --port $(PORT) --data-dir $(DATA_DIR) --limits '$(LIMITS)' --cors-origin '$(CORS_ORIGIN)'
+
+cluster: deps
+	@$(MAKE) --no-print-directory all
+	@exec scripts/cluster.sh --nodes $(NODES) --port $(PORT) --dir $(CURDIR)/var/cluster --limits '$(LIMITS)'
 
 # The whole suite: normal build, then ASan+UBSan build; one summary line.
 test: deps

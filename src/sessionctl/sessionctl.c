@@ -76,12 +76,17 @@ static const struct command {
 	 "                      duration meaning that long ago)\n"
 	 "  --bucket XY         only the sessions whose key starts with XY (any case)\n"},
 	{"import", ctl_import,
-	 "Usage: sessionctl [--data-dir DIR] import [--force] [--json] < FILE.jsonl\n"
+	 "Usage: sessionctl [--data-dir DIR] import [--force] [--bucket XY [--prune]] [--json] < FILE.jsonl\n"
 	 "Read JSON Lines (as export writes them) from stdin; validate each document\n"
 	 "and write it with the store's atomic create, keeping its version and\n"
 	 "timestamps. Creates the store when it does not exist.\n\n"
 	 "  --force   overwrite existing sessions (under their lock) instead of\n"
 	 "            skipping them\n"
+	 "  --bucket XY  accept only sessions of bucket XY (keys starting with XY);\n"
+	 "            others are rejected\n"
+	 "  --prune   with --bucket and --force: the input is the whole bucket, so\n"
+	 "            remove (under their lock) XY's sessions it does not list; only\n"
+	 "            after the whole input was read with nothing rejected\n"
 	 "  --json    the report as JSON\n\n"
 	 "Exit status 1 when any line was rejected; the report gives their numbers.\n"},
 	{"bucket", ctl_bucket,

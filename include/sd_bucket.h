@@ -36,8 +36,8 @@ void sd_buckets_free(sd_buckets *b);
 
 /* A writer enters before its write and leaves after it. enter returns
  * SD_OK (then call leave), SD_ERR_FROZEN when the bucket is frozen or
- * moved, SD_ERR_INTERNAL when the lock file cannot be opened or locked
- * (logged). */
+ * moved, SD_ERR_STORAGE_FULL or SD_ERR_INTERNAL when the lock file cannot
+ * be made, opened or locked (logged). */
 sd_err sd_bucket_enter(sd_buckets *b, int bucket);
 void sd_bucket_leave(sd_buckets *b, int bucket);
 

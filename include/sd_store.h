@@ -24,6 +24,8 @@ typedef struct sd_store_opts {
 	int lock_timeout_ms;      /* how long sd_store_lock waits, then SD_ERR_BUSY */
 	int skip_inode_check;     /* TEST ONLY: disables the rename-safe check so the
 				     stress test can show the bug it guards against */
+	int skip_barrier;         /* BENCH ONLY: writes ignore the freeze barrier
+				     (bench/barrier.c measures what it costs) */
 	int must_exist;           /* open fails with SD_ERR_NOT_FOUND instead of creating
 				     DATA_DIR/sessions (read-only tools on a mistyped dir) */
 	double min_free_pct;      /* the disk watermark, as a percentage of the data */

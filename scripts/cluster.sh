@@ -103,6 +103,9 @@ cluster_reload() {
   cluster_render_router || return 1
   nginx -t -q -p "$CLUSTER_RUN" -c "$CLUSTER_RUN/router.conf" -e "$CLUSTER_RUN/nginx-error.log" || return 1
   kill -HUP "$(cat "$CLUSTER_RUN/nginx.pid")" || return 1
+  # Nodes read the table again on SIGHUP; a sessiond without --shard-table
+  # would take SIGHUP's default action and exit.
+  "$SESSIOND" --help 2>&1 | grep -q -- --shard-table || return 0
   local n p
   for n in $(cluster_table_nodes "$CLUSTER_DIR/shard.table"); do
     p=$(cat "$CLUSTER_RUN/$n.pid" 2>/dev/null) || continue

@@ -93,8 +93,9 @@ sd_err sd_bucket_enter(sd_buckets *b, int bucket)
 	sd_err e = SD_OK;
 	pthread_mutex_lock(&sl->mu);
 	if (sl->fd < 0 && (sl->fd = open_lock(b->dir, bucket, 1)) < 0) {
+		/* made by the bucket's first write: a full disk is storage_full */
+		e = sd_err_from_errno(errno);
 		sd_log_error("cannot open the bucket lock in %s: %s", b->dir, strerror(errno));
-		e = SD_ERR_INTERNAL;
 	} else if (sl->holders == 0 && flock_retry(sl->fd, LOCK_SH) != 0) {
 		sd_log_error("cannot lock a bucket in %s: %s", b->dir, strerror(errno));
 		e = SD_ERR_INTERNAL;

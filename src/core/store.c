@@ -149,7 +149,7 @@ sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX
 		free(s);
 		return SD_ERR_INTERNAL;
 	}
-	if (!(s->buckets = sd_buckets_new(s->dir))) {
+	if (!o->skip_barrier && !(s->buckets = sd_buckets_new(s->dir))) {
 		free(s);
 		return SD_ERR_INTERNAL;
 	}

@@ -55,6 +55,9 @@ variant() { # LABEL BUILD_DIR SESSIOND
 
 # ONLY=valgrind (make valgrind) runs just the valgrind pass.
 if [ "${ONLY:-}" != valgrind ]; then
+  # The docs: every relative link, anchor and repository path resolves.
+  echo "== docs: links, anchors, paths"
+  run "docs/links" "$logs/docs-links.log" python3 tests/docs_links.py
   variant normal build cgi-bin/sessiond
   # The power-loss checker, short form, normal build only (it builds its own
   # broken variants into build/crash/).

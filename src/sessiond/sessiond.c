@@ -18,10 +18,7 @@
 #include "sd_sweep.h"
 #include "sd_token.h"
 #include "sd_limit.h"
-
-#ifndef SD_VERSION
-#define SD_VERSION "dev"
-#endif
+#include "sd_version.h"
 
 int main(int argc, char **argv)
 {
@@ -32,7 +29,7 @@ int main(int argc, char **argv)
 		fputs(sd_config_usage(), stdout);
 		return 0;
 	case SD_CONFIG_VERSION:
-		printf("sessiond %s\n", SD_VERSION);
+		printf("sessiond %s\n", sd_version);
 		return 0;
 	case SD_CONFIG_ERROR:
 		fprintf(stderr, "sessiond: %s\n", msg);

@@ -22,6 +22,7 @@ typedef enum sd_err {
 	SD_ERR_CORRUPT,       /* store: a file did not parse as a session */
 	SD_ERR_UNAUTHORIZED,  /* token missing or wrong (401, WWW-Authenticate: Bearer) */
 	SD_ERR_FORBIDDEN,     /* a POST from an Origin that is not allowed */
+	SD_ERR_MISDIRECTED,   /* the shard table gives the key's bucket to another node (421) */
 	SD_ERR_RATE_LIMITED,  /* the client address is over the miss limit */
 	SD_ERR_UNSYNCED,      /* store: the new file is in place (past the commit
 			         point) but the folder fsync failed */

@@ -852,3 +852,20 @@ sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n)
 	sd_bucket_leave(s->buckets, b);
 	return e;
 }
+
+sd_err sd_store_scan_bucket(sd_store *s, const char *fan, sd_store_visitor fn, void *ctx)
+{
+	char path[PATH_MAX_LEN];
+	snprintf(path, sizeof path, "%s/%.2s", s->sessions, fan);
+	struct stat st;
+	if (strlen(fan) != 2 || !is_fan_name(fan))
+		return SD_ERR_BAD_REQUEST;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? SD_OK : SD_ERR_INTERNAL;
+	if (!S_ISDIR(st.st_mode)) {
+		visit(fn, ctx, SD_ENTRY_STRAY, path, NULL);
+		return SD_OK;
+	}
+	scan_fan(path, fan, fn, ctx);
+	return SD_OK;
+}

@@ -222,7 +222,7 @@ int ctl_manifest(sd_ctl *c, int argc, char **argv)
 		ctl_warn(c, "libsodium failed to start");
 		return CTL_PROBLEMS;
 	}
-	if (ctl_each_session(c, manifest_one, &m) != SD_OK || m.failed) {
+	if (ctl_each_session_in(c, m.bucket, manifest_one, &m) != SD_OK || m.failed) {
 		free(m.rows);
 		return CTL_PROBLEMS;
 	}

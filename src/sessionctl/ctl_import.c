@@ -239,7 +239,7 @@ int ctl_import(sd_ctl *c, int argc, char **argv)
 	/* Prune only after a whole, clean input: a short read must not delete. */
 	if (m.prune && st == CTL_OK && !m.n_rej) {
 		qsort(m.seen, m.n_seen, sizeof *m.seen, key_cmp);
-		if (ctl_each_session(c, prune_one, &m) != SD_OK || m.failed_prune)
+		if (ctl_each_session_in(c, m.bucket, prune_one, &m) != SD_OK || m.failed_prune)
 			st = CTL_PROBLEMS;
 	}
 	free(m.seen);

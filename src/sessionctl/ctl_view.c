@@ -410,7 +410,7 @@ int ctl_export(sd_ctl *c, int argc, char **argv)
 	int st = ctl_start(c, argc, argv, opts, export_option, &x);
 	if (st != CTL_OK)
 		return st;
-	if (ctl_each_session(c, export_one, &x) != SD_OK)
+	if (ctl_each_session_in(c, x.bucket, export_one, &x) != SD_OK)
 		return CTL_PROBLEMS;
 	st = ctl_finish(c, ctl_status(c));
 	if (x.failed)

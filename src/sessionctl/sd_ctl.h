@@ -127,6 +127,10 @@ sd_err ctl_load(sd_ctl *c, const char *key, json_t **doc, size_t *size, char msg
 typedef int (*ctl_session_fn)(sd_ctl *c, const char *key, const json_t *doc, size_t size, void *ctx);
 sd_err ctl_each_session(sd_ctl *c, ctl_session_fn fn, void *ctx);
 
+/* ctl_each_session over one bucket's folder only (bucket < 0: every
+ * session). */
+sd_err ctl_each_session_in(sd_ctl *c, int bucket, ctl_session_fn fn, void *ctx);
+
 /* CTL_PROBLEMS when ctl_each_session met damage or strays, else CTL_OK. */
 int ctl_status(const sd_ctl *c);
 

@@ -167,7 +167,7 @@ static void report(const sd_ctl *c, const struct import_ctx *m)
 		for (size_t i = 0; rej && i < m->n_rej; i++)
 			json_array_append_new(rej, json_pack("{s:I, s:s}", "line", (json_int_t)m->rej[i].line,
 							     "reason", m->rej[i].reason));
-		if (ctl_print_json(json_pack("{s:I, s:I, s:I, s:o}", "imported", (json_int_t)m->imported,
+		if (ctl_print_json(json_pack("{s:I, s:I, s:I, s:I, s:o}", "imported", (json_int_t)m->imported,
 					     "skipped", (json_int_t)m->skipped, "pruned", (json_int_t)m->pruned, "rejected",
 					     (json_int_t)m->n_rej, "rejects", rej)) != 0)
 			ctl_warn(c, "out of memory");

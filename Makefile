@@ -3,6 +3,8 @@
 #   make run        install what is missing, build, serve on 127.0.0.1:$(PORT)
 #                   (LIMITS=off: no rate or miss limits, for load tests;
 #                   CORS_ORIGIN=LIST: allowed origins, sessiond and nginx)
+#   make cluster    NODES sessiond nodes behind a routing nginx on 127.0.0.1:$(PORT),
+#                   data in ./var/cluster/ (docs/cluster.md)
 #   make test       install what is missing, run every test, then again under ASan+UBSan
 #   make bench      measure against the ceilings (docs/performance.md), on
 #                   its own stack with the limits off (as LIMITS=off)
@@ -13,6 +15,7 @@
 #                   files under $(DESTDIR)$(PREFIX) (docs/operations.md)
 
 PORT     ?= 8080
+NODES    ?= 3
 DATA_DIR ?= $(CURDIR)/var
 SAN      ?=
 LIMITS   ?= on
@@ -51,9 +54,9 @@ endif
 #   src/sessiond/    the FastCGI server: options, requests, the operations
 #   src/sessionctl/  the admin tool
 #   src/loadgen/     the load generator
-CORE      := err key log time mem doc docscan docsplice store metrics token sweep shard
+CORE      := err key log time mem doc docscan docsplice store metrics token sweep shard bucket
 SESSIOND_M := config api http limit fcgi node
-CTL       := util view maint import token
+CTL       := util view maint import token bucket
 LOADGEN   := hist sched check
 LOADGEN_RUN := opts net scenario report   # the run (lg_run.h); LOADGEN: pure logic, unit-tested
 
@@ -85,7 +88,7 @@ REPLAY_BIN := $(FUZZ_NAMES:%=$(O)/tests/replay_%)
 # Tests and harnesses see every program's private headers.
 TEST_INC := -Isrc/sessiond -Isrc/sessionctl -Isrc/loadgen
 
-.PHONY: all deps run test check bench valgrind crashcheck fuzz fuzz-build clean install FORCE
+.PHONY: all deps run cluster test check bench valgrind crashcheck fuzz fuzz-build clean install FORCE
 all: $(SESSIOND) $(O)/sessionctl $(O)/loadgen
 
 $(O)/obj/core/%.o: src/core/%.c | $(O)/obj/core
@@ -148,6 +151,10 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@exec scripts/run.sh --port $(PORT) --data-dir $(DATA_DIR) --limits '$(LIMITS)' --cors-origin '$(CORS_ORIGIN)'
+
+cluster: deps
+	@$(MAKE) --no-print-directory all
+	@exec scripts/cluster.sh --nodes $(NODES) --port $(PORT) --dir $(CURDIR)/var/cluster --limits '$(LIMITS)'
 
 # The whole suite: normal build, then ASan+UBSan build; one summary line.
 test: deps

@@ -24,6 +24,8 @@ typedef struct sd_store_opts {
 	int lock_timeout_ms;      /* how long sd_store_lock waits, then SD_ERR_BUSY */
 	int skip_inode_check;     /* TEST ONLY: disables the rename-safe check so the
 				     stress test can show the bug it guards against */
+	int skip_barrier;         /* BENCH ONLY: writes ignore the freeze barrier
+				     (bench/barrier.c measures what it costs) */
 	int must_exist;           /* open fails with SD_ERR_NOT_FOUND instead of creating
 				     DATA_DIR/sessions (read-only tools on a mistyped dir) */
 	double min_free_pct;      /* the disk watermark, as a percentage of the data */
@@ -111,6 +113,10 @@ typedef struct sd_entry {
  * stat_errno set, and the scan goes on. */
 typedef int (*sd_store_visitor)(const sd_entry *e, void *ctx);
 sd_err sd_store_scan(sd_store *s, sd_store_visitor fn, void *ctx, sd_error *er);
+/* The same over one fan-out folder (a bucket: fan is its two upper-case
+ * characters). SD_OK also when the folder does not exist (an empty
+ * bucket); SD_ERR_BAD_REQUEST for a name that is not a bucket. */
+sd_err sd_store_scan_bucket(sd_store *s, const char *fan, sd_store_visitor fn, void *ctx);
 
 /* Move an entry met by sd_store_scan (a damaged session file, a stray file
  * or folder) out of the store into DATA_DIR/quarantine/, never replacing

@@ -25,6 +25,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+#include "sd_bucket.h"
 #include "sd_log.h"
 #include "sd_metrics.h"
 #include "sd_store.h"
@@ -43,6 +44,7 @@ struct sd_store {
 	int skip_inode_check;
 	double min_free_pct;
 	unsigned long long min_free_bytes;
+	sd_buckets *buckets;     /* the freeze barrier (bucket.c) */
 	unsigned char fan_durable[SD_KEY_ALPHABET_LEN * SD_KEY_ALPHABET_LEN];
 	pthread_mutex_t stripe[STRIPES];
 };
@@ -154,6 +156,10 @@ sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX
 		free(s);
 		return SD_ERR_INTERNAL;
 	}
+	if (!o->skip_barrier && !(s->buckets = sd_buckets_new(s->dir))) {
+		free(s);
+		return SD_ERR_INTERNAL;
+	}
 	for (int i = 0; i < STRIPES; i++)
 		pthread_mutex_init(&s->stripe[i], NULL);
 	*out = s;
@@ -166,6 +172,7 @@ void sd_store_close(sd_store *s)
 		return;
 	for (int i = 0; i < STRIPES; i++)
 		pthread_mutex_destroy(&s->stripe[i]);
+	sd_buckets_free(s->buckets);
 	free(s);
 }
 
@@ -379,7 +386,7 @@ sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len, sd_e
 	return e;
 }
 
-sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len)
+static sd_err create_unfenced(sd_store *s, const char *key, const char *buf, size_t len)
 {
 	char dir[PATH_MAX_LEN], tmp[PATH_MAX_LEN], path[PATH_MAX_LEN];
 	if (sd_store_space(s, NULL, NULL) != SD_OK)
@@ -501,7 +508,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 	return SD_OK;
 }
 
-sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len)
+static sd_err replace_unfenced(sd_lock *l, const char *buf, size_t len)
 {
 	char dir[PATH_MAX_LEN], tmp[PATH_MAX_LEN];
 	struct stat st;
@@ -524,7 +531,7 @@ sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len)
 	return SD_OK;
 }
 
-sd_err sd_store_remove(sd_lock *l, sd_error *er)
+static sd_err remove_unfenced(sd_lock *l, sd_error *er)
 {
 	char dir[PATH_MAX_LEN];
 	fan_dir(l->s, l->key, dir, sizeof dir);
@@ -534,6 +541,34 @@ sd_err sd_store_remove(sd_lock *l, sd_error *er)
 		return sys_fail(er, sd_err_from_errno(errno), errno);
 	return SD_OK;
 }
+
+/* The writes of the store, each inside its bucket's freeze barrier
+ * (bucket.c): SD_ERR_FROZEN, with nothing written, while it is frozen. */
+sd_err sd_store_create(sd_store *s, const char *key, const char *buf, size_t len)
+{
+	int b = sd_bucket_index(key);
+	sd_err e = sd_bucket_enter(s->buckets, b);
+	if (e != SD_OK)
+		return e;
+	e = create_unfenced(s, key, buf, len);
+	sd_bucket_leave(s->buckets, b);
+	return e;
+}
+
+/* Replace (buf) or remove (buf NULL) the locked session, fenced. */
+static sd_err fenced_change(sd_lock *l, const char *buf, size_t len, sd_error *er)
+{
+	int b = sd_bucket_index(l->key);
+	sd_err e = sd_bucket_enter(l->s->buckets, b);
+	if (e != SD_OK)
+		return e;
+	e = buf ? replace_unfenced(l, buf, len) : remove_unfenced(l, er);
+	sd_bucket_leave(l->s->buckets, b);
+	return e;
+}
+
+sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len) { return fenced_change(l, buf ? buf : "", len, NULL); }
+sd_err sd_store_remove(sd_lock *l, sd_error *er) { return fenced_change(l, NULL, 0, er); }
 
 void sd_store_unlock(sd_lock *l)
 {
@@ -756,7 +791,7 @@ static int rename_noreplace(const char *from, const char *to)
 	return rename(from, to);
 }
 
-sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n, sd_error *er)
+static sd_err quarantine_unfenced(sd_store *s, const char *path, char *dest, size_t n, sd_error *er)
 {
 	const char *rel = under_sessions(s, path);
 	if (!rel)
@@ -811,5 +846,36 @@ sd_err sd_store_remove_temp(sd_store *s, const char *path, int64_t min_age_ms, s
 	parent_of(path, dir, sizeof dir);
 	if (sync_dir(s, dir) != 0)
 		return sys_fail(er, sd_err_from_errno(errno), errno);
+	return SD_OK;
+}
+
+sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n, sd_error *er)
+{
+	/* A damaged file in a frozen bucket stays until the thaw, so the
+	 * bucket does not change under a move. */
+	const char *rel = under_sessions(s, path);
+	int b = rel && strlen(rel) >= 2 && (rel[2] == '/' || rel[2] == '\0') ? sd_bucket_index(rel) : -1;
+	sd_err e = sd_bucket_enter(s->buckets, b);
+	if (e != SD_OK)
+		return e;
+	e = quarantine_unfenced(s, path, dest, n, er);
+	sd_bucket_leave(s->buckets, b);
+	return e;
+}
+
+sd_err sd_store_scan_bucket(sd_store *s, const char *fan, sd_store_visitor fn, void *ctx)
+{
+	char path[PATH_MAX_LEN];
+	snprintf(path, sizeof path, "%s/%.2s", s->sessions, fan);
+	struct stat st;
+	if (strlen(fan) != 2 || !is_fan_name(fan))
+		return SD_ERR_BAD_REQUEST;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? SD_OK : SD_ERR_INTERNAL;
+	if (!S_ISDIR(st.st_mode)) {
+		visit(fn, ctx, SD_ENTRY_STRAY, path, NULL);
+		return SD_OK;
+	}
+	scan_fan(path, fan, fn, ctx);
 	return SD_OK;
 }

@@ -59,7 +59,7 @@ sd_sweep_outcome sd_sweep_one(sd_store *s, const char *key, int64_t now_ms, int6
 		sd_metrics_add(SD_M_SESSIONS_EXPIRED, 1);
 		o = SD_SWEEP_REMOVED;
 	} else {
-		o = e == SD_ERR_NOT_FOUND ? SD_SWEEP_GONE : SD_SWEEP_FAILED;
+		o = e == SD_ERR_NOT_FOUND ? SD_SWEEP_GONE : e == SD_ERR_FROZEN ? SD_SWEEP_BUSY : SD_SWEEP_FAILED;
 	}
 	sd_store_unlock(l);
 	return o;

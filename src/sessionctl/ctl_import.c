@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "sd_bucket.h"
 #include "sd_ctl.h"
 #include "sd_doc.h"
 
@@ -19,7 +20,12 @@ typedef struct reject {
 
 struct import_ctx {
 	int force;
-	int64_t imported, skipped;
+	int bucket;           /* --bucket: only this bucket's sessions, -1 for any */
+	int prune;            /* --prune: remove the bucket's sessions not in the input */
+	char (*seen)[SD_KEY_LEN + 1]; /* keys read, for --prune */
+	size_t n_seen, cap_seen;
+	int64_t imported, skipped, pruned;
+	int failed_prune;
 	reject *rej;
 	size_t n_rej, cap_rej;
 };
@@ -69,6 +75,50 @@ sd_err ctl_import_prepare(const char *line, size_t n, json_t **doc, char **bytes
 	return SD_OK;
 }
 
+/* Note a key read, for --prune. Returns -1 when out of memory. */
+static int remember(struct import_ctx *m, const char *key)
+{
+	if (m->n_seen == m->cap_seen) {
+		size_t cap = m->cap_seen ? m->cap_seen * 2 : 256;
+		char(*p)[SD_KEY_LEN + 1] = realloc(m->seen, cap * sizeof *p);
+		if (!p)
+			return -1;
+		m->seen = p;
+		m->cap_seen = cap;
+	}
+	snprintf(m->seen[m->n_seen++], SD_KEY_LEN + 1, "%s", key);
+	return 0;
+}
+
+static int key_cmp(const void *a, const void *b) { return strcmp(a, b); }
+
+/* --prune: remove a session of the bucket that the input did not list,
+ * under its lock, as gc does. */
+static int prune_one(sd_ctl *c, const char *key, const json_t *doc, size_t size, void *arg)
+{
+	(void)doc;
+	(void)size;
+	struct import_ctx *m = arg;
+	if (sd_bucket_index(key) != m->bucket || bsearch(key, m->seen, m->n_seen, sizeof *m->seen, key_cmp))
+		return 0;
+	sd_lock *l;
+	char *buf;
+	size_t len;
+	sd_err e = sd_store_lock(c->store, key, &l, &buf, &len, NULL);
+	if (e == SD_OK) {
+		free(buf);
+		e = sd_store_remove(l, NULL);
+		sd_store_unlock(l);
+	}
+	if (e == SD_OK)
+		m->pruned++;
+	else if (e != SD_ERR_NOT_FOUND) {
+		m->failed_prune = 1;
+		ctl_warn(c, "%s: cannot remove it: %s", key, sd_err_message(e));
+	}
+	return 0;
+}
+
 /* One line: validate, serialise, write. Returns -1 only when out of memory. */
 static int import_line(sd_ctl *c, struct import_ctx *m, int64_t lineno, const char *line, size_t n)
 {
@@ -83,6 +133,17 @@ static int import_line(sd_ctl *c, struct import_ctx *m, int64_t lineno, const ch
 		return add_reject(c, m, lineno, msg);
 	const char *key = json_string_value(json_object_get(doc, "key"));
 	int r = 0;
+	if (m->bucket >= 0 && sd_bucket_index(key) != m->bucket) {
+		snprintf(reason, sizeof reason, "session %s is not in the bucket given with --bucket", key);
+		free(bytes);
+		json_decref(doc);
+		return add_reject(c, m, lineno, reason);
+	}
+	if (m->prune && remember(m, key) != 0) {
+		free(bytes);
+		json_decref(doc);
+		return -1;
+	}
 	sd_err e = m->force ? sd_store_put(c->store, key, bytes, len) : sd_store_create(c->store, key, bytes, len);
 	if (e == SD_OK) {
 		m->imported++;
@@ -91,7 +152,7 @@ static int import_line(sd_ctl *c, struct import_ctx *m, int64_t lineno, const ch
 	} else {
 		snprintf(reason, sizeof reason, "cannot write session %s: %s", key,
 			 e == SD_ERR_STORAGE_FULL ? "no space left" : e == SD_ERR_BUSY ? "its lock is busy"
-											: "I/O error");
+			 : e == SD_ERR_FROZEN ? "its bucket is frozen" : "I/O error");
 		r = add_reject(c, m, lineno, reason);
 	}
 	free(bytes);
@@ -106,14 +167,16 @@ static void report(const sd_ctl *c, const struct import_ctx *m)
 		for (size_t i = 0; rej && i < m->n_rej; i++)
 			json_array_append_new(rej, json_pack("{s:I, s:s}", "line", (json_int_t)m->rej[i].line,
 							     "reason", m->rej[i].reason));
-		if (ctl_print_json(json_pack("{s:I, s:I, s:I, s:o}", "imported", (json_int_t)m->imported,
-					     "skipped", (json_int_t)m->skipped, "rejected",
+		if (ctl_print_json(json_pack("{s:I, s:I, s:I, s:I, s:o}", "imported", (json_int_t)m->imported,
+					     "skipped", (json_int_t)m->skipped, "pruned", (json_int_t)m->pruned, "rejected",
 					     (json_int_t)m->n_rej, "rejects", rej)) != 0)
 			ctl_warn(c, "out of memory");
 		return;
 	}
 	printf("imported %lld, skipped %lld (already in the store%s), rejected %zu", (long long)m->imported,
 	       (long long)m->skipped, m->force ? "" : "; --force overwrites", m->n_rej);
+	if (m->prune)
+		printf(", pruned %lld", (long long)m->pruned);
 	for (size_t i = 0; i < m->n_rej && i < 20; i++)
 		printf("%s%lld", i ? ", " : " (lines ", (long long)m->rej[i].line);
 	if (m->n_rej > 20)
@@ -121,15 +184,31 @@ static void report(const sd_ctl *c, const struct import_ctx *m)
 	printf("%s\n", m->n_rej ? ")" : "");
 }
 
+static int import_option(sd_ctl *c, int ch, const char *arg, void *ctx)
+{
+	struct import_ctx *m = ctx;
+	if (ch == 'f')
+		m->force = 1;
+	else if (ch == 'p')
+		m->prune = 1;
+	else if (ctl_parse_bucket(arg, &m->bucket) != 0)
+		return ctl_usage_error(c, "--bucket: '%s' is not a bucket (two letters or digits)", arg);
+	return CTL_OK;
+}
+
 int ctl_import(sd_ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"force", no_argument, 0, 'f'},
+		{"bucket", required_argument, 0, 'b'},
+		{"prune", no_argument, 0, 'p'},
 		{"json", no_argument, 0, 'j'},
 		{0, 0, 0, 0},
 	};
-	struct import_ctx m = {0};
-	int st = ctl_options(c, argc, argv, opts, ctl_set_flag, &m.force);
+	struct import_ctx m = {.bucket = -1};
+	int st = ctl_options(c, argc, argv, opts, import_option, &m);
+	if (st == CTL_OK && m.prune && (m.bucket < 0 || !m.force))
+		st = ctl_usage_error(c, "--prune needs --bucket XY and --force (the input is then the whole bucket)");
 	if (st == CTL_OK)
 		st = ctl_no_args(c, argc, argv, " (the documents come on stdin)");
 	if (st == CTL_OK)
@@ -157,6 +236,13 @@ int ctl_import(sd_ctl *c, int argc, char **argv)
 		st = CTL_PROBLEMS;
 	}
 	free(line);
+	/* Prune only after a whole, clean input: a short read must not delete. */
+	if (m.prune && st == CTL_OK && !m.n_rej) {
+		qsort(m.seen, m.n_seen, sizeof *m.seen, key_cmp);
+		if (ctl_each_session_in(c, m.bucket, prune_one, &m) != SD_OK || m.failed_prune)
+			st = CTL_PROBLEMS;
+	}
+	free(m.seen);
 	report(c, &m);
 	if (m.n_rej)
 		st = CTL_PROBLEMS;

@@ -291,6 +291,8 @@ static gc_outcome gc_one(sd_ctl *c, const gc_cand *g, int64_t cutoff, int64_t *u
 		o = GC_DELETED;
 	} else if (err == SD_ERR_NOT_FOUND) {
 		o = GC_GONE;
+	} else if (err == SD_ERR_FROZEN) { /* its bucket is moving: kept, like a busy one */
+		o = GC_KEPT_BUSY;
 	} else {
 		ctl_warn(c, "%s: cannot remove it: %s", g->key, er.msg);
 		o = GC_FAILED;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sd_ctl.h"
+#include "sd_shard.h"
 #include "sd_doc.h"
 #include "sd_time.h"
 
@@ -325,6 +326,19 @@ sd_err ctl_each_session(sd_ctl *c, ctl_session_fn fn, void *ctx)
 	sd_err e = sd_store_scan(c->store, walk_visit, &w, &er);
 	if (e != SD_OK)
 		ctl_warn(c, "cannot read the sessions folder of %s: %s", c->data_dir, er.msg);
+	return e;
+}
+
+sd_err ctl_each_session_in(sd_ctl *c, int bucket, ctl_session_fn fn, void *ctx)
+{
+	if (bucket < 0)
+		return ctl_each_session(c, fn, ctx);
+	char fan[3];
+	sd_bucket_name(bucket, fan);
+	struct walk w = {.c = c, .fn = fn, .ctx = ctx};
+	sd_err e = sd_store_scan_bucket(c->store, fan, walk_visit, &w);
+	if (e != SD_OK)
+		ctl_warn(c, "cannot read the folder of bucket %s in %s: %s", fan, c->data_dir, strerror(errno));
 	return e;
 }
 

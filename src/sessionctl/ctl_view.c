@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "sd_bucket.h"
 #include "sd_ctl.h"
 #include "sd_doc.h"
 #include "sd_time.h"
@@ -352,6 +353,7 @@ int ctl_stats(sd_ctl *c, int argc, char **argv)
 /* ---- export -------------------------------------------------------- */
 
 struct export_ctx {
+	int bucket;          /* --bucket, -1 for all */
 	int has_after;
 	int64_t after, n;
 	int failed;
@@ -359,10 +361,11 @@ struct export_ctx {
 
 static int export_one(sd_ctl *c, const char *key, const json_t *doc, size_t size, void *arg)
 {
-	(void)key;
 	(void)size;
 	struct export_ctx *x = arg;
 	if (x->has_after && ctl_doc_time(doc, "updated") < x->after)
+		return 0;
+	if (x->bucket >= 0 && sd_bucket_index(key) != x->bucket)
 		return 0;
 	size_t len;
 	char *line = sd_doc_dump_compact(doc, &len);
@@ -381,12 +384,16 @@ static int export_one(sd_ctl *c, const char *key, const json_t *doc, size_t size
 	return 0;
 }
 
-/* export's --updated-after; ctx is the struct export_ctx. Returns CTL_OK
- * or CTL_USAGE. */
+/* export's --updated-after and --bucket; ctx is the struct export_ctx.
+ * Returns CTL_OK or CTL_USAGE. */
 static int export_option(sd_ctl *c, int ch, const char *arg, void *ctx)
 {
 	struct export_ctx *x = ctx;
-	(void)ch;
+	if (ch == 'b') {
+		if (ctl_parse_bucket(arg, &x->bucket) != 0)
+			return ctl_usage_error(c, "--bucket: '%s' is not a bucket (two letters or digits)", arg);
+		return CTL_OK;
+	}
 	if (ctl_parse_when(arg, &x->after) != 0)
 		return ctl_usage_error(c, "--updated-after: '%s' is not a time or a duration", arg);
 	x->has_after = 1;
@@ -397,14 +404,15 @@ int ctl_export(sd_ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"updated-after", required_argument, 0, 'a'},
+		{"bucket", required_argument, 0, 'b'},
 		{"json", no_argument, 0, 'j'}, /* the output is JSON Lines either way */
 		{0, 0, 0, 0},
 	};
-	struct export_ctx x = {0};
+	struct export_ctx x = {.bucket = -1};
 	int st = ctl_start(c, argc, argv, opts, export_option, &x);
 	if (st != CTL_OK)
 		return st;
-	if (ctl_each_session(c, export_one, &x) != SD_OK)
+	if (ctl_each_session_in(c, x.bucket, export_one, &x) != SD_OK)
 		return CTL_PROBLEMS;
 	st = ctl_finish(c, ctl_status(c));
 	if (x.failed)

@@ -44,6 +44,12 @@ int ctl_fsck(sd_ctl *c, int argc, char **argv);
 int ctl_gc(sd_ctl *c, int argc, char **argv);
 int ctl_import(sd_ctl *c, int argc, char **argv);
 int ctl_token(sd_ctl *c, int argc, char **argv);
+int ctl_bucket(sd_ctl *c, int argc, char **argv);
+int ctl_manifest(sd_ctl *c, int argc, char **argv);
+
+/* A bucket argument: two characters of the key alphabet, any case. Sets
+ * *bucket to its index; returns 0 or -1. */
+int ctl_parse_bucket(const char *s, int *bucket);
 
 /* One line of import, without the store: validate it as a stored session
  * (any key) and serialise it in canonical form. SD_OK with *doc (a new
@@ -121,6 +127,10 @@ sd_err ctl_load(sd_ctl *c, const char *key, json_t **doc, size_t *size, sd_error
  * that kept the walk from starting. */
 typedef int (*ctl_session_fn)(sd_ctl *c, const char *key, const json_t *doc, size_t size, void *ctx);
 sd_err ctl_each_session(sd_ctl *c, ctl_session_fn fn, void *ctx);
+
+/* ctl_each_session over one bucket's folder only (bucket < 0: every
+ * session). */
+sd_err ctl_each_session_in(sd_ctl *c, int bucket, ctl_session_fn fn, void *ctx);
 
 /* CTL_PROBLEMS when ctl_each_session met damage or strays, else CTL_OK. */
 int ctl_status(const sd_ctl *c);

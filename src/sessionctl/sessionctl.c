@@ -65,21 +65,45 @@ static const struct command {
 	 "  --force                 allow a DURATION under a minute\n"
 	 "  --json                  the outcome as JSON\n"},
 	{"export", ctl_export,
-	 "Usage: sessionctl [--data-dir DIR] export [--updated-after T]\n"
+	 "Usage: sessionctl [--data-dir DIR] export [--updated-after T] [--bucket XY]\n"
 	 "Every session as one JSON document per line (JSON Lines) on stdout, each\n"
 	 "file read whole once. Damaged files are reported on stderr and skipped\n"
 	 "(exit status 1).\n\n"
 	 "  --updated-after T   only sessions updated at or after T (RFC 3339 or a\n"
-	 "                      duration meaning that long ago)\n"},
+	 "                      duration meaning that long ago)\n"
+	 "  --bucket XY         only the sessions whose key starts with XY (any case)\n"},
 	{"import", ctl_import,
-	 "Usage: sessionctl [--data-dir DIR] import [--force] [--json] < FILE.jsonl\n"
+	 "Usage: sessionctl [--data-dir DIR] import [--force] [--bucket XY [--prune]] [--json] < FILE.jsonl\n"
 	 "Read JSON Lines (as export writes them) from stdin; validate each document\n"
 	 "and write it with the store's atomic create, keeping its version and\n"
 	 "timestamps. Creates the store when it does not exist.\n\n"
 	 "  --force   overwrite existing sessions (under their lock) instead of\n"
 	 "            skipping them\n"
+	 "  --bucket XY  accept only sessions of bucket XY (keys starting with XY);\n"
+	 "            others are rejected\n"
+	 "  --prune   with --bucket and --force: the input is the whole bucket, so\n"
+	 "            remove (under their lock) XY's sessions it does not list; only\n"
+	 "            after the whole input was read with nothing rejected\n"
 	 "  --json    the report as JSON\n\n"
 	 "Exit status 1 when any line was rejected; the report gives their numbers.\n"},
+	{"bucket", ctl_bucket,
+	 "Usage: sessionctl [--data-dir DIR] bucket (freeze|thaw|moved) XY | state [XY] [--json]\n"
+	 "The node-local freeze of a bucket (the sessions whose key starts with XY),\n"
+	 "for moving it to another node (docs/cluster.md). While a bucket is frozen or\n"
+	 "moved, every write to it (sessiond's saves, deletes and copies, import, gc,\n"
+	 "the sweeper) is refused with 503 busy and Retry-After: 1; loads still work.\n\n"
+	 "  freeze XY   returns only when no write to XY is in progress in any process\n"
+	 "              on this data dir; none starts after it\n"
+	 "  thaw XY     writes to XY work again\n"
+	 "  moved XY    the move is done: freeze XY for good and move sessions/XY aside\n"
+	 "              to DATA_DIR/moved/XY.<time>/ (keep it until the next backup)\n"
+	 "  state [XY]  XY's state (open, frozen, moved); without XY, every bucket\n"
+	 "              that is not open\n"},
+	{"manifest", ctl_manifest,
+	 "Usage: sessionctl [--data-dir DIR] manifest --bucket XY [--json]\n"
+	 "One line per session of bucket XY, sorted by key: key, version and the\n"
+	 "sha256 of the document as export writes it. Two stores hold the same bucket\n"
+	 "when their manifests are identical (scripts/move-bucket compares them).\n"},
 	{"token", ctl_token,
 	 "Usage: sessionctl [--data-dir DIR] token KEY [--secret-file PATH] [--json]\n"
 	 "The session's write token (edits; what instantiate answered as \"token\") and\n"
@@ -108,7 +132,9 @@ static const char usage_text[] =
 	"  gc       delete sessions not updated for a while, or expired ones\n"
 	"  export   every session as JSON Lines on stdout\n"
 	"  import   JSON Lines from stdin into the store\n"
-	"  token    a session's tokens (needs the server secret)\n\n"
+	"  token    a session's tokens (needs the server secret)\n"
+	"  bucket   freeze, thaw, mark moved or show a bucket (moving it to a node)\n"
+	"  manifest key, version and sha256 of each session of a bucket\n\n"
 	"Exit status: 0 success, 1 problems found or an error, 2 bad usage.\n";
 
 static const struct command *find_command(const char *name)

@@ -101,6 +101,10 @@ sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, const sd_key_draw 
 			break;
 		}
 		json_decref(doc);
+		if (e == SD_ERR_FROZEN) { /* a bucket frozen for a move: draw elsewhere */
+			e = SD_ERR_BUSY;
+			continue;
+		}
 		if (e != SD_ERR_EXISTS)
 			break;
 		sd_metrics_add(SD_M_KEY_COLLISIONS, 1);

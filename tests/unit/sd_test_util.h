@@ -154,8 +154,13 @@ static inline void sdt_snap_dir(sdt_buf *out, const char *dir, int dirs)
 		char path[4096];
 		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
 		struct stat st;
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-			if (dirs) {
+		const char *base = strrchr(dir, '/');
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 && base &&
+		    strcmp(base, "/buckets") == 0) {
+			/* an open bucket's lock file (the freeze barrier) made by
+			 * the first write to the bucket: no data, not a change */
+		} else if (S_ISDIR(st.st_mode)) {
+			if (dirs && strcmp(names[i], "buckets") != 0) {
 				sdt_buf_add(out, path, strlen(path));
 				sdt_buf_add(out, "/\n", 2);
 			}
@@ -176,7 +181,10 @@ static inline void sdt_snap_dir(sdt_buf *out, const char *dir, int dirs)
 }
 
 /* Every path under dir, sorted, with the bytes of every file: two equal
- * snapshots mean nothing was created, removed or rewritten. Caller frees. */
+ * snapshots mean nothing was created, removed or rewritten. The freeze
+ * barrier's DATA_DIR/buckets/ folder and its empty files (open buckets'
+ * lock files, made by a bucket's first write attempt) do not count; a
+ * frozen or moved bucket's does. Caller frees. */
 static inline char *sdt_snapshot(const char *dir)
 {
 	sdt_buf b = {0};

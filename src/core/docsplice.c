@@ -263,7 +263,7 @@ sd_err sd_doc_splice_save(const sd_doc_parts *old, const sd_save_body *b, const 
 	*doc = NULL;
 	*out = NULL;
 	if (old->version >= SD_DOC_MAX_VERSION)
-		return SD_ERR_BAD_REQUEST; /* no version left to give */
+		return SD_ERR_VERSION_LIMIT; /* no version left to give */
 	json_t *meta = json_loadb(old->meta, old->meta_len, STORED_FLAGS, NULL);
 	if (meta && b->meta) {
 		json_t *m = sd_merge_patch(meta, b->meta);

@@ -18,10 +18,7 @@
 #include "sd_sweep.h"
 #include "sd_token.h"
 #include "sd_limit.h"
-
-#ifndef SD_VERSION
-#define SD_VERSION "dev"
-#endif
+#include "sd_version.h"
 
 int main(int argc, char **argv)
 {
@@ -32,7 +29,7 @@ int main(int argc, char **argv)
 		fputs(sd_config_usage(), stdout);
 		return 0;
 	case SD_CONFIG_VERSION:
-		printf("sessiond %s\n", SD_VERSION);
+		printf("sessiond %s\n", sd_version);
 		return 0;
 	case SD_CONFIG_ERROR:
 		fprintf(stderr, "sessiond: %s\n", msg);
@@ -102,7 +99,7 @@ int main(int argc, char **argv)
 	if (se != SD_OK) {
 		fprintf(stderr, "sessiond: %s\n", se == SD_ERR_INTERNAL && !msg[0] ? "out of memory" : msg);
 		sd_store_close(store);
-		return se == SD_ERR_BAD_REQUEST ? 2 : 1;
+		return se == SD_ERR_BAD_SECRET ? 2 : 1;
 	}
 	sd_app app = {.store = store, .cfg = &cfg, .secret = &secret, .limit = limit};
 	sd_fcgi *f = NULL;

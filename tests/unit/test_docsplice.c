@@ -351,7 +351,7 @@ static void test_splice_max_version(void **state)
 	json_t *doc;
 	char *out;
 	size_t n;
-	assert_int_equal(sd_doc_splice_save(&p, &b, "2026-01-04T00:00:00.000Z", 0, &doc, &out, &n), SD_ERR_BAD_REQUEST);
+	assert_int_equal(sd_doc_splice_save(&p, &b, "2026-01-04T00:00:00.000Z", 0, &doc, &out, &n), SD_ERR_VERSION_LIMIT);
 	assert_null(doc);
 	assert_null(out);
 	sd_save_body_free(&b);

@@ -196,7 +196,8 @@ precreate() {
 start_ceiling() {
   PORT=$(free_port) || { echo "bench: no free port" >&2; exit 1; }
   BASE=http://127.0.0.1:$PORT
-  SESSIOND=$CEILING STACK_KEEP_CONN=off stack_start "$tmp/run-ceiling" "$PORT" "$tmp/data-ceiling" \
+  # limits off, as for sessiond: nginx's limit_req would answer most 429
+  SESSIOND=$CEILING STACK_LIMITS=off STACK_KEEP_CONN=off stack_start "$tmp/run-ceiling" "$PORT" "$tmp/data-ceiling" \
     --file "$tmp/static/doc.json" --threads "$THREADS" ||
     { echo "bench: the FastCGI ceiling did not start" >&2; exit 1; }
 }
@@ -227,7 +228,7 @@ start_php() {
   } > "$run/php-fpm.conf"
   stack_spawn "$run/php-fpm.out" "$PHP_FPM" -F "${as_root[@]}" -y "$run/php-fpm.conf"
   stack_wait 100 test -S "$run/php.sock" || { echo "bench: php-fpm did not start" >&2; cat "$run"/php-fpm.* >&2; exit 1; }
-  STACK_KEEP_CONN=off stack_render_nginx "$run" "$PORT" "unix:$run/php.sock"
+  STACK_LIMITS=off STACK_KEEP_CONN=off stack_render_nginx "$run" "$PORT" "unix:$run/php.sock"
   echo "fastcgi_param SCRIPT_FILENAME \"$tmp/php-root\$document_uri.php\";" >> "$run/fastcgi.conf"
   stack_spawn "$run/nginx.out" nginx -p "$run" -c "$run/nginx.conf" -e "$run/nginx-error.log"
   stack_wait 100 sh -c "curl -s -o /dev/null -w '%{http_code}' '$BASE/api/load?key=NOSUCH00' | grep -qx 404" ||

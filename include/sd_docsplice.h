@@ -43,7 +43,7 @@ int sd_doc_canonical(const char *v, size_t n, int depth);
  * body has it, version + 1, updated = now, b->ttl applied at now_ms (as
  * sd_doc_apply_save and sd_doc_set_expiry do). On SD_OK, *out (malloc'd,
  * *out_len bytes) is the new file and *doc the new document's fields
- * except "data" when the old data was kept as bytes. SD_ERR_BAD_REQUEST
+ * except "data" when the old data was kept as bytes. SD_ERR_VERSION_LIMIT
  * when the version is at its largest, SD_ERR_INTERNAL when memory ran out
  * (sd_mem_exceeded says whether the budget did). */
 sd_err sd_doc_splice_save(const sd_doc_parts *old, const sd_save_body *b, const char *now, int64_t now_ms,

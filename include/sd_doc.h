@@ -148,7 +148,8 @@ int sd_doc_peek_expires(const char *buf, size_t len, int64_t *expires_ms);
 int64_t sd_doc_version(const json_t *doc);
 
 /* Apply a save to doc in place: data replaced when present, meta merged,
- * version incremented, updated set to now. Version checks are the caller's. */
+ * version incremented, updated set to now. Version checks are the caller's.
+ * SD_ERR_VERSION_LIMIT when the version is already the largest. */
 sd_err sd_doc_apply_save(json_t *doc, const sd_save_body *b, const char *now);
 
 /* RFC 7386 JSON Merge Patch: returns a new reference to the result of

@@ -107,7 +107,7 @@ static int prune_one(sd_ctl *c, const char *key, const json_t *doc, size_t size,
 	sd_err e = sd_store_lock(c->store, key, &l, &buf, &len, NULL);
 	if (e == SD_OK) {
 		free(buf);
-		e = sd_store_remove(l);
+		e = sd_store_remove(l, NULL);
 		sd_store_unlock(l);
 	}
 	if (e == SD_OK)

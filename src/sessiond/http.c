@@ -144,21 +144,36 @@ static sd_err query_key(const char *query, const char *name, int *present, char 
 	return SD_OK;
 }
 
+/* The version an entity tag's opaque characters name: our tag for a
+ * version is the decimal version in quotes, so only the same characters
+ * name it ("01" never names version 1). 0 (no version) otherwise. */
+static int64_t etag_version(const char *o, size_t len)
+{
+	if (len == 0 || len > 16 || o[0] == '0')
+		return 0;
+	int64_t v = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (o[i] < '0' || o[i] > '9')
+			return 0;
+		v = v * 10 + (o[i] - '0');
+	}
+	return v <= SD_DOC_MAX_VERSION ? v : 0;
+}
+
+/* One element of an entity-tag list: the version its tag names (0: none
+ * of ours; for "*", any is set instead) and whether it is weak. */
+typedef void (*etag_fn)(void *ctx, int any, int64_t version, int weak);
+
 /* The one reader of If-Match and If-None-Match lists (RFC 9110 8.8.3,
  * 13.1.1, 13.1.2): "*" or comma-separated entity tags, [W/]"opaque", of
- * any number the header holds. Our entity tag for a version is the decimal
- * version in quotes; an opaque tag matches it only when it is the same
- * characters ("01" never matches version 1). Strong comparison (If-Match):
- * a weak tag never matches; weak comparison (If-None-Match): W/"1" matches
- * "1". "*" matches any current version (the caller asks only when the
- * session exists). Returns 1 on a match, 0 on none, -1 when the list is
- * not a list of entity tags: that matches nothing (If-Match fails with
- * 412, If-None-Match gives the full answer). */
-static int etag_eval(const char *h, int64_t version, int weak_ok)
+ * any number the header holds. Calls fn (may be NULL) for each element and
+ * returns how many there are, or -1 when the header is not a list of
+ * entity tags (the calls made so far then count for nothing: such a list
+ * matches nothing, so If-Match fails with 412 and If-None-Match gives the
+ * full answer). */
+static int etag_scan(const char *h, etag_fn fn, void *ctx)
 {
-	char cur[24];
-	int cl = snprintf(cur, sizeof cur, "%lld", (long long)version);
-	int match = 0, n = 0;
+	int n = 0;
 	const char *p = h;
 	for (;;) {
 		while (*p == ' ' || *p == '\t')
@@ -170,7 +185,8 @@ static int etag_eval(const char *h, int64_t version, int weak_ok)
 		if (!*p)
 			break;
 		if (*p == '*') {
-			match = 1;
+			if (fn)
+				fn(ctx, 1, 0, 0);
 			p++;
 		} else {
 			int weak = 0;
@@ -185,8 +201,8 @@ static int etag_eval(const char *h, int64_t version, int weak_ok)
 				p++;
 			if (*p != '"')
 				return -1;
-			if ((!weak || weak_ok) && p - o == cl && memcmp(o, cur, (size_t)cl) == 0)
-				match = 1;
+			if (fn)
+				fn(ctx, 0, etag_version(o, (size_t)(p - o)), weak);
 			p++;
 		}
 		n++;
@@ -195,10 +211,78 @@ static int etag_eval(const char *h, int64_t version, int weak_ok)
 		if (*p && *p != ',')
 			return -1;
 	}
-	return n ? match : -1;
+	return n ? n : -1;
 }
 
-static int if_match_strong(const char *list, int64_t version) { return etag_eval(list, version, 0); }
+struct etag_match {
+	int64_t version;
+	int match;
+};
+
+/* Weak comparison (If-None-Match): W/"1" matches "1"; "*" matches any
+ * current version (the caller asks only when the session exists). */
+static void match_weak(void *ctx, int any, int64_t version, int weak)
+{
+	(void)weak;
+	struct etag_match *m = ctx;
+	if (any || (version && version == m->version))
+		m->match = 1;
+}
+
+/* 1 when the If-None-Match list h names the version. */
+static int none_match_hit(const char *h, int64_t version)
+{
+	struct etag_match m = {.version = version};
+	return etag_scan(h, match_weak, &m) > 0 && m.match;
+}
+
+struct precond_build {
+	sd_precond *pre;
+	int64_t *room;
+};
+
+/* Strong comparison (If-Match): a weak tag never matches. */
+static void add_strong(void *ctx, int any, int64_t version, int weak)
+{
+	struct precond_build *b = ctx;
+	if (any)
+		b->pre->kind = SD_PRE_ANY;
+	else if (!weak && version)
+		b->room[b->pre->n++] = version;
+}
+
+/* If-Match as api's precondition: none without the header, any for "*",
+ * else the versions its strong tags name (none: it holds for nothing).
+ * *room (malloc'd, freed by the caller) holds the list. */
+static sd_err if_match_precond(const char *h, sd_precond *pre, int64_t **room)
+{
+	*pre = (sd_precond){.kind = h ? SD_PRE_VERSIONS : SD_PRE_NONE};
+	*room = NULL;
+	int n = h ? etag_scan(h, NULL, NULL) : -1;
+	if (n <= 0)
+		return SD_OK;
+	*room = malloc((size_t)n * sizeof **room);
+	if (!*room)
+		return SD_ERR_INTERNAL;
+	struct precond_build b = {.pre = pre, .room = *room};
+	etag_scan(h, add_strong, &b);
+	pre->versions = *room;
+	return SD_OK;
+}
+
+/* The words of a write refused on its condition, once for save and
+ * delete: If-Match (412) that does not hold or names no session, or a
+ * body version (409) that is stale. */
+static void word_condition(sd_err e, const sd_api_result *r, int64_t body_version, char msg[SD_MSG_MAX])
+{
+	long long cur = r->doc ? (long long)sd_doc_version(r->doc) : 0;
+	if (e == SD_ERR_PRECONDITION && !r->doc)
+		sd_msgf(msg, "If-Match is given but there is no session %s.", r->key);
+	else if (e == SD_ERR_PRECONDITION)
+		sd_msgf(msg, "If-Match does not match; the current version is %lld.", cur);
+	else if (e == SD_ERR_CONFLICT)
+		sd_msgf(msg, "Version %lld is stale; the current version is %lld.", (long long)body_version, cur);
+}
 
 static int media_ok(const char *ct)
 {
@@ -329,7 +413,7 @@ static void do_load(const sd_app *app, const sd_request *req, sd_response *resp)
 		set_error(resp, e, r.msg, NULL);
 	} else {
 		set_etag(resp, r.version);
-		if (req->if_none_match && etag_eval(req->if_none_match, r.version, 1) == 1) {
+		if (req->if_none_match && none_match_hit(req->if_none_match, r.version)) {
 			resp->status = 304;
 		} else if (r.raw) { /* canonical file: its bytes are the answer */
 			resp->status = 200;
@@ -366,10 +450,14 @@ static void do_save(const sd_app *app, const sd_request *req, sd_response *resp)
 		e = sd_http_authorize(app, req, b.key, SD_NEED_WRITE, b.token, b.token_len);
 	if (e == SD_OK)
 		e = sd_doc_check_ttl(&b.ttl, &app->cfg->ttl, 0, r.msg);
-	if (e == SD_OK) {
-		sd_if_match im = {.present = req->if_match != NULL, .list = req->if_match, .match = if_match_strong};
-		e = sd_api_save(app->store, &b, &im, &r);
-	}
+	sd_precond pre;
+	int64_t *room = NULL;
+	if (e == SD_OK)
+		e = if_match_precond(req->if_match, &pre, &room);
+	if (e == SD_OK)
+		e = sd_api_save(app->store, &b, &pre, &r);
+	free(room);
+	word_condition(e, &r, b.version, r.msg);
 	sd_save_body_free(&b);
 	if (e != SD_OK) {
 		set_error(resp, e, r.msg, r.doc);
@@ -398,10 +486,14 @@ static void do_delete(const sd_app *app, const sd_request *req, sd_response *res
 		e = sd_node_route(app->view, b.key, 1);
 	if (e == SD_OK) /* delete is a write: authorized like save */
 		e = sd_http_authorize(app, req, b.key, SD_NEED_WRITE, b.token, b.token_len);
-	if (e == SD_OK) {
-		sd_if_match im = {.present = req->if_match != NULL, .list = req->if_match, .match = if_match_strong};
-		e = sd_api_delete(app->store, &b, &im, &r);
-	}
+	sd_precond pre;
+	int64_t *room = NULL;
+	if (e == SD_OK)
+		e = if_match_precond(req->if_match, &pre, &room);
+	if (e == SD_OK)
+		e = sd_api_delete(app->store, &b, &pre, &r);
+	free(room);
+	word_condition(e, &r, b.version, r.msg);
 	sd_delete_body_free(&b);
 	if (e != SD_OK)
 		set_error(resp, e, r.msg, r.doc);

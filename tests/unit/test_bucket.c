@@ -160,16 +160,16 @@ static void freeze_waits_for_a_held_write(void **state)
 	assert_memory_equal(old, "v2", 2);
 	free(old);
 	assert_int_equal(sd_store_replace(l, "v3", 2), SD_ERR_FROZEN);
-	assert_int_equal(sd_store_remove(l), SD_ERR_FROZEN);
+	assert_int_equal(sd_store_remove(l, NULL), SD_ERR_FROZEN);
 	sd_store_unlock(l);
 	assert_int_equal(sd_store_create(f->s, "AB000002", "x", 1), SD_ERR_FROZEN);
 	assert_int_equal(sd_store_put(f->s, KEY, "v4", 2), SD_ERR_FROZEN);
 	char *buf;
-	assert_int_equal(sd_store_read(f->s, KEY, &buf, &n), SD_OK);
+	assert_int_equal(sd_store_read(f->s, KEY, &buf, &n, NULL), SD_OK);
 	assert_int_equal(n, 2);
 	assert_memory_equal(buf, "v2", 2);
 	free(buf);
-	assert_int_equal(sd_store_read(f->s, "AB000002", &buf, &n), SD_ERR_NOT_FOUND);
+	assert_int_equal(sd_store_read(f->s, "AB000002", &buf, &n, NULL), SD_ERR_NOT_FOUND);
 	/* Another bucket is not affected. */
 	assert_int_equal(sd_store_create(f->s, "CD000001", "x", 1), SD_OK);
 

@@ -233,7 +233,7 @@ static json_t *stored(fixture *f, const char *key)
 {
 	char *buf;
 	size_t len;
-	assert_int_equal(sd_store_read(f->s, key, &buf, &len), SD_OK);
+	assert_int_equal(sd_store_read(f->s, key, &buf, &len, NULL), SD_OK);
 	json_t *d;
 	char msg[SD_MSG_MAX];
 	assert_int_equal(sd_doc_parse_stored(buf, len, key, &d, msg), SD_OK);
@@ -630,6 +630,30 @@ static void test_save_conflicts(void **state)
 	check_conflict(f, key, body, "\"7\"", 412, "precondition_failed");
 	/* Matching If-Match but a stale body version: still 409. */
 	check_conflict(f, key, body, "\"2\"", 409, "conflict");
+}
+
+/* The words of a refused condition are http.c's (api returns only the
+ * outcome): one sentence per case, naming the current version. */
+static void expect_words(fixture *f, const char *body, const char *if_match, int status, const char *message)
+{
+	sd_response r = save(f, body, if_match);
+	json_t *e = check_error(&r, status, status == 409 ? "conflict" : "precondition_failed");
+	assert_string_equal(json_string_value(json_object_get(e, "message")), message);
+	json_decref(e);
+	sd_response_free(&r);
+}
+
+static void test_condition_words(void **state)
+{
+	fixture *f = *state;
+	char key[SD_KEY_LEN + 1], body[256];
+	make_session(f, "{}", key);
+	snprintf(body, sizeof body, "{\"key\":\"%s\",\"version\":7}", key);
+	expect_words(f, body, NULL, 409, "Version 7 is stale; the current version is 1.");
+	snprintf(body, sizeof body, "{\"key\":\"%s\"}", key);
+	expect_words(f, body, "\"7\"", 412, "If-Match does not match; the current version is 1.");
+	expect_words(f, "{\"key\":\"NOSUCH00\"}", "*", 412, "If-Match is given but there is no session NOSUCH00.");
+	expect_words(f, body, "junk", 412, "If-Match does not match; the current version is 1.");
 }
 
 static void test_save_errors(void **state)
@@ -1335,6 +1359,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_origin_checks, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_miss_limit, setup_token, teardown),
 		cmocka_unit_test_setup_teardown(test_save_conflicts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_condition_words, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_after_commit, setup_durable, teardown),

@@ -319,7 +319,7 @@ static void test_instantiate_collision_retry(void **state)
 	assert_string_equal(json_string_value(json_object_get(r.doc, "key")), "FRESH002");
 	char *buf;
 	size_t len;
-	assert_int_equal(sd_store_read(f->s, "FRESH002", &buf, &len), SD_OK);
+	assert_int_equal(sd_store_read(f->s, "FRESH002", &buf, &len, NULL), SD_OK);
 	json_t *stored;
 	assert_int_equal(sd_doc_parse_stored(buf, len, "FRESH002", &stored, NULL), SD_OK);
 	assert_true(json_equal(json_object_get(stored, "data"), data));
@@ -328,7 +328,7 @@ static void test_instantiate_collision_retry(void **state)
 	free(buf);
 
 	/* The existing file: same bytes, same inode. */
-	assert_int_equal(sd_store_read(f->s, "TAKEN001", &buf, &len), SD_OK);
+	assert_int_equal(sd_store_read(f->s, "TAKEN001", &buf, &len, NULL), SD_OK);
 	assert_int_equal(len, strlen(existing));
 	assert_memory_equal(buf, existing, len);
 	free(buf);

@@ -113,9 +113,9 @@ typedef struct sd_entry {
  * stat_errno set, and the scan goes on. */
 typedef int (*sd_store_visitor)(const sd_entry *e, void *ctx);
 sd_err sd_store_scan(sd_store *s, sd_store_visitor fn, void *ctx, sd_error *er);
-/* The same over one fan-out folder (a bucket: fan is its two upper-case
- * characters). SD_OK also when the folder does not exist (an empty
- * bucket); SD_ERR_BAD_REQUEST for a name that is not a bucket. */
+/* sd_store_scan over one fan-out folder (a bucket: fan is its two
+ * upper-case characters). SD_OK also when the folder does not exist (an
+ * empty bucket); SD_ERR_BAD_REQUEST for a name that is not a bucket. */
 sd_err sd_store_scan_bucket(sd_store *s, const char *fan, sd_store_visitor fn, void *ctx);
 
 /* Move an entry met by sd_store_scan (a damaged session file, a stray file

@@ -226,7 +226,8 @@ int ctl_manifest(sd_ctl *c, int argc, char **argv)
 		free(m.rows);
 		return CTL_PROBLEMS;
 	}
-	qsort(m.rows, m.n, sizeof *m.rows, by_key);
+	if (m.n > 1)
+		qsort(m.rows, m.n, sizeof *m.rows, by_key);
 	for (size_t i = 0; i < m.n && st == CTL_OK; i++) {
 		struct row *r = &m.rows[i];
 		if (c->json)

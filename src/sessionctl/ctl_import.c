@@ -99,7 +99,7 @@ static int prune_one(sd_ctl *c, const char *key, const json_t *doc, size_t size,
 	(void)doc;
 	(void)size;
 	struct import_ctx *m = arg;
-	if (sd_bucket_index(key) != m->bucket || bsearch(key, m->seen, m->n_seen, sizeof *m->seen, key_cmp))
+	if (sd_bucket_index(key) != m->bucket || (m->n_seen && bsearch(key, m->seen, m->n_seen, sizeof *m->seen, key_cmp)))
 		return 0;
 	sd_lock *l;
 	char *buf;
@@ -238,7 +238,8 @@ int ctl_import(sd_ctl *c, int argc, char **argv)
 	free(line);
 	/* Prune only after a whole, clean input: a short read must not delete. */
 	if (m.prune && st == CTL_OK && !m.n_rej) {
-		qsort(m.seen, m.n_seen, sizeof *m.seen, key_cmp);
+		if (m.n_seen > 1)
+			qsort(m.seen, m.n_seen, sizeof *m.seen, key_cmp);
 		if (ctl_each_session_in(c, m.bucket, prune_one, &m) != SD_OK || m.failed_prune)
 			st = CTL_PROBLEMS;
 	}

@@ -8,6 +8,9 @@
 #   ok NAME CONDITION-COMMAND...     one check
 #   eq NAME ACTUAL EXPECTED          one check
 #   it_done                          prints the tally; exit status
+# Named predicates for ok (below it_done): answered, answered_empty,
+# answered_header, no_header, body_lacks, log_has, file_json, canonical,
+# no_temp_files.
 set -u
 IT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=scripts/stack.sh
@@ -47,6 +50,7 @@ req() {
   local method=$1 path=$2; shift 2
   local out m=(-X "$method")
   [ "$method" = HEAD ] && m=(-I)   # -X HEAD would wait for a body that never comes
+  : >"$IT_TMP/body"   # curl leaves the file alone when no body comes (304, HEAD)
   out=$(curl -s -o "$IT_TMP/body" -D "$HDRS" -w '%{http_code}' "${m[@]}" "$@" "$BASE$path")
   STATUS=$out
   BODY=$(cat "$IT_TMP/body")
@@ -79,3 +83,36 @@ it_done() {
   echo "$IT_PASS passed, $IT_FAIL failed"
   [ "$IT_FAIL" -eq 0 ]
 }
+
+# ---- predicates for ok: each a named check of the last req, a file or
+# the stack's log, instead of a bash -c string ----
+
+# answered STATUS [JQ]: the last answer had STATUS and (if given) its body
+# is JSON on which the jq expression JQ holds.
+answered() {
+  [ "$STATUS" = "$1" ] || return 1
+  [ $# -lt 2 ] || printf '%s' "$BODY" | jq -e "$2" >/dev/null 2>&1
+}
+# answered_empty STATUS: STATUS with an empty body.
+answered_empty() { [ "$STATUS" = "$1" ] && [ -z "$BODY" ]; }
+# answered_header STATUS NAME VALUE: STATUS, and header NAME is VALUE
+# (VALUE "": the header is absent or empty).
+answered_header() { [ "$STATUS" = "$1" ] && [ "$(hdr "$2")" = "$3" ]; }
+# no_header PREFIX: no header of the last answer starts with PREFIX.
+no_header() { ! grep -qi "^$1" "$HDRS"; }
+# body_lacks TEXT: the last body does not contain TEXT.
+body_lacks() { ! grep -qF -- "$1" <<<"$BODY"; }
+# log_has PATTERN: sessiond's log has a line matching PATTERN (grep -E).
+log_has() { grep -qE -- "$1" "$RUN/sessiond.log"; }
+# file_json FILE JQ: FILE is JSON on which JQ holds.
+file_json() { jq -e "$2" "$1" >/dev/null 2>&1; }
+# canonical FILE JQ: FILE is a stored document in canonical form (fields
+# in order, two-space indentation, a final newline) and JQ holds on it.
+canonical() {
+  file_json "$1" "$2" &&
+    [ "$(jq -r 'keys_unsorted|join(",")' "$1")" = key,version,created,updated,meta,data ] &&
+    [ "$(tail -c1 "$1" | od -An -c | tr -d ' ')" = '\n' ] &&
+    grep -q '^  "version": [0-9]*,$' "$1"
+}
+# no_temp_files: no temporary file under the data directory's sessions.
+no_temp_files() { [ -z "$(find "$DATA/sessions" -name '*.tmp')" ]; }

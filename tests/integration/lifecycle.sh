@@ -80,7 +80,7 @@ echo "[$SECONDS s] delete racing a storm of saves on the same key"; # --- delete
 # the delete under its lock, lets a save rename its new file over the
 # removed name. With sd_api_delete changed to unlink without the lock this
 # race did not show on our runs (the save must be mid-write at that very
-# instant); tests/unit/test_lifecycle.c (test_delete_then_waiting_save)
+# instant); tests/unit/test_lifecycle.c (test_save_waiting_behind_a_delete_answers_not_found)
 # shows the lock side deterministically and was seen failing.
 post /api/instantiate '{"data":{"n":0}}'; K=$(j .key)
 storm() {
@@ -198,7 +198,7 @@ echo "[$SECONDS s] saves extending an expiry race the two sweepers"; # --- saves
 # lock); one whose first save came too late is gone. The window this
 # guards is a few ms around each expiry: with sd_sweep_one changed to trust
 # the sweeper's unlocked read it did not show on our runs;
-# tests/unit/test_lifecycle.c (test_sweep_one_rechecks) recreates that
+# tests/unit/test_lifecycle.c (test_sweeper_keeps_a_session_extended_since_it_looked) recreates that
 # interleaving deterministically and was seen failing.
 # Client i starts 5 s before its session's expiry plus i x 500 ms (its
 # requests take their own time on top), so some extensions land before the

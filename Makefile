@@ -51,8 +51,8 @@ endif
 #   src/sessiond/    the FastCGI server: options, requests, the operations
 #   src/sessionctl/  the admin tool
 #   src/loadgen/     the load generator
-CORE      := err key log time mem doc docscan store metrics token sweep shard
-SESSIOND_M := config api http limit fcgi
+CORE      := err key log time mem doc docscan docsplice store metrics token sweep shard
+SESSIOND_M := config api http limit fcgi node
 CTL       := util view maint import token
 LOADGEN   := hist sched check
 LOADGEN_RUN := opts net scenario report   # the run (lg_run.h); LOADGEN: pure logic, unit-tested

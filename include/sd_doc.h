@@ -90,6 +90,16 @@ void sd_inst_body_free(sd_inst_body *b);
 
 /* Parse and validate a delete body; unknown fields are refused. */
 sd_err sd_doc_parse_delete(const char *buf, size_t len, sd_delete_body *b, char msg[SD_MSG_MAX]);
+
+/* The same, with the key (or "from") the URL gave, normalised, or NULL:
+ * then the body's is optional, and a body key that differs is
+ * SD_ERR_BAD_KEY. An empty instantiate body with url_from is a copy. */
+sd_err sd_doc_parse_save_at(const char *buf, size_t len, const char *url_key, sd_save_body *b,
+			    char msg[SD_MSG_MAX]);
+sd_err sd_doc_parse_inst_at(const char *buf, size_t len, const char *url_from, sd_inst_body *b,
+			    char msg[SD_MSG_MAX]);
+sd_err sd_doc_parse_delete_at(const char *buf, size_t len, const char *url_key, sd_delete_body *b,
+			      char msg[SD_MSG_MAX]);
 void sd_delete_body_free(sd_delete_body *b);
 
 /* Check a requested lifetime against lim: seconds within [min_s, max_s],
@@ -138,7 +148,8 @@ int sd_doc_peek_expires(const char *buf, size_t len, int64_t *expires_ms);
 int64_t sd_doc_version(const json_t *doc);
 
 /* Apply a save to doc in place: data replaced when present, meta merged,
- * version incremented, updated set to now. Version checks are the caller's. */
+ * version incremented, updated set to now. Version checks are the caller's.
+ * SD_ERR_VERSION_LIMIT when the version is already the largest. */
 sd_err sd_doc_apply_save(json_t *doc, const sd_save_body *b, const char *now);
 
 /* RFC 7386 JSON Merge Patch: returns a new reference to the result of

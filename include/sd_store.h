@@ -44,8 +44,9 @@ const char *sd_store_dir(const sd_store *s);
 char *sd_store_path(const sd_store *s, const char *key, char *buf, size_t n);
 
 /* Read a whole session file without a lock. *buf is malloc'd and NUL
- * terminated (caller frees). SD_ERR_NOT_FOUND when absent. */
-sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len);
+ * terminated (caller frees). SD_ERR_NOT_FOUND when absent. er (may be
+ * NULL) gets the outcome, errno and message of a failure. */
+sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len, sd_error *er);
 
 /* Create a session file with these bytes, only if the key is free: the
  * bytes go to a temporary file that is then linked into place, so the
@@ -63,8 +64,8 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
  * longer guards the path, and another writer may lock the new file and
  * start from these bytes. So call it once per lock, then unlock. */
 sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len);
-/* Remove the locked session's file (gc). */
-sd_err sd_store_remove(sd_lock *l);
+/* Remove the locked session's file (gc). er as for sd_store_read. */
+sd_err sd_store_remove(sd_lock *l, sd_error *er);
 /* Release the lock and free l. NULL-safe. */
 void sd_store_unlock(sd_lock *l);
 
@@ -106,10 +107,10 @@ typedef struct sd_entry {
 
 /* Visit every entry under DATA_DIR/sessions. Return non-zero from the
  * visitor to stop. Returns SD_OK, or SD_ERR_INTERNAL if sessions/ cannot be
- * opened. Unreadable sub-folders are reported as SD_ENTRY_STRAY with
+ * opened (er, when given, says why). Unreadable sub-folders are reported as SD_ENTRY_STRAY with
  * stat_errno set, and the scan goes on. */
 typedef int (*sd_store_visitor)(const sd_entry *e, void *ctx);
-sd_err sd_store_scan(sd_store *s, sd_store_visitor fn, void *ctx);
+sd_err sd_store_scan(sd_store *s, sd_store_visitor fn, void *ctx, sd_error *er);
 
 /* Move an entry met by sd_store_scan (a damaged session file, a stray file
  * or folder) out of the store into DATA_DIR/quarantine/, never replacing
@@ -117,15 +118,17 @@ sd_err sd_store_scan(sd_store *s, sd_store_visitor fn, void *ctx);
  * then .1, .2... when that name is taken. dest gets the new path. Hold the
  * session's lock when path is a session file, so that no writer is between
  * its read and its rename. SD_ERR_NOT_FOUND when path is gone,
- * SD_ERR_BAD_REQUEST when it is not under DATA_DIR/sessions. */
-sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n);
+ * SD_ERR_NOT_IN_STORE when it is not under DATA_DIR/sessions,
+ * SD_ERR_NAMES_EXHAUSTED when every name is taken. er as for sd_store_read. */
+sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n, sd_error *er);
 
 /* Remove a temporary file met by sd_store_scan if it is still there, still a
  * regular file and its mtime is at least min_age_ms old (a writer renames
  * or links its temporary file within moments, so an old one was left by a
- * crash). SD_ERR_BUSY when it is younger, SD_ERR_NOT_FOUND when gone,
- * SD_ERR_BAD_REQUEST when path is not a temporary file of this store. */
-sd_err sd_store_remove_temp(sd_store *s, const char *path, int64_t min_age_ms);
+ * crash). SD_ERR_TOO_YOUNG when it is younger, SD_ERR_NOT_FOUND when gone,
+ * SD_ERR_NOT_IN_STORE when path is not a temporary file of this store. er
+ * as for sd_store_read. */
+sd_err sd_store_remove_temp(sd_store *s, const char *path, int64_t min_age_ms, sd_error *er);
 
 /* Test hook: when set, called before each I/O step with its name ("open",
  * "write", "fsync", "rename", "link", "dirsync", and "unlink" in the probe); a non-zero return is

@@ -23,8 +23,10 @@ typedef enum {
 } sd_sweep_outcome;
 
 /* Remove key when, read under its lock, it has expired by now_ms.
- * *expires_ms (may be NULL) gets its expiry, 0 when it has none. */
-sd_sweep_outcome sd_sweep_one(sd_store *s, const char *key, int64_t now_ms, int64_t *expires_ms);
+ * *expires_ms (may be NULL) gets its expiry, 0 when it has none. er (may
+ * be NULL) says why on SD_SWEEP_FAILED. */
+sd_sweep_outcome sd_sweep_one(sd_store *s, const char *key, int64_t now_ms, int64_t *expires_ms,
+			      sd_error *er);
 
 /* 1 when a session file's bytes hold an expiry at or before now_ms (no
  * lock; the fast canonical path when it can, else a full parse). *expires_ms

@@ -25,7 +25,7 @@ typedef struct sd_secret {
  * then linked into place, so two processes starting at once agree on one
  * secret). A file that is not a regular file, is readable or writable by
  * group or others, or is not exactly SD_SECRET_LEN bytes is refused:
- * SD_ERR_BAD_REQUEST with a one-line reason in msg. Other failures are
+ * SD_ERR_BAD_SECRET with a one-line reason in msg. Other failures are
  * SD_ERR_NOT_FOUND (missing, without create) or SD_ERR_INTERNAL. */
 sd_err sd_secret_load(const char *path, int create, sd_secret *out, char msg[SD_MSG_MAX]);
 

@@ -8,12 +8,6 @@
 #include "sd_mem.h"
 #include "sd_time.h"
 
-static void setmsg(char msg[SD_MSG_MAX], const char *fmt, const char *a)
-{
-	if (msg)
-		snprintf(msg, SD_MSG_MAX, fmt, a);
-}
-
 /* Line and column (1-based, in bytes) of offset off in buf. */
 static void position(const char *buf, size_t off, int *line, int *col)
 {
@@ -38,9 +32,8 @@ static int nul_byte(const char *buf, size_t len, char msg[SD_MSG_MAX])
 		return 0;
 	int line, col;
 	position(buf, (size_t)(z - buf), &line, &col);
-	if (msg)
-		snprintf(msg, SD_MSG_MAX, "Invalid JSON at line %d, column %d (byte %zu): a NUL byte.", line, col,
-			 (size_t)(z - buf));
+	sd_msgf(msg, "Invalid JSON at line %d, column %d (byte %zu): a NUL byte.", line, col,
+		 (size_t)(z - buf));
 	return 1;
 }
 
@@ -80,24 +73,22 @@ sd_err sd_doc_parse_object(const char *buf, size_t len, json_t **out, char msg[S
 	if (nul_byte(buf, len, msg))
 		return SD_ERR_BAD_JSON;
 	if (buf && too_deep(buf, len)) {
-		if (msg)
-			snprintf(msg, SD_MSG_MAX, "The body nests deeper than %d levels.", SD_DOC_MAX_DEPTH);
+		sd_msgf(msg, "The body nests deeper than %d levels.", SD_DOC_MAX_DEPTH);
 		return SD_ERR_BAD_REQUEST;
 	}
 	json_t *v = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 	if (!v) {
 		if (sd_mem_exceeded()) {
-			setmsg(msg, "%s", sd_mem_message());
+			sd_msgf(msg, "%s", sd_mem_message());
 			return sd_mem_error(SD_ERR_INTERNAL);
 		}
-		if (msg)
-			snprintf(msg, SD_MSG_MAX, "Invalid JSON at line %d, column %d: %s.", je.line,
-				 je.column, je.text);
+		sd_msgf(msg, "Invalid JSON at line %d, column %d: %s.", je.line,
+			 je.column, je.text);
 		return SD_ERR_BAD_JSON;
 	}
 	if (!json_is_object(v)) {
 		json_decref(v);
-		setmsg(msg, "The body must be a JSON object%s.", "");
+		sd_msgf(msg, "The body must be a JSON object.");
 		return SD_ERR_BAD_REQUEST;
 	}
 	*out = v;
@@ -109,15 +100,32 @@ static sd_err body_key(json_t *root, const char *field, char out[SD_KEY_LEN + 1]
 {
 	json_t *k = json_object_get(root, field);
 	if (!k) {
-		setmsg(msg, "The body has no \"%s\" field.", field);
+		sd_msgf(msg, "The body has no \"%s\" field.", field);
 		return SD_ERR_BAD_KEY;
 	}
 	if (!json_is_string(k) ||
 	    sd_key_normalize(json_string_value(k), json_string_length(k), out) != SD_OK) {
-		setmsg(msg, "\"%s\" must be exactly 8 letters or digits.", field);
+		sd_msgf(msg, "\"%s\" must be exactly 8 letters or digits.", field);
 		return SD_ERR_BAD_KEY;
 	}
 	return SD_OK;
+}
+
+/* The key of a request: from the URL (url, already normalised, may be
+ * NULL) and/or the body's field; both present and different is bad_key. */
+static sd_err url_or_body_key(json_t *root, const char *field, const char *url, char out[SD_KEY_LEN + 1],
+			      char msg[SD_MSG_MAX])
+{
+	if (!url || !json_object_get(root, field))
+		return url ? (memcpy(out, url, SD_KEY_LEN + 1), SD_OK) : body_key(root, field, out, msg);
+	sd_err e = body_key(root, field, out, msg);
+	if (e == SD_OK && strcmp(out, url) != 0) {
+		if (msg)
+			snprintf(msg, SD_MSG_MAX, "The URL names %s but the body's \"%s\" is %s; send one key.", url,
+				 field, out);
+		e = SD_ERR_BAD_KEY;
+	}
+	return e;
 }
 
 /* The optional "token" member: a string, borrowed from root. */
@@ -127,7 +135,7 @@ static sd_err token_field(json_t *root, const char **tok, size_t *len, char msg[
 	if (!t)
 		return SD_OK;
 	if (!json_is_string(t)) {
-		setmsg(msg, "\"token\" must be a string%s.", "");
+		sd_msgf(msg, "\"token\" must be a string.");
 		return SD_ERR_BAD_REQUEST;
 	}
 	*tok = json_string_value(t);
@@ -157,7 +165,7 @@ static sd_err only_fields(json_t *root, const char *const *allowed, char msg[SD_
 			}
 			char name[64];
 			snprintf(name, sizeof name, "%.*s%s", (int)n, k, n < strlen(k) ? "..." : "");
-			setmsg(msg, "Unknown field \"%s\" in the body.", name);
+			sd_msgf(msg, "Unknown field \"%s\" in the body.", name);
 			return SD_ERR_BAD_REQUEST;
 		}
 	}
@@ -168,7 +176,7 @@ static sd_err meta_field(json_t *root, json_t **out, char msg[SD_MSG_MAX])
 {
 	json_t *m = json_object_get(root, "meta");
 	if (m && !json_is_object(m)) {
-		setmsg(msg, "\"meta\" must be a JSON object%s.", "");
+		sd_msgf(msg, "\"meta\" must be a JSON object.");
 		return SD_ERR_BAD_REQUEST;
 	}
 	*out = m;
@@ -182,7 +190,7 @@ static sd_err version_field(json_t *root, int *has, int64_t *out, char msg[SD_MS
 	if (!v)
 		return SD_OK;
 	if (!json_is_integer(v) || json_integer_value(v) < 1) {
-		setmsg(msg, "\"version\" must be a positive integer%s.", "");
+		sd_msgf(msg, "\"version\" must be a positive integer.");
 		return SD_ERR_BAD_REQUEST;
 	}
 	*has = 1;
@@ -204,26 +212,27 @@ static sd_err ttl_field(json_t *root, sd_ttl_req *t, char msg[SD_MSG_MAX])
 		return SD_OK;
 	}
 	if (!json_is_integer(v) || json_integer_value(v) < 1) {
-		setmsg(msg, "\"expires_in\" must be a positive whole number of seconds, or null%s.", "");
+		sd_msgf(msg, "\"expires_in\" must be a positive whole number of seconds, or null.");
 		return SD_ERR_BAD_REQUEST;
 	}
 	t->seconds = json_integer_value(v);
 	return SD_OK;
 }
 
-sd_err sd_doc_parse_save(const char *buf, size_t len, sd_save_body *b, char msg[SD_MSG_MAX])
+sd_err sd_doc_parse_save_at(const char *buf, size_t len, const char *url_key, sd_save_body *b,
+			    char msg[SD_MSG_MAX])
 {
 	static const char *const allowed[] = {"key", "version", "data", "meta", "expires_in", "token", NULL};
 	memset(b, 0, sizeof *b);
 	if (len == 0) {
-		setmsg(msg, "The save body is empty; send {\"key\": ..., \"data\": ...}%s.", "");
+		sd_msgf(msg, "The save body is empty; send {\"key\": ..., \"data\": ...}.");
 		return SD_ERR_BAD_REQUEST;
 	}
 	sd_err e = sd_doc_parse_object(buf, len, &b->root, msg);
 	if (e == SD_OK)
 		e = only_fields(b->root, allowed, msg);
 	if (e == SD_OK)
-		e = body_key(b->root, "key", b->key, msg);
+		e = url_or_body_key(b->root, "key", url_key, b->key, msg);
 	if (e == SD_OK)
 		e = meta_field(b->root, &b->meta, msg);
 	if (e == SD_OK)
@@ -247,10 +256,15 @@ void sd_save_body_free(sd_save_body *b)
 	}
 }
 
-sd_err sd_doc_parse_inst(const char *buf, size_t len, sd_inst_body *b, char msg[SD_MSG_MAX])
+sd_err sd_doc_parse_inst_at(const char *buf, size_t len, const char *url_from, sd_inst_body *b,
+			    char msg[SD_MSG_MAX])
 {
 	static const char *const allowed[] = {"data", "meta", "from", "expires_in", "token", NULL};
 	memset(b, 0, sizeof *b);
+	if (len == 0 && url_from) {
+		b->has_from = 1;
+		memcpy(b->from, url_from, SD_KEY_LEN + 1);
+	}
 	if (len == 0)
 		return SD_OK;
 	sd_err e = sd_doc_parse_object(buf, len, &b->root, msg);
@@ -262,18 +276,18 @@ sd_err sd_doc_parse_inst(const char *buf, size_t len, sd_inst_body *b, char msg[
 		e = ttl_field(b->root, &b->ttl, msg);
 	if (e == SD_OK)
 		e = token_field(b->root, &b->token, &b->token_len, msg);
-	if (e == SD_OK && b->token && !json_object_get(b->root, "from")) {
-		setmsg(msg, "\"token\" is the token of the \"from\" session; send it with \"from\"%s.", "");
+	if (e == SD_OK && b->token && !url_from && !json_object_get(b->root, "from")) {
+		sd_msgf(msg, "\"token\" is the token of the \"from\" session; send it with \"from\".");
 		e = SD_ERR_BAD_REQUEST;
 	}
 	if (e == SD_OK) {
 		b->data = json_object_get(b->root, "data");
-		if (json_object_get(b->root, "from")) {
+		if (url_from || json_object_get(b->root, "from")) {
 			if (b->data || b->meta) {
-				setmsg(msg, "\"from\" copies data and meta; do not send them too%s.", "");
+				sd_msgf(msg, "\"from\" copies data and meta; do not send them too.");
 				e = SD_ERR_BAD_REQUEST;
 			} else {
-				e = body_key(b->root, "from", b->from, msg);
+				e = url_or_body_key(b->root, "from", url_from, b->from, msg);
 				b->has_from = e == SD_OK;
 			}
 		}
@@ -291,19 +305,20 @@ void sd_inst_body_free(sd_inst_body *b)
 	}
 }
 
-sd_err sd_doc_parse_delete(const char *buf, size_t len, sd_delete_body *b, char msg[SD_MSG_MAX])
+sd_err sd_doc_parse_delete_at(const char *buf, size_t len, const char *url_key, sd_delete_body *b,
+			      char msg[SD_MSG_MAX])
 {
 	static const char *const allowed[] = {"key", "version", "token", NULL};
 	memset(b, 0, sizeof *b);
 	if (len == 0) {
-		setmsg(msg, "The delete body is empty; send {\"key\": ...}%s.", "");
+		sd_msgf(msg, "The delete body is empty; send {\"key\": ...}.");
 		return SD_ERR_BAD_REQUEST;
 	}
 	sd_err e = sd_doc_parse_object(buf, len, &b->root, msg);
 	if (e == SD_OK)
 		e = only_fields(b->root, allowed, msg);
 	if (e == SD_OK)
-		e = body_key(b->root, "key", b->key, msg);
+		e = url_or_body_key(b->root, "key", url_key, b->key, msg);
 	if (e == SD_OK)
 		e = version_field(b->root, &b->has_version, &b->version, msg);
 	if (e == SD_OK)
@@ -331,9 +346,8 @@ sd_err sd_doc_check_ttl(sd_ttl_req *t, const sd_ttl_limits *lim, int creating, c
 	if (!t->present || t->clear)
 		return SD_OK;
 	if (t->seconds < lim->min_s || t->seconds > lim->max_s) {
-		if (msg)
-			snprintf(msg, SD_MSG_MAX, "\"expires_in\" must be from %lld to %lld seconds.",
-				 (long long)lim->min_s, (long long)lim->max_s);
+		sd_msgf(msg, "\"expires_in\" must be from %lld to %lld seconds.",
+			 (long long)lim->min_s, (long long)lim->max_s);
 		return SD_ERR_BAD_REQUEST;
 	}
 	return SD_OK;
@@ -414,44 +428,44 @@ sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MS
 {
 	static const char *const allowed[] = {"key", "version", "created", "updated", "expires", "meta", "data", NULL};
 	if (!json_is_object(doc)) {
-		setmsg(msg, "the document is not a JSON object%s", "");
+		sd_msgf(msg, "the document is not a JSON object");
 		return SD_ERR_CORRUPT;
 	}
 	json_t *k = json_object_get(doc, "key");
 	if (!is_c_string(k) || !sd_key_is_canonical(json_string_value(k))) {
-		setmsg(msg, "\"key\" is missing or not a canonical key%s", "");
+		sd_msgf(msg, "\"key\" is missing or not a canonical key");
 		return SD_ERR_CORRUPT;
 	}
 	if (expect_key && strcmp(json_string_value(k), expect_key) != 0) {
-		setmsg(msg, "\"key\" inside the file is not the file's key %s", expect_key);
+		sd_msgf(msg, "\"key\" inside the file is not the file's key %s", expect_key);
 		return SD_ERR_CORRUPT;
 	}
 	json_t *v = json_object_get(doc, "version");
 	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > SD_DOC_MAX_VERSION) {
-		setmsg(msg, "\"version\" is missing or not an integer from 1 to 2^53-1%s", "");
+		sd_msgf(msg, "\"version\" is missing or not an integer from 1 to 2^53-1");
 		return SD_ERR_CORRUPT;
 	}
 	if (!is_time(json_object_get(doc, "created")) || !is_time(json_object_get(doc, "updated"))) {
-		setmsg(msg, "\"created\" or \"updated\" is missing or not an RFC 3339 time%s", "");
+		sd_msgf(msg, "\"created\" or \"updated\" is missing or not an RFC 3339 time");
 		return SD_ERR_CORRUPT;
 	}
 	json_t *x = json_object_get(doc, "expires");
 	int64_t xms, cms;
 	if (x && (!json_is_string(x) || sd_time_parse(json_string_value(x), &xms) != 0 ||
 		  sd_time_parse(json_string_value(json_object_get(doc, "created")), &cms) != 0 || xms <= cms)) {
-		setmsg(msg, "\"expires\" is not an RFC 3339 time after \"created\"%s", "");
+		sd_msgf(msg, "\"expires\" is not an RFC 3339 time after \"created\"");
 		return SD_ERR_CORRUPT;
 	}
 	if (!json_is_object(json_object_get(doc, "meta"))) {
-		setmsg(msg, "\"meta\" is missing or not an object%s", "");
+		sd_msgf(msg, "\"meta\" is missing or not an object");
 		return SD_ERR_CORRUPT;
 	}
 	if (!json_object_get(doc, "data")) {
-		setmsg(msg, "\"data\" is missing%s", "");
+		sd_msgf(msg, "\"data\" is missing");
 		return SD_ERR_CORRUPT;
 	}
 	if (only_fields((json_t *)doc, allowed, NULL) != SD_OK) {
-		setmsg(msg, "the document has an unknown field%s", "");
+		sd_msgf(msg, "the document has an unknown field");
 		return SD_ERR_CORRUPT;
 	}
 	return SD_OK;
@@ -463,18 +477,17 @@ sd_err sd_doc_parse_stored(const char *buf, size_t len, const char *expect_key, 
 	json_error_t je;
 	*out = NULL;
 	if (memchr(buf, '\0', len)) {
-		setmsg(msg, "a NUL byte in the file%s", "");
+		sd_msgf(msg, "a NUL byte in the file");
 		return SD_ERR_CORRUPT;
 	}
 	json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 	if (!v) {
 		if (sd_mem_exceeded()) {
-			setmsg(msg, "%s", sd_mem_message());
+			sd_msgf(msg, "%s", sd_mem_message());
 			return sd_mem_error(SD_ERR_INTERNAL);
 		}
-		if (msg)
-			snprintf(msg, SD_MSG_MAX, "not valid JSON (line %d, column %d: %s)", je.line,
-				 je.column, je.text);
+		sd_msgf(msg, "not valid JSON (line %d, column %d: %s)", je.line,
+			 je.column, je.text);
 		return SD_ERR_CORRUPT;
 	}
 	sd_err e = sd_doc_validate(v, expect_key, msg);
@@ -546,7 +559,7 @@ json_t *sd_merge_patch(const json_t *target, const json_t *patch)
 sd_err sd_doc_apply_save(json_t *doc, const sd_save_body *b, const char *now)
 {
 	if (sd_doc_version(doc) >= SD_DOC_MAX_VERSION)
-		return SD_ERR_BAD_REQUEST; /* no version left to give */
+		return SD_ERR_VERSION_LIMIT; /* no version left to give */
 	json_t *nmeta = b->meta ? sd_merge_patch(json_object_get(doc, "meta"), b->meta) : NULL;
 	if (b->meta && !nmeta)
 		return SD_ERR_INTERNAL;
@@ -616,3 +629,19 @@ char *sd_doc_dump(const json_t *doc, size_t *len)
 }
 
 char *sd_doc_dump_compact(const json_t *doc, size_t *len) { return dump(doc, JSON_COMPACT, 0, len); }
+
+/* The body-only forms: the key (or from) must be in the body. */
+sd_err sd_doc_parse_save(const char *buf, size_t len, sd_save_body *b, char msg[SD_MSG_MAX])
+{
+	return sd_doc_parse_save_at(buf, len, NULL, b, msg);
+}
+
+sd_err sd_doc_parse_inst(const char *buf, size_t len, sd_inst_body *b, char msg[SD_MSG_MAX])
+{
+	return sd_doc_parse_inst_at(buf, len, NULL, b, msg);
+}
+
+sd_err sd_doc_parse_delete(const char *buf, size_t len, sd_delete_body *b, char msg[SD_MSG_MAX])
+{
+	return sd_doc_parse_delete_at(buf, len, NULL, b, msg);
+}

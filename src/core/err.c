@@ -1,6 +1,8 @@
 /* err.c: the single table from sd_err to HTTP status, API code and a
  * default message. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include "sd_err.h"
 
 static const struct {
@@ -25,8 +27,15 @@ static const struct {
 	[SD_ERR_CORRUPT] = {500, "internal", "The stored session is damaged; an administrator has been told."},
 	[SD_ERR_UNAUTHORIZED] = {401, "unauthorized", "This needs the session's token: send Authorization: Bearer TOKEN, or \"token\" in the body."},
 	[SD_ERR_FORBIDDEN] = {403, "forbidden", "Requests from this Origin are not allowed; nothing was changed."},
+	[SD_ERR_MISDIRECTED] = {421, "misdirected", "This node does not own the bucket of this key; nothing was read or changed. Send keyed requests through the router."},
 	[SD_ERR_RATE_LIMITED] = {429, "rate_limited", "Too many requests for unknown sessions or with wrong tokens from this address; retry after the time in Retry-After."},
 	[SD_ERR_UNSYNCED] = {500, "internal", "The change is in place but the server could not confirm it is on disk; load the session to see its state."},
+	[SD_ERR_VERSION_LIMIT] = {400, "bad_request", "The session has reached the largest version; instantiate a new one."},
+	[SD_ERR_TOO_YOUNG] = {503, "busy", "The temporary file is too young to be a leftover; a write may still own it."},
+	[SD_ERR_NOT_IN_STORE] = {400, "bad_request", "The path is not an entry of this store's sessions folder."},
+	[SD_ERR_NAMES_EXHAUSTED] = {503, "busy", "Every quarantine name for the entry is taken."},
+	[SD_ERR_BAD_SECRET] = {500, "internal", "The secret file is unusable."},
+	[SD_ERR_FROZEN] = {503, "busy", "The session's bucket is frozen while it moves to another node; nothing was changed, retry in a second."},
 };
 
 static int valid(sd_err e) { return e >= SD_OK && e < SD_ERR__COUNT; }
@@ -40,4 +49,27 @@ sd_err sd_err_from_errno(int errnum)
 	if (errnum == ENOSPC || errnum == EDQUOT)
 		return SD_ERR_STORAGE_FULL;
 	return SD_ERR_INTERNAL;
+}
+
+sd_err sd_error_set(sd_error *er, sd_err code, int sys_errno, const char *fmt, ...)
+{
+	if (!er)
+		return code;
+	er->code = code;
+	er->sys_errno = sys_errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(er->msg, sizeof er->msg, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void sd_msgf(char *msg, const char *fmt, ...)
+{
+	if (!msg)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, SD_MSG_MAX, fmt, ap);
+	va_end(ap);
 }

@@ -83,6 +83,13 @@ struct sd_lock {
 #define CT_MKDIR_FSYNC 1
 #endif
 
+/* Report a failed system call in er (NULL: only returned): code, errnum
+ * and strerror(errnum) (errnum 0: the outcome's sentence). Returns code. */
+static sd_err sys_fail(sd_error *er, sd_err code, int errnum)
+{
+	return sd_error_set(er, code, errnum, "%s", errnum ? strerror(errnum) : sd_err_message(code));
+}
+
 /* Returns the errno a test wants this step to fail with, 0 normally. */
 static int fault(const char *step) { return sd_store_fault_hook ? sd_store_fault_hook(step) : 0; }
 
@@ -291,13 +298,13 @@ static int write_temp(const sd_store *s, const char *dir, const char *key, const
 
 /* Read all of fd. known: its fstat, when the caller has just taken one
  * (the lock path), else NULL. */
-static sd_err read_fd(int fd, const struct stat *known, char **buf, size_t *len)
+static sd_err read_fd(int fd, const struct stat *known, char **buf, size_t *len, sd_error *er)
 {
 	struct stat st;
 	if (known)
 		st = *known;
 	else if (fstat(fd, &st) != 0)
-		return SD_ERR_INTERNAL;
+		return sys_fail(er, SD_ERR_INTERNAL, errno);
 	/* Room for one byte more than the file holds: a read that comes back
 	 * short is the end of this regular file, so a whole file costs one
 	 * pread and no realloc; a file that grew meanwhile fills the room and
@@ -305,13 +312,13 @@ static sd_err read_fd(int fd, const struct stat *known, char **buf, size_t *len)
 	size_t cap = (size_t)st.st_size + 2, n = 0;
 	char *b = malloc(cap);
 	if (!b)
-		return SD_ERR_INTERNAL;
+		return sys_fail(er, SD_ERR_INTERNAL, ENOMEM);
 	for (;;) {
 		if (n + 1 >= cap) {
 			char *nb = realloc(b, cap * 2);
 			if (!nb) {
 				free(b);
-				return SD_ERR_INTERNAL;
+				return sys_fail(er, SD_ERR_INTERNAL, ENOMEM);
 			}
 			b = nb;
 			cap *= 2;
@@ -321,8 +328,9 @@ static sd_err read_fd(int fd, const struct stat *known, char **buf, size_t *len)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
+			int saved = errno;
 			free(b);
-			return SD_ERR_INTERNAL;
+			return sys_fail(er, SD_ERR_INTERNAL, saved);
 		}
 		n += (size_t)r;
 		if ((size_t)r < want)
@@ -336,35 +344,37 @@ static sd_err read_fd(int fd, const struct stat *known, char **buf, size_t *len)
 
 /* Open a session file for reading. O_NONBLOCK, and a regular file only:
  * a FIFO or device at a session path (a stray made by hand) must not hold
- * a worker thread forever; it is logged and refused. -1 with *e set. */
-static int open_session(const char *path, sd_err *e)
+ * a worker thread forever; it is logged and refused. -1 with *e (and er,
+ * when given) set. */
+static int open_session(const char *path, sd_err *e, sd_error *er)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
-		*e = (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+		int saved = errno;
+		*e = sys_fail(er, (saved == ENOENT || saved == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL, saved);
 		if (*e == SD_ERR_INTERNAL)
-			sd_log_error("cannot open %s: %s", path, strerror(errno));
+			sd_log_error("cannot open %s: %s", path, strerror(saved));
 		return -1;
 	}
 	struct stat st;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		sd_log_error("%s is not a regular file; refused (sessionctl fsck reports it as a stray)", path);
 		close(fd);
-		*e = SD_ERR_INTERNAL;
+		*e = sys_fail(er, SD_ERR_INTERNAL, 0);
 		return -1;
 	}
 	return fd;
 }
 
-sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len)
+sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len, sd_error *er)
 {
 	char path[PATH_MAX_LEN];
 	sd_store_path(s, key, path, sizeof path);
 	sd_err e;
-	int fd = open_session(path, &e);
+	int fd = open_session(path, &e, er);
 	if (fd < 0)
 		return e;
-	e = read_fd(fd, NULL, buf, len);
+	e = read_fd(fd, NULL, buf, len, er);
 	close(fd);
 	return e;
 }
@@ -441,7 +451,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 	struct stat held;
 	int have_held = 0;
 	for (;;) {
-		l->fd = open_session(l->path, &e);
+		l->fd = open_session(l->path, &e, NULL);
 		if (l->fd < 0)
 			break;
 		if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
@@ -480,7 +490,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 		l->fd = -1;
 	}
 	if (e == SD_OK)
-		e = read_fd(l->fd, have_held ? &held : NULL, buf, len);
+		e = read_fd(l->fd, have_held ? &held : NULL, buf, len, NULL);
 	if (wait_ns)
 		*wait_ns = sd_time_mono_ns() - t0;
 	if (e != SD_OK) {
@@ -514,14 +524,14 @@ sd_err sd_store_replace(sd_lock *l, const char *buf, size_t len)
 	return SD_OK;
 }
 
-sd_err sd_store_remove(sd_lock *l)
+sd_err sd_store_remove(sd_lock *l, sd_error *er)
 {
 	char dir[PATH_MAX_LEN];
 	fan_dir(l->s, l->key, dir, sizeof dir);
 	if (unlink(l->path) != 0)
-		return errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+		return sys_fail(er, errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL, errno);
 	if (sync_dir(l->s, dir) != 0)
-		return sd_err_from_errno(errno);
+		return sys_fail(er, sd_err_from_errno(errno), errno);
 	return SD_OK;
 }
 
@@ -684,11 +694,11 @@ static int scan_fan(const char *fanpath, const char *fan, sd_store_visitor fn, v
 	return stop;
 }
 
-sd_err sd_store_scan(sd_store *s, sd_store_visitor fn, void *ctx)
+sd_err sd_store_scan(sd_store *s, sd_store_visitor fn, void *ctx, sd_error *er)
 {
 	DIR *d = opendir(s->sessions);
 	if (!d)
-		return SD_ERR_INTERNAL;
+		return sys_fail(er, SD_ERR_INTERNAL, errno);
 	struct dirent *de;
 	int stop = 0;
 	char path[PATH_MAX_LEN];
@@ -746,18 +756,18 @@ static int rename_noreplace(const char *from, const char *to)
 	return rename(from, to);
 }
 
-sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n)
+sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n, sd_error *er)
 {
 	const char *rel = under_sessions(s, path);
 	if (!rel)
-		return SD_ERR_BAD_REQUEST;
+		return sys_fail(er, SD_ERR_NOT_IN_STORE, 0);
 	char qdir[PATH_MAX_LEN], flat[PATH_MAX_LEN], from_dir[PATH_MAX_LEN];
 	snprintf(qdir, sizeof qdir, "%s/quarantine", s->dir);
 	if (mkdir(qdir, 0750) == 0) {
 		if (sync_dir(s, s->dir) != 0)
-			return sd_err_from_errno(errno);
+			return sys_fail(er, sd_err_from_errno(errno), errno);
 	} else if (errno != EEXIST) {
-		return sd_err_from_errno(errno);
+		return sys_fail(er, sd_err_from_errno(errno), errno);
 	}
 	snprintf(flat, sizeof flat, "%s", rel);
 	for (char *p = flat; *p; p++)
@@ -771,35 +781,35 @@ sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n)
 		if (rename_noreplace(path, dest) == 0) {
 			parent_of(path, from_dir, sizeof from_dir);
 			if (sync_dir(s, qdir) != 0 || sync_dir(s, from_dir) != 0)
-				return sd_err_from_errno(errno);
+				return sys_fail(er, sd_err_from_errno(errno), errno);
 			return SD_OK;
 		}
 		if (errno == ENOENT)
-			return SD_ERR_NOT_FOUND;
+			return sys_fail(er, SD_ERR_NOT_FOUND, errno);
 		if (errno != EEXIST)
-			return sd_err_from_errno(errno);
+			return sys_fail(er, sd_err_from_errno(errno), errno);
 	}
-	return SD_ERR_EXISTS;
+	return sd_error_set(er, SD_ERR_NAMES_EXHAUSTED, 0, "the quarantine names are all taken");
 }
 
-sd_err sd_store_remove_temp(sd_store *s, const char *path, int64_t min_age_ms)
+sd_err sd_store_remove_temp(sd_store *s, const char *path, int64_t min_age_ms, sd_error *er)
 {
 	const char *slash = strrchr(path, '/');
 	if (!under_sessions(s, path) || !slash || !is_temp_name(slash + 1))
-		return SD_ERR_BAD_REQUEST;
+		return sys_fail(er, SD_ERR_NOT_IN_STORE, 0);
 	struct stat st;
 	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+		return sys_fail(er, errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL, errno);
 	if (!S_ISREG(st.st_mode))
-		return SD_ERR_BAD_REQUEST;
+		return sys_fail(er, SD_ERR_NOT_IN_STORE, 0);
 	int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 	if (sd_time_epoch_ms() - mtime_ms < min_age_ms)
-		return SD_ERR_BUSY;
+		return sys_fail(er, SD_ERR_TOO_YOUNG, 0);
 	if (unlink(path) != 0)
-		return errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+		return sys_fail(er, errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL, errno);
 	char dir[PATH_MAX_LEN];
 	parent_of(path, dir, sizeof dir);
 	if (sync_dir(s, dir) != 0)
-		return sd_err_from_errno(errno);
+		return sys_fail(er, sd_err_from_errno(errno), errno);
 	return SD_OK;
 }

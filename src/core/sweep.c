@@ -31,7 +31,8 @@ int sd_sweep_bytes_expired(const char *key, const char *buf, size_t len, int64_t
 	return x != 0 && x <= now_ms;
 }
 
-sd_sweep_outcome sd_sweep_one(sd_store *s, const char *key, int64_t now_ms, int64_t *expires_ms)
+sd_sweep_outcome sd_sweep_one(sd_store *s, const char *key, int64_t now_ms, int64_t *expires_ms,
+			      sd_error *er)
 {
 	sd_lock *l;
 	char *buf;
@@ -43,8 +44,10 @@ sd_sweep_outcome sd_sweep_one(sd_store *s, const char *key, int64_t now_ms, int6
 		return SD_SWEEP_GONE;
 	if (e == SD_ERR_BUSY)
 		return SD_SWEEP_BUSY;
-	if (e != SD_OK)
+	if (e != SD_OK) {
+		sd_error_set(er, e, 0, "cannot take its lock: %s", sd_err_message(e));
 		return SD_SWEEP_FAILED;
+	}
 	sd_sweep_outcome o;
 	int x = sd_sweep_bytes_expired(key, buf, len, now_ms, expires_ms);
 	free(buf);
@@ -52,7 +55,7 @@ sd_sweep_outcome sd_sweep_one(sd_store *s, const char *key, int64_t now_ms, int6
 		o = SD_SWEEP_DAMAGED;
 	} else if (x == 0) {
 		o = SD_SWEEP_KEPT;
-	} else if ((e = sd_store_remove(l)) == SD_OK) {
+	} else if ((e = sd_store_remove(l, er)) == SD_OK) {
 		sd_metrics_add(SD_M_SESSIONS_EXPIRED, 1);
 		o = SD_SWEEP_REMOVED;
 	} else {
@@ -178,13 +181,13 @@ void sd_sweeper_tick(sd_sweeper *w, int64_t now_ms, sd_sweep_stats *st)
 		}
 		char key[SD_KEY_LEN + 1], *buf;
 		size_t len;
-		if (!key_of(w, de->d_name, key) || sd_store_read(w->store, key, &buf, &len) != SD_OK)
+		if (!key_of(w, de->d_name, key) || sd_store_read(w->store, key, &buf, &len, NULL) != SD_OK)
 			continue;
 		st->scanned++;
 		int x = sd_sweep_bytes_expired(key, buf, len, now_ms, NULL);
 		free(buf);
 		if (x == 1) {
-			sd_sweep_outcome o = sd_sweep_one(w->store, key, now_ms, NULL);
+			sd_sweep_outcome o = sd_sweep_one(w->store, key, now_ms, NULL, NULL);
 			if (o == SD_SWEEP_REMOVED) {
 				st->removed++;
 				sd_log_debug("sweeper: removed expired session %s", key);

@@ -98,15 +98,15 @@ sd_err sd_secret_load(const char *path, int create, sd_secret *out, char msg[SD_
 		r = SD_ERR_INTERNAL;
 	} else if (!S_ISREG(st.st_mode)) {
 		snprintf(msg, SD_MSG_MAX, "the secret file %s is not a regular file", path);
-		r = SD_ERR_BAD_REQUEST;
+		r = SD_ERR_BAD_SECRET;
 	} else if (st.st_mode & 077) {
 		snprintf(msg, SD_MSG_MAX, "the secret file %s has mode %04o; it must be readable by its owner only "
 			 "(chmod 600)", path, (unsigned)(st.st_mode & 07777));
-		r = SD_ERR_BAD_REQUEST;
+		r = SD_ERR_BAD_SECRET;
 	} else if (st.st_size != SD_SECRET_LEN) {
 		snprintf(msg, SD_MSG_MAX, "the secret file %s holds %lld bytes; it must hold exactly %d random bytes",
 			 path, (long long)st.st_size, SD_SECRET_LEN);
-		r = SD_ERR_BAD_REQUEST;
+		r = SD_ERR_BAD_SECRET;
 	} else if (read(fd, out->k, sizeof out->k) != (ssize_t)sizeof out->k) {
 		snprintf(msg, SD_MSG_MAX, "cannot read the secret file %s", path);
 		r = SD_ERR_INTERNAL;

@@ -59,6 +59,7 @@ static int repair_session(struct fsck_ctx *f, const sd_entry *e, char *action, s
 	char *buf = NULL, msg[SD_MSG_MAX], dest[PATH_LEN];
 	size_t len;
 	json_t *doc = NULL;
+	sd_error er;
 	int done = 0;
 	sd_err err = sd_store_lock(s, e->key, &l, &buf, &len, NULL);
 	if (err == SD_ERR_NOT_FOUND) {
@@ -72,12 +73,11 @@ static int repair_session(struct fsck_ctx *f, const sd_entry *e, char *action, s
 	if (sd_doc_parse_stored(buf, len, e->key, &doc, msg) == SD_OK) {
 		snprintf(action, n, "left in place: rewritten meanwhile and valid now");
 		done = 1;
-	} else if ((err = sd_store_quarantine(s, e->path, dest, sizeof dest)) == SD_OK) {
+	} else if (sd_store_quarantine(s, e->path, dest, sizeof dest, &er) == SD_OK) {
 		snprintf(action, n, "moved to %s", ctl_rel(f->c, dest));
 		done = 1;
 	} else {
-		snprintf(action, n, "not moved: %s", err == SD_ERR_EXISTS ? "the quarantine names are all taken"
-									   : strerror(errno));
+		snprintf(action, n, "not moved: %s", er.msg);
 	}
 	json_decref(doc);
 	free(buf);
@@ -87,9 +87,10 @@ static int repair_session(struct fsck_ctx *f, const sd_entry *e, char *action, s
 
 static void check_session(struct fsck_ctx *f, const sd_entry *e)
 {
-	char msg[SD_MSG_MAX], detail[SD_MSG_MAX + 16], action[PATH_LEN + 64];
+	char detail[SD_MSG_MAX + 16], action[PATH_LEN + 64];
 	json_t *doc;
-	sd_err err = ctl_load(f->c, e->key, &doc, NULL, msg);
+	sd_error er;
+	sd_err err = ctl_load(f->c, e->key, &doc, NULL, &er);
 	if (err == SD_ERR_NOT_FOUND) /* removed (gc) since the scan read its name */
 		return;
 	f->sessions++;
@@ -100,10 +101,10 @@ static void check_session(struct fsck_ctx *f, const sd_entry *e)
 	}
 	if (err != SD_ERR_CORRUPT) {
 		/* Permissions or the disk: moving the file would not help. */
-		finding(f, "unreadable", e->path, msg, f->repair ? "left in place: fix its permissions" : NULL, 1, 0);
+		finding(f, "unreadable", e->path, er.msg, f->repair ? "left in place: fix its permissions" : NULL, 1, 0);
 		return;
 	}
-	snprintf(detail, sizeof detail, "%s", msg);
+	snprintf(detail, sizeof detail, "%s", er.msg);
 	int done = f->repair && repair_session(f, e, action, sizeof action);
 	finding(f, "damaged", e->path, detail, f->repair ? action : NULL, 1, done);
 }
@@ -120,14 +121,15 @@ static void check_stray(struct fsck_ctx *f, const sd_entry *e)
 	int done = 0;
 	if (f->repair) {
 		/* Nothing reads or writes a stray, so it needs no lock. */
-		sd_err err = sd_store_quarantine(f->c->store, e->path, dest, sizeof dest);
+		sd_error er;
+		sd_err err = sd_store_quarantine(f->c->store, e->path, dest, sizeof dest, &er);
 		done = err == SD_OK || err == SD_ERR_NOT_FOUND;
 		if (err == SD_OK)
 			snprintf(action, sizeof action, "moved to %s", ctl_rel(f->c, dest));
 		else if (err == SD_ERR_NOT_FOUND)
 			snprintf(action, sizeof action, "gone meanwhile");
 		else
-			snprintf(action, sizeof action, "not moved: %s", strerror(errno));
+			snprintf(action, sizeof action, "not moved: %s", er.msg);
 	}
 	finding(f, "stray", e->path, detail, f->repair ? action : NULL, 1, done);
 }
@@ -146,12 +148,12 @@ static void check_temp(struct fsck_ctx *f, const sd_entry *e)
 	snprintf(detail, sizeof detail, "temporary file left by an interrupted write (%s old)", age);
 	int done = 0;
 	if (f->repair) {
-		sd_err err = sd_store_remove_temp(f->c->store, e->path, CTL_TEMP_MAX_AGE_MS);
+		sd_err err = sd_store_remove_temp(f->c->store, e->path, CTL_TEMP_MAX_AGE_MS, NULL);
 		done = err == SD_OK || err == SD_ERR_NOT_FOUND;
 		snprintf(action, sizeof action, "%s",
 			 err == SD_OK		 ? "removed"
 			 : err == SD_ERR_NOT_FOUND ? "gone meanwhile"
-			 : err == SD_ERR_BUSY	 ? "kept: written again meanwhile"
+			 : err == SD_ERR_TOO_YOUNG ? "kept: written again meanwhile"
 						 : "not removed: cannot unlink it");
 	}
 	finding(f, "temp", e->path, detail, f->repair ? action : NULL, 1, done);
@@ -183,8 +185,9 @@ int ctl_fsck(sd_ctl *c, int argc, char **argv)
 	f.now = sd_time_epoch_ms();
 	if (c->json)
 		fputs("{\"findings\":[", stdout);
-	if (sd_store_scan(c->store, fsck_visit, &f) != SD_OK) {
-		ctl_warn(c, "cannot read the sessions folder of %s: %s", c->data_dir, strerror(errno));
+	sd_error er;
+	if (sd_store_scan(c->store, fsck_visit, &f, &er) != SD_OK) {
+		ctl_warn(c, "cannot read the sessions folder of %s: %s", c->data_dir, er.msg);
 		finding(&f, "unreadable", c->data_dir, "cannot read the sessions folder", NULL, 1, 0);
 	}
 	int clean = f.problems == 0;
@@ -268,6 +271,7 @@ static gc_outcome gc_one(sd_ctl *c, const gc_cand *g, int64_t cutoff, int64_t *u
 	char *buf = NULL, msg[SD_MSG_MAX];
 	size_t len;
 	json_t *doc = NULL;
+	sd_error er;
 	sd_err err = sd_store_lock(c->store, g->key, &l, &buf, &len, NULL);
 	if (err == SD_ERR_NOT_FOUND)
 		return GC_GONE;
@@ -283,12 +287,12 @@ static gc_outcome gc_one(sd_ctl *c, const gc_cand *g, int64_t cutoff, int64_t *u
 		o = GC_KEPT_DAMAGED;
 	} else if ((*updated = ctl_doc_time(doc, "updated")) >= cutoff) {
 		o = GC_KEPT_UPDATED;
-	} else if ((err = sd_store_remove(l)) == SD_OK) {
+	} else if ((err = sd_store_remove(l, &er)) == SD_OK) {
 		o = GC_DELETED;
 	} else if (err == SD_ERR_NOT_FOUND) {
 		o = GC_GONE;
 	} else {
-		ctl_warn(c, "%s: cannot remove it: %s", g->key, strerror(errno));
+		ctl_warn(c, "%s: cannot remove it: %s", g->key, er.msg);
 		o = GC_FAILED;
 	}
 	json_decref(doc);
@@ -301,13 +305,14 @@ static gc_outcome gc_one(sd_ctl *c, const gc_cand *g, int64_t cutoff, int64_t *u
  * same lock, and the expiry checked again under it). */
 static gc_outcome gc_expired_one(sd_ctl *c, const gc_cand *g, int64_t now, int64_t *expires)
 {
-	switch (sd_sweep_one(c->store, g->key, now, expires)) {
+	sd_error er = {.msg = "unknown error"};
+	switch (sd_sweep_one(c->store, g->key, now, expires, &er)) {
 	case SD_SWEEP_REMOVED: return GC_DELETED;
 	case SD_SWEEP_KEPT: return GC_KEPT_UPDATED;
 	case SD_SWEEP_GONE: return GC_GONE;
 	case SD_SWEEP_BUSY: return GC_KEPT_BUSY;
 	case SD_SWEEP_DAMAGED: ctl_warn(c, "%s: damaged (see fsck)", g->key); return GC_KEPT_DAMAGED;
-	default: ctl_warn(c, "%s: cannot remove it: %s", g->key, strerror(errno)); return GC_FAILED;
+	default: ctl_warn(c, "%s: cannot remove it: %s", g->key, er.msg); return GC_FAILED;
 	}
 }
 

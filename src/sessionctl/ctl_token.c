@@ -45,11 +45,12 @@ int ctl_token(sd_ctl *c, int argc, char **argv)
 		return CTL_PROBLEMS;
 	}
 	json_t *doc;
-	sd_err e = ctl_load(c, key, &doc, NULL, msg);
+	sd_error er;
+	sd_err e = ctl_load(c, key, &doc, NULL, &er);
 	json_decref(doc);
 	if (e == SD_ERR_NOT_FOUND) { /* a token for no session helps nobody */
 		sodium_memzero(&secret, sizeof secret);
-		ctl_warn(c, "%s", msg);
+		ctl_warn(c, "%s", er.msg);
 		return CTL_PROBLEMS;
 	}
 	char w[SD_TOKEN_LEN + 1], r[SD_TOKEN_LEN + 1];

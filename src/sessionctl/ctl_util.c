@@ -258,25 +258,22 @@ int ctl_describe_stray(const sd_entry *e, char *buf, size_t n)
 	return 1;
 }
 
-sd_err ctl_load(sd_ctl *c, const char *key, json_t **doc, size_t *size, char msg[SD_MSG_MAX])
+sd_err ctl_load(sd_ctl *c, const char *key, json_t **doc, size_t *size, sd_error *er)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	*doc = NULL;
-	errno = 0;
-	sd_err e = sd_store_read(c->store, key, &buf, &len);
-	if (e == SD_ERR_NOT_FOUND) {
-		snprintf(msg, SD_MSG_MAX, "no session %s", key);
-		return e;
-	}
-	if (e != SD_OK) {
-		snprintf(msg, SD_MSG_MAX, "cannot read: %s", errno ? strerror(errno) : sd_err_message(e));
-		return SD_ERR_INTERNAL;
-	}
-	e = sd_doc_parse_stored(buf, len, key, doc, msg);
+	sd_error rd = {0};
+	sd_err e = sd_store_read(c->store, key, &buf, &len, &rd);
+	if (e == SD_ERR_NOT_FOUND)
+		return sd_error_set(er, e, rd.sys_errno, "no session %s", key);
+	if (e != SD_OK)
+		return sd_error_set(er, SD_ERR_INTERNAL, rd.sys_errno, "cannot read: %s", rd.msg);
+	char why[SD_MSG_MAX];
+	e = sd_doc_parse_stored(buf, len, key, doc, why);
 	free(buf);
 	if (e != SD_OK)
-		return SD_ERR_CORRUPT;
+		return sd_error_set(er, SD_ERR_CORRUPT, 0, "%s", why);
 	if (size)
 		*size = len;
 	return SD_OK;
@@ -296,12 +293,13 @@ static int walk_visit(const sd_entry *e, void *arg)
 	if (e->kind == SD_ENTRY_SESSION) {
 		json_t *doc;
 		size_t size;
-		sd_err err = ctl_load(c, e->key, &doc, &size, msg);
+		sd_error er;
+		sd_err err = ctl_load(c, e->key, &doc, &size, &er);
 		if (err == SD_ERR_NOT_FOUND) /* removed since the scan read its name */
 			return 0;
 		if (err != SD_OK) {
 			c->damaged++;
-			ctl_warn(c, "%s: %s%s", e->path, err == SD_ERR_CORRUPT ? "damaged: " : "", msg);
+			ctl_warn(c, "%s: %s%s", e->path, err == SD_ERR_CORRUPT ? "damaged: " : "", er.msg);
 			return 0;
 		}
 		int stop = w->fn(c, e->key, doc, size, w->ctx);
@@ -323,9 +321,10 @@ static int walk_visit(const sd_entry *e, void *arg)
 sd_err ctl_each_session(sd_ctl *c, ctl_session_fn fn, void *ctx)
 {
 	struct walk w = {.c = c, .fn = fn, .ctx = ctx};
-	sd_err e = sd_store_scan(c->store, walk_visit, &w);
+	sd_error er;
+	sd_err e = sd_store_scan(c->store, walk_visit, &w, &er);
 	if (e != SD_OK)
-		ctl_warn(c, "cannot read the sessions folder of %s: %s", c->data_dir, strerror(errno));
+		ctl_warn(c, "cannot read the sessions folder of %s: %s", c->data_dir, er.msg);
 	return e;
 }
 

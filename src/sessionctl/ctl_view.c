@@ -192,13 +192,14 @@ static int show_raw(sd_ctl *c, const char *key)
 {
 	char *buf = NULL, msg[SD_MSG_MAX];
 	size_t len = 0;
-	sd_err e = sd_store_read(c->store, key, &buf, &len);
+	sd_error er;
+	sd_err e = sd_store_read(c->store, key, &buf, &len, &er);
 	if (e == SD_ERR_NOT_FOUND) {
 		ctl_warn(c, "no session %s", key);
 		return CTL_PROBLEMS;
 	}
 	if (e != SD_OK) {
-		ctl_warn(c, "%s: cannot read: %s", key, sd_err_message(e));
+		ctl_warn(c, "%s: cannot read: %s", key, er.msg);
 		return CTL_PROBLEMS;
 	}
 	int st = fwrite(buf, 1, len, stdout) == len ? CTL_OK : CTL_PROBLEMS;
@@ -228,7 +229,7 @@ int ctl_show(sd_ctl *c, int argc, char **argv)
 							 : "give one KEY, not several");
 	if (raw && c->json)
 		return ctl_usage_error(c, "--raw and --json do not go together");
-	char key[SD_KEY_LEN + 1], msg[SD_MSG_MAX];
+	char key[SD_KEY_LEN + 1];
 	if (sd_key_normalize(argv[optind], strlen(argv[optind]), key) != SD_OK)
 		return ctl_usage_error(c, "'%s' is not a key (8 letters or digits)", argv[optind]);
 	st = ctl_open(c, 0);
@@ -237,13 +238,14 @@ int ctl_show(sd_ctl *c, int argc, char **argv)
 	if (raw)
 		return show_raw(c, key);
 	json_t *doc;
-	sd_err e = ctl_load(c, key, &doc, NULL, msg);
+	sd_error er;
+	sd_err e = ctl_load(c, key, &doc, NULL, &er);
 	if (e != SD_OK) {
 		if (e == SD_ERR_NOT_FOUND)
-			ctl_warn(c, "%s", msg);
+			ctl_warn(c, "%s", er.msg);
 		else
 			ctl_warn(c, "%s: %s%s (sessionctl show --raw %s prints the bytes)", key,
-				 e == SD_ERR_CORRUPT ? "damaged: " : "", msg, key);
+				 e == SD_ERR_CORRUPT ? "damaged: " : "", er.msg, key);
 		return CTL_PROBLEMS;
 	}
 	size_t len;

@@ -109,9 +109,10 @@ const char *ctl_human_age(int64_t ms, char *buf, size_t n);
 int ctl_describe_stray(const sd_entry *e, char *buf, size_t n);
 
 /* Read and validate one session. SD_ERR_NOT_FOUND when it is gone,
- * SD_ERR_CORRUPT (msg says why) when it does not validate, SD_ERR_INTERNAL
- * with msg set when it cannot be read. *doc is a new reference. */
-sd_err ctl_load(sd_ctl *c, const char *key, json_t **doc, size_t *size, char msg[SD_MSG_MAX]);
+ * SD_ERR_CORRUPT when it does not validate, SD_ERR_INTERNAL when it cannot
+ * be read; er says why (and the errno of a read that failed). *doc is a
+ * new reference. */
+sd_err ctl_load(sd_ctl *c, const char *key, json_t **doc, size_t *size, sd_error *er);
 
 /* Every valid session of the store, read whole once (no lock: rename makes
  * each read consistent) and validated. Damaged files and stray entries are

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sd_api.h"
+#include "sd_docsplice.h"
 #include "sd_log.h"
 #include "sd_mem.h"
 #include "sd_metrics.h"
@@ -44,7 +45,7 @@ static sd_err load_doc(sd_store *s, const char *key, int64_t now_ms, json_t **do
 {
 	char *buf;
 	size_t len;
-	sd_err e = sd_store_read(s, key, &buf, &len);
+	sd_err e = sd_store_read(s, key, &buf, &len, NULL);
 	if (e == SD_OK)
 		e = parse_stored(key, buf, len, doc, msg);
 	if (e == SD_OK && sd_doc_expired(*doc, now_ms)) {
@@ -55,8 +56,7 @@ static sd_err load_doc(sd_store *s, const char *key, int64_t now_ms, json_t **do
 	return e;
 }
 
-sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, void *rng_ctx,
-			  sd_api_result *r)
+sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, const sd_key_draw *draw, sd_api_result *r)
 {
 	result_init(r);
 	json_t *src = NULL;
@@ -77,7 +77,7 @@ sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, vo
 	sd_err e = SD_ERR_BUSY;
 	for (int i = 0; i < SD_API_KEY_TRIES; i++) {
 		char key[SD_KEY_LEN + 1];
-		sd_key_generate(key, rng, rng_ctx);
+		sd_key_draw_new(key, draw);
 		json_t *doc = sd_doc_new(key, meta, data, now);
 		if (doc && sd_doc_set_expiry(doc, &b->ttl, now_ms) != SD_OK) {
 			json_decref(doc);
@@ -119,7 +119,7 @@ sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r)
 	memcpy(r->key, key, SD_KEY_LEN + 1);
 	char *buf;
 	size_t len;
-	sd_err e = sd_store_read(s, key, &buf, &len);
+	sd_err e = sd_store_read(s, key, &buf, &len, NULL);
 	if (e != SD_OK)
 		return e;
 	int64_t now_ms = sd_time_epoch_ms(), expires = 0;
@@ -144,9 +144,16 @@ sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r)
 	return e;
 }
 
-static int if_match_ok(const sd_if_match *im, int64_t version)
+static int has_precond(const sd_precond *pre) { return pre && pre->kind != SD_PRE_NONE; }
+
+static int precond_holds(const sd_precond *pre, int64_t version)
 {
-	return !im || !im->present || im->match(im->list, version) == 1;
+	if (!has_precond(pre) || pre->kind == SD_PRE_ANY)
+		return 1;
+	for (size_t i = 0; i < pre->n; i++)
+		if (pre->versions[i] == version)
+			return 1;
+	return 0;
 }
 
 /* Take a session's lock for a write, counting the wait and a timeout. */
@@ -163,25 +170,39 @@ static sd_err lock_for_write(sd_store *s, const char *key, sd_lock **l, char **b
 }
 
 /* The conditions of a write on the locked document: SD_ERR_PRECONDITION
- * or SD_ERR_CONFLICT (message in msg) when If-Match or the body version
- * names another version. */
-static sd_err check_version(const json_t *doc, const sd_if_match *im, int has_version, int64_t version,
-			    char msg[SD_MSG_MAX])
+ * when pre does not hold for its version, SD_ERR_CONFLICT when the body
+ * version names another one. */
+static sd_err check_version(const json_t *doc, const sd_precond *pre, int has_version, int64_t version)
 {
 	int64_t cur = sd_doc_version(doc);
-	if (!if_match_ok(im, cur)) {
-		snprintf(msg, SD_MSG_MAX, "If-Match does not match; the current version is %lld.", (long long)cur);
+	if (!precond_holds(pre, cur))
 		return SD_ERR_PRECONDITION;
-	}
-	if (has_version && version != cur) {
-		snprintf(msg, SD_MSG_MAX, "Version %lld is stale; the current version is %lld.", (long long)version,
-			 (long long)cur);
+	if (has_version && version != cur)
 		return SD_ERR_CONFLICT;
-	}
 	return SD_OK;
 }
 
-sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd_api_result *r)
+/* The save on the stored bytes, parsing neither the old data nor the
+ * rest of the file (docsplice.c): 1 when it decided, with *e and, on
+ * SD_OK, the new document and the bytes to write, buf freed; 0 when the
+ * full path must decide: the file is not in canonical layout, or a version
+ * check fails (its answer carries the whole current document). */
+static int save_spliced(const sd_save_body *b, const sd_precond *pre, char *buf, size_t len, const char *now,
+			int64_t now_ms, sd_err *e, json_t **doc, char **bytes, size_t *out_len)
+{
+	sd_doc_parts old;
+	if (!sd_doc_split(buf, len, b->key, &old) || !precond_holds(pre, old.version) ||
+	    (b->has_version && b->version != old.version))
+		return 0;
+	if (old.expires_ms && old.expires_ms <= now_ms)
+		*e = SD_ERR_NOT_FOUND; /* gone; the sweeper removes the file */
+	else
+		*e = sd_doc_splice_save(&old, b, now, now_ms, doc, bytes, out_len);
+	free(buf);
+	return 1;
+}
+
+sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_precond *pre, sd_api_result *r)
 {
 	result_init(r);
 	memcpy(r->key, b->key, SD_KEY_LEN + 1);
@@ -189,32 +210,39 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 	char *buf;
 	size_t len;
 	sd_err e = lock_for_write(s, b->key, &l, &buf, &len);
-	if (e == SD_ERR_NOT_FOUND && im && im->present) { /* RFC 9110: no current entity, no match */
-		snprintf(r->msg, sizeof r->msg, "If-Match is given but there is no session %s.", b->key);
+	if (e == SD_ERR_NOT_FOUND && has_precond(pre)) /* RFC 9110: no current entity, no match */
 		return SD_ERR_PRECONDITION;
-	}
 	if (e != SD_OK)
 		return e;
 	json_t *doc = NULL;
+	char *bytes = NULL;
 	int64_t now_ms = sd_time_epoch_ms();
-	e = parse_stored(b->key, buf, len, &doc, r->msg);
-	if (e == SD_OK && sd_doc_expired(doc, now_ms))
-		e = SD_ERR_NOT_FOUND; /* gone; the sweeper removes the file */
-	if (e == SD_OK) {
-		e = check_version(doc, im, b->has_version, b->version, r->msg);
-		if (e != SD_OK) {
-			sd_metrics_add(SD_M_CONFLICTS, 1);
-			r->doc = doc; /* the current document, for the client to merge */
-			doc = NULL;
+	char now[SD_TIME_LEN];
+	sd_time_format(now_ms, now);
+	int staged = 0; /* the save was applied: what follows is the write's outcome */
+	if (save_spliced(b, pre, buf, len, now, now_ms, &e, &doc, &bytes, &len)) {
+		staged = e != SD_ERR_NOT_FOUND;
+	} else {
+		e = parse_stored(b->key, buf, len, &doc, r->msg);
+		if (e == SD_OK && sd_doc_expired(doc, now_ms))
+			e = SD_ERR_NOT_FOUND; /* gone; the sweeper removes the file */
+		if (e == SD_OK) {
+			e = check_version(doc, pre, b->has_version, b->version);
+			if (e != SD_OK) {
+				sd_metrics_add(SD_M_CONFLICTS, 1);
+				r->doc = doc; /* the current document, for the client to merge */
+				doc = NULL;
+			}
 		}
-	}
-	if (e == SD_OK) {
-		char now[SD_TIME_LEN];
-		sd_time_format(now_ms, now);
-		e = sd_doc_apply_save(doc, b, now);
+		if (e == SD_OK) {
+			staged = 1;
+			e = sd_doc_apply_save(doc, b, now);
+		}
 		if (e == SD_OK)
 			e = sd_doc_set_expiry(doc, &b->ttl, now_ms);
-		char *bytes = e == SD_OK ? sd_doc_dump(doc, &len) : NULL;
+		bytes = e == SD_OK ? sd_doc_dump(doc, &len) : NULL;
+	}
+	if (staged) {
 		if (e == SD_OK && !bytes)
 			e = SD_ERR_INTERNAL;
 		if (e == SD_ERR_INTERNAL && sd_mem_exceeded()) { /* nothing was written */
@@ -227,15 +255,12 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 		if (e == SD_OK) {
 			r->doc = doc;
 			doc = NULL;
-		} else if (e == SD_ERR_BAD_REQUEST) {
-			snprintf(r->msg, sizeof r->msg, "The session has reached the largest version; "
-				 "instantiate a new one.");
 		} else if (e == SD_ERR_UNSYNCED) {
 			snprintf(r->msg, sizeof r->msg,
 				 "The new version %lld may be in place: the server could not confirm it is on disk. "
 				 "Load the session before saving again.", (long long)sd_doc_version(doc));
-		} else if (e == SD_ERR_TOO_LARGE || e == SD_ERR_BUSY) {
-			/* over the memory budget before any write: answered as such */
+		} else if (e == SD_ERR_TOO_LARGE || e == SD_ERR_BUSY || e == SD_ERR_VERSION_LIMIT) {
+			/* refused before any write (memory budget, version ceiling): answered as such */
 		} else if (e == SD_ERR_STORAGE_FULL) {
 			sd_log_error("storage full while saving session %s; the old document stays", b->key);
 		} else {
@@ -247,7 +272,7 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd
 	return e;
 }
 
-sd_err sd_api_delete(sd_store *s, const sd_delete_body *b, const sd_if_match *im, sd_api_result *r)
+sd_err sd_api_delete(sd_store *s, const sd_delete_body *b, const sd_precond *pre, sd_api_result *r)
 {
 	result_init(r);
 	memcpy(r->key, b->key, SD_KEY_LEN + 1);
@@ -258,20 +283,20 @@ sd_err sd_api_delete(sd_store *s, const sd_delete_body *b, const sd_if_match *im
 	if (e != SD_OK)
 		return e;
 	json_t *doc = NULL;
-	int conditional = b->has_version || (im && im->present);
+	int conditional = b->has_version || has_precond(pre);
 	e = parse_stored(b->key, buf, len, &doc, r->msg);
 	int expired = e == SD_OK && sd_doc_expired(doc, sd_time_epoch_ms());
 	if (e == SD_ERR_CORRUPT && !conditional)
 		e = SD_OK; /* erasure does not need the content: a damaged file goes too */
 	else if (e == SD_OK && !expired)
-		e = check_version(doc, im, b->has_version, b->version, r->msg);
+		e = check_version(doc, pre, b->has_version, b->version);
 	if (e == SD_ERR_CONFLICT || e == SD_ERR_PRECONDITION) {
 		sd_metrics_add(SD_M_CONFLICTS, 1);
 		r->doc = doc;
 		doc = NULL;
 	}
 	if (e == SD_OK) {
-		e = sd_store_remove(l);
+		e = sd_store_remove(l, NULL);
 		if (e == SD_OK) {
 			sd_metrics_add(expired ? SD_M_SESSIONS_EXPIRED : SD_M_SESSIONS_DELETED, 1);
 			if (expired)

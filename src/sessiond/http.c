@@ -29,6 +29,7 @@ const char *sd_http_reason(int status)
 	case 412: return "Precondition Failed";
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
+	case 421: return "Misdirected Request";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
@@ -106,8 +107,10 @@ static void set_error(sd_response *resp, sd_err e, const char *msg, const json_t
 		json_object_set_new(b, "version", json_integer(sd_doc_version(current)));
 		json_object_set(b, "current", (json_t *)current);
 	}
-	if (e == SD_ERR_BUSY)
+	if (e == SD_ERR_BUSY || e == SD_ERR_FROZEN)
 		sd_response_header(resp, "Retry-After: 1");
+	if (e == SD_ERR_MISDIRECTED || e == SD_ERR_FROZEN)
+		sd_metrics_add(e == SD_ERR_MISDIRECTED ? SD_M_MISDIRECTED : SD_M_FROZEN_REJECTIONS, 1);
 	if (e == SD_ERR_UNAUTHORIZED)
 		sd_response_header(resp, "WWW-Authenticate: Bearer");
 	set_json(resp, sd_err_status(e), b);
@@ -118,34 +121,59 @@ static void set_etag(sd_response *resp, int64_t version)
 	sd_response_header(resp, "ETag: \"%lld\"", (long long)version);
 }
 
-/* Find key=VALUE in a query string and normalise it. */
-static sd_err query_key(const char *query, char key[SD_KEY_LEN + 1])
+/* The key in the URL: the query string is empty (*present 0), or exactly
+ * NAME=KEY: one parameter, its name exactly NAME (lower case), so that the
+ * router, which matches names in any case and takes the first, and this
+ * node can never read different keys. Anything else is bad_key. */
+static sd_err query_key(const char *query, const char *name, int *present, char key[SD_KEY_LEN + 1],
+			char msg[SD_MSG_MAX])
 {
-	for (const char *p = query; p && *p;) {
-		const char *amp = strchr(p, '&');
-		size_t n = amp ? (size_t)(amp - p) : strlen(p);
-		if (n >= 4 && strncmp(p, "key=", 4) == 0)
-			return sd_key_normalize(p + 4, n - 4, key);
-		p = amp ? amp + 1 : NULL;
+	*present = query && *query;
+	if (!*present)
+		return SD_OK;
+	size_t nl = strlen(name);
+	if (strncmp(query, name, nl) != 0 || query[nl] != '=' || strchr(query, '&')) {
+		snprintf(msg, SD_MSG_MAX, "The query string must be exactly %s=KEY: one parameter, named in lower case.",
+			 name);
+		return SD_ERR_BAD_KEY;
 	}
-	return SD_ERR_BAD_KEY;
+	if (sd_key_normalize(query + nl + 1, strlen(query + nl + 1), key) != SD_OK) {
+		snprintf(msg, SD_MSG_MAX, "%s in the URL must be exactly 8 letters or digits.", name);
+		return SD_ERR_BAD_KEY;
+	}
+	return SD_OK;
 }
+
+/* The version an entity tag's opaque characters name: our tag for a
+ * version is the decimal version in quotes, so only the same characters
+ * name it ("01" never names version 1). 0 (no version) otherwise. */
+static int64_t etag_version(const char *o, size_t len)
+{
+	if (len == 0 || len > 16 || o[0] == '0')
+		return 0;
+	int64_t v = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (o[i] < '0' || o[i] > '9')
+			return 0;
+		v = v * 10 + (o[i] - '0');
+	}
+	return v <= SD_DOC_MAX_VERSION ? v : 0;
+}
+
+/* One element of an entity-tag list: the version its tag names (0: none
+ * of ours; for "*", any is set instead) and whether it is weak. */
+typedef void (*etag_fn)(void *ctx, int any, int64_t version, int weak);
 
 /* The one reader of If-Match and If-None-Match lists (RFC 9110 8.8.3,
  * 13.1.1, 13.1.2): "*" or comma-separated entity tags, [W/]"opaque", of
- * any number the header holds. Our entity tag for a version is the decimal
- * version in quotes; an opaque tag matches it only when it is the same
- * characters ("01" never matches version 1). Strong comparison (If-Match):
- * a weak tag never matches; weak comparison (If-None-Match): W/"1" matches
- * "1". "*" matches any current version (the caller asks only when the
- * session exists). Returns 1 on a match, 0 on none, -1 when the list is
- * not a list of entity tags: that matches nothing (If-Match fails with
- * 412, If-None-Match gives the full answer). */
-static int etag_eval(const char *h, int64_t version, int weak_ok)
+ * any number the header holds. Calls fn (may be NULL) for each element and
+ * returns how many there are, or -1 when the header is not a list of
+ * entity tags (the calls made so far then count for nothing: such a list
+ * matches nothing, so If-Match fails with 412 and If-None-Match gives the
+ * full answer). */
+static int etag_scan(const char *h, etag_fn fn, void *ctx)
 {
-	char cur[24];
-	int cl = snprintf(cur, sizeof cur, "%lld", (long long)version);
-	int match = 0, n = 0;
+	int n = 0;
 	const char *p = h;
 	for (;;) {
 		while (*p == ' ' || *p == '\t')
@@ -157,7 +185,8 @@ static int etag_eval(const char *h, int64_t version, int weak_ok)
 		if (!*p)
 			break;
 		if (*p == '*') {
-			match = 1;
+			if (fn)
+				fn(ctx, 1, 0, 0);
 			p++;
 		} else {
 			int weak = 0;
@@ -172,8 +201,8 @@ static int etag_eval(const char *h, int64_t version, int weak_ok)
 				p++;
 			if (*p != '"')
 				return -1;
-			if ((!weak || weak_ok) && p - o == cl && memcmp(o, cur, (size_t)cl) == 0)
-				match = 1;
+			if (fn)
+				fn(ctx, 0, etag_version(o, (size_t)(p - o)), weak);
 			p++;
 		}
 		n++;
@@ -182,10 +211,78 @@ static int etag_eval(const char *h, int64_t version, int weak_ok)
 		if (*p && *p != ',')
 			return -1;
 	}
-	return n ? match : -1;
+	return n ? n : -1;
 }
 
-static int if_match_strong(const char *list, int64_t version) { return etag_eval(list, version, 0); }
+struct etag_match {
+	int64_t version;
+	int match;
+};
+
+/* Weak comparison (If-None-Match): W/"1" matches "1"; "*" matches any
+ * current version (the caller asks only when the session exists). */
+static void match_weak(void *ctx, int any, int64_t version, int weak)
+{
+	(void)weak;
+	struct etag_match *m = ctx;
+	if (any || (version && version == m->version))
+		m->match = 1;
+}
+
+/* 1 when the If-None-Match list h names the version. */
+static int none_match_hit(const char *h, int64_t version)
+{
+	struct etag_match m = {.version = version};
+	return etag_scan(h, match_weak, &m) > 0 && m.match;
+}
+
+struct precond_build {
+	sd_precond *pre;
+	int64_t *room;
+};
+
+/* Strong comparison (If-Match): a weak tag never matches. */
+static void add_strong(void *ctx, int any, int64_t version, int weak)
+{
+	struct precond_build *b = ctx;
+	if (any)
+		b->pre->kind = SD_PRE_ANY;
+	else if (!weak && version)
+		b->room[b->pre->n++] = version;
+}
+
+/* If-Match as api's precondition: none without the header, any for "*",
+ * else the versions its strong tags name (none: it holds for nothing).
+ * *room (malloc'd, freed by the caller) holds the list. */
+static sd_err if_match_precond(const char *h, sd_precond *pre, int64_t **room)
+{
+	*pre = (sd_precond){.kind = h ? SD_PRE_VERSIONS : SD_PRE_NONE};
+	*room = NULL;
+	int n = h ? etag_scan(h, NULL, NULL) : -1;
+	if (n <= 0)
+		return SD_OK;
+	*room = malloc((size_t)n * sizeof **room);
+	if (!*room)
+		return SD_ERR_INTERNAL;
+	struct precond_build b = {.pre = pre, .room = *room};
+	etag_scan(h, add_strong, &b);
+	pre->versions = *room;
+	return SD_OK;
+}
+
+/* The words of a write refused on its condition, once for save and
+ * delete: If-Match (412) that does not hold or names no session, or a
+ * body version (409) that is stale. */
+static void word_condition(sd_err e, const sd_api_result *r, int64_t body_version, char msg[SD_MSG_MAX])
+{
+	long long cur = r->doc ? (long long)sd_doc_version(r->doc) : 0;
+	if (e == SD_ERR_PRECONDITION && !r->doc)
+		sd_msgf(msg, "If-Match is given but there is no session %s.", r->key);
+	else if (e == SD_ERR_PRECONDITION)
+		sd_msgf(msg, "If-Match does not match; the current version is %lld.", cur);
+	else if (e == SD_ERR_CONFLICT)
+		sd_msgf(msg, "Version %lld is stale; the current version is %lld.", (long long)body_version, cur);
+}
 
 static int media_ok(const char *ct)
 {
@@ -228,14 +325,18 @@ sd_err sd_http_authorize(const sd_app *app, const sd_request *req, const char *k
 		const char *t;
 		size_t n;
 	} presented[] = {{htok, hlen}, {body_token, body_token_len}};
+	/* During a rotation a token made with the previous secret still holds. */
+	const sd_secret *secrets[] = {app->secret, app->previous};
 	for (size_t i = 0; i < sizeof presented / sizeof presented[0]; i++) {
 		if (!presented[i].t)
 			continue;
-		if (sd_token_check(app->secret, SD_TOKEN_WRITE, key, presented[i].t, presented[i].n))
-			return SD_OK;
-		if (need == SD_NEED_READ &&
-		    sd_token_check(app->secret, SD_TOKEN_READ, key, presented[i].t, presented[i].n))
-			return SD_OK;
+		for (size_t j = 0; j < 2 && secrets[j]; j++) {
+			if (sd_token_check(secrets[j], SD_TOKEN_WRITE, key, presented[i].t, presented[i].n))
+				return SD_OK;
+			if (need == SD_NEED_READ &&
+			    sd_token_check(secrets[j], SD_TOKEN_READ, key, presented[i].t, presented[i].n))
+				return SD_OK;
+		}
 	}
 	return SD_ERR_UNAUTHORIZED;
 }
@@ -251,15 +352,24 @@ static json_t *with_expires(json_t *answer, const json_t *doc)
 
 static void do_instantiate(const sd_app *app, const sd_request *req, sd_response *resp)
 {
-	sd_inst_body b;
+	sd_inst_body b = {0};
 	sd_api_result r = {0};
-	sd_err e = sd_doc_parse_inst(req->body, req->body_len, &b, r.msg);
+	char from[SD_KEY_LEN + 1];
+	int in_url;
+	sd_key_draw draw;
+	sd_err e = query_key(req->query, "from", &in_url, from, r.msg);
+	if (e == SD_OK)
+		e = sd_doc_parse_inst_at(req->body, req->body_len, in_url ? from : NULL, &b, r.msg);
+	if (e == SD_OK && b.has_from) /* copying reads the source: a frozen one too */
+		e = sd_node_route(app->view, b.from, 0);
+	if (e == SD_OK) /* the new key: in a bucket this node owns and is not moving */
+		e = sd_node_key_draw(app->view, NULL, NULL, &draw);
 	if (e == SD_OK && b.has_from)
 		e = sd_http_authorize(app, req, b.from, SD_NEED_READ, b.token, b.token_len);
 	if (e == SD_OK)
 		e = sd_doc_check_ttl(&b.ttl, &app->cfg->ttl, 1, r.msg);
 	if (e == SD_OK)
-		e = sd_api_instantiate(app->store, &b, NULL, NULL, &r);
+		e = sd_api_instantiate(app->store, &b, &draw, &r);
 	sd_inst_body_free(&b);
 	if (e == SD_ERR_UNSYNCED) { /* the session exists: the body names it */
 		set_json(resp, sd_err_status(e), json_pack("{s:s, s:s, s:s}", "error", sd_err_code(e), "message",
@@ -287,7 +397,14 @@ static void do_load(const sd_app *app, const sd_request *req, sd_response *resp)
 {
 	char key[SD_KEY_LEN + 1];
 	sd_api_result r = {0};
-	sd_err e = query_key(req->query, key);
+	int in_url;
+	sd_err e = query_key(req->query, "key", &in_url, key, r.msg);
+	if (e == SD_OK && !in_url) {
+		e = SD_ERR_BAD_KEY;
+		snprintf(r.msg, sizeof r.msg, "Send the key in the URL: GET /api/load?key=KEY.");
+	}
+	if (e == SD_OK)
+		e = sd_node_route(app->view, key, 0);
 	if (e == SD_OK)
 		e = sd_http_authorize(app, req, key, SD_NEED_READ, NULL, 0);
 	if (e == SD_OK)
@@ -296,7 +413,7 @@ static void do_load(const sd_app *app, const sd_request *req, sd_response *resp)
 		set_error(resp, e, r.msg, NULL);
 	} else {
 		set_etag(resp, r.version);
-		if (req->if_none_match && etag_eval(req->if_none_match, r.version, 1) == 1) {
+		if (req->if_none_match && none_match_hit(req->if_none_match, r.version)) {
 			resp->status = 304;
 		} else if (r.raw) { /* canonical file: its bytes are the answer */
 			resp->status = 200;
@@ -314,21 +431,33 @@ static void do_save(const sd_app *app, const sd_request *req, sd_response *resp)
 {
 	sd_save_body b = {0};
 	sd_api_result r = {0};
+	char key[SD_KEY_LEN + 1];
+	int in_url = 0;
 	sd_err e = SD_OK;
 	if (req->if_none_match) {
 		e = SD_ERR_BAD_REQUEST;
 		snprintf(r.msg, sizeof r.msg, "If-None-Match is not supported on save; use If-Match.");
 	}
 	if (e == SD_OK)
-		e = sd_doc_parse_save(req->body, req->body_len, &b, r.msg);
+		e = query_key(req->query, "key", &in_url, key, r.msg);
+	if (e == SD_OK)
+		e = sd_doc_parse_save_at(req->body, req->body_len, in_url ? key : NULL, &b, r.msg);
+	if (e == SD_OK && !in_url) /* operators watch this reach 0 before going multi-node */
+		sd_metrics_add(SD_M_SAVES_WITHOUT_URL_KEY, 1);
+	if (e == SD_OK)
+		e = sd_node_route(app->view, b.key, 1);
 	if (e == SD_OK)
 		e = sd_http_authorize(app, req, b.key, SD_NEED_WRITE, b.token, b.token_len);
 	if (e == SD_OK)
 		e = sd_doc_check_ttl(&b.ttl, &app->cfg->ttl, 0, r.msg);
-	if (e == SD_OK) {
-		sd_if_match im = {.present = req->if_match != NULL, .list = req->if_match, .match = if_match_strong};
-		e = sd_api_save(app->store, &b, &im, &r);
-	}
+	sd_precond pre;
+	int64_t *room = NULL;
+	if (e == SD_OK)
+		e = if_match_precond(req->if_match, &pre, &room);
+	if (e == SD_OK)
+		e = sd_api_save(app->store, &b, &pre, &r);
+	free(room);
+	word_condition(e, &r, b.version, r.msg);
 	sd_save_body_free(&b);
 	if (e != SD_OK) {
 		set_error(resp, e, r.msg, r.doc);
@@ -346,19 +475,49 @@ static void do_delete(const sd_app *app, const sd_request *req, sd_response *res
 {
 	sd_delete_body b = {0};
 	sd_api_result r = {0};
-	sd_err e = sd_doc_parse_delete(req->body, req->body_len, &b, r.msg);
+	char key[SD_KEY_LEN + 1];
+	int in_url;
+	sd_err e = query_key(req->query, "key", &in_url, key, r.msg);
+	if (e == SD_OK) /* with the key in the URL the body may be empty */
+		e = in_url && req->body_len == 0 ? sd_doc_parse_delete_at("{}", 2, key, &b, r.msg)
+						 : sd_doc_parse_delete_at(req->body, req->body_len, in_url ? key : NULL,
+									  &b, r.msg);
+	if (e == SD_OK)
+		e = sd_node_route(app->view, b.key, 1);
 	if (e == SD_OK) /* delete is a write: authorized like save */
 		e = sd_http_authorize(app, req, b.key, SD_NEED_WRITE, b.token, b.token_len);
-	if (e == SD_OK) {
-		sd_if_match im = {.present = req->if_match != NULL, .list = req->if_match, .match = if_match_strong};
-		e = sd_api_delete(app->store, &b, &im, &r);
-	}
+	sd_precond pre;
+	int64_t *room = NULL;
+	if (e == SD_OK)
+		e = if_match_precond(req->if_match, &pre, &room);
+	if (e == SD_OK)
+		e = sd_api_delete(app->store, &b, &pre, &r);
+	free(room);
+	word_condition(e, &r, b.version, r.msg);
 	sd_delete_body_free(&b);
 	if (e != SD_OK)
 		set_error(resp, e, r.msg, r.doc);
 	else
 		set_json(resp, 200, json_pack("{s:s, s:b}", "key", r.key, "deleted", 1));
 	sd_api_result_free(&r);
+}
+
+/* Which node answers, its shard table and secret ids (never the secrets). */
+static json_t *with_node(const sd_app *app, json_t *h)
+{
+	const sd_node_view *v = app->view;
+	if (!h || !v)
+		return h;
+	if (v->table) {
+		json_object_set_new(h, "node", json_string(v->id));
+		json_object_set_new(h, "shard_table", json_pack("{s:I, s:i, s:i}", "generation",
+								(json_int_t)sd_shard_generation(v->table),
+								"buckets_owned", v->owned, "buckets_frozen", v->frozen));
+	}
+	json_object_set_new(h, "key_id", json_string(v->key_id));
+	if (v->has_previous)
+		json_object_set_new(h, "previous_key_id", json_string(v->previous_key_id));
+	return h;
 }
 
 static void do_health(const sd_app *app, const sd_request *req, sd_response *resp)
@@ -373,28 +532,65 @@ static void do_health(const sd_app *app, const sd_request *req, sd_response *res
 	json_t *storage = json_pack("{s:s, s:I, s:I}", "state", space == SD_OK ? "ok" : "below_min_free",
 				    "free_bytes", (json_int_t)free_b, "min_free_bytes", (json_int_t)min_b);
 	if (e == SD_OK && space == SD_OK) {
-		set_json(resp, 200, json_pack("{s:s, s:s, s:s, s:o*}", "status", "ok", "time", now, "durability",
-					      app->cfg->durability == SD_DURABLE_FULL ? "full" : "none",
-					      "storage", storage));
+		set_json(resp, 200, with_node(app, json_pack("{s:s, s:s, s:s, s:o*}", "status", "ok", "time", now,
+							     "durability",
+							     app->cfg->durability == SD_DURABLE_FULL ? "full" : "none",
+							     "storage", storage)));
 	} else if (e == SD_OK) {
-		set_json(resp, 503, json_pack("{s:s, s:s, s:s, s:o*}", "status", "unavailable", "error",
-					      sd_err_code(space), "message",
-					      "Free space is below --min-free: new sessions and growing saves "
-					      "are refused; loads work.", "storage", storage));
+		set_json(resp, 503, with_node(app, json_pack("{s:s, s:s, s:s, s:o*}", "status", "unavailable", "error",
+							     sd_err_code(space), "message",
+							     "Free space is below --min-free: new sessions and growing "
+							     "saves are refused; loads work.", "storage", storage)));
 	} else {
 		snprintf(msg, sizeof msg, "The data directory does not accept writes: the %s step of a test save failed.",
 			 step);
-		set_json(resp, 503, json_pack("{s:s, s:s, s:s, s:s, s:o*}", "status", "unavailable", "error",
-					      sd_err_code(e), "step", step, "message", msg, "storage", storage));
+		set_json(resp, 503, with_node(app, json_pack("{s:s, s:s, s:s, s:s, s:o*}", "status", "unavailable",
+							     "error", sd_err_code(e), "step", step, "message", msg,
+							     "storage", storage)));
 	}
+}
+
+/* The node's gauges, appended to the process metrics; NULL on no memory. */
+static char *node_metrics(const sd_node_view *v, char *text, size_t *n)
+{
+	char *more = NULL;
+	int m = v ? asprintf(&more,
+			     "# HELP sessiond_buckets_owned Key buckets this node owns in its shard table (all of them "
+			     "without one).\n# TYPE sessiond_buckets_owned gauge\nsessiond_buckets_owned %d\n"
+			     "# HELP sessiond_buckets_frozen Owned buckets frozen for a move.\n"
+			     "# TYPE sessiond_buckets_frozen gauge\nsessiond_buckets_frozen %d\n"
+			     "# HELP sessiond_shard_table_generation Generation of the shard table in use (0: none).\n"
+			     "# TYPE sessiond_shard_table_generation gauge\nsessiond_shard_table_generation %lu\n"
+			     "# HELP sessiond_node_info This node and the ids of the secrets tokens verify against.\n"
+			     "# TYPE sessiond_node_info gauge\n"
+			     "sessiond_node_info{node=\"%s\",key_id=\"%s\",previous_key_id=\"%s\"} 1\n",
+			     v->owned, v->frozen, sd_shard_generation(v->table), v->id, v->key_id,
+			     v->previous_key_id)
+		  : 0;
+	if (m < 0) {
+		free(text);
+		return NULL;
+	}
+	if (!more)
+		return text;
+	char *t = realloc(text, *n + (size_t)m + 1);
+	if (t) {
+		memcpy(t + *n, more, (size_t)m + 1);
+		*n += (size_t)m;
+	} else {
+		free(text);
+	}
+	free(more);
+	return t;
 }
 
 static void do_metrics(const sd_app *app, const sd_request *req, sd_response *resp)
 {
-	(void)app;
 	(void)req;
 	size_t n;
 	char *text = sd_metrics_render(&n);
+	if (text)
+		text = node_metrics(app->view, text, &n);
 	if (!text) {
 		set_error(resp, SD_ERR_INTERNAL, NULL, NULL);
 		return;
@@ -504,10 +700,30 @@ static void count_miss(const sd_app *app, const sd_request *req, const sd_respon
 	}
 }
 
+static void handle(const sd_app *app, const sd_request *req, sd_response *resp);
+
+/* Pin the node's view (shard table, secrets) for the whole request: a
+ * SIGHUP reload swaps in a new one without freeing this. */
 void sd_http_handle(const sd_app *app, const sd_request *req, sd_response *resp)
 {
 	memset(resp, 0, sizeof *resp);
 	resp->endpoint = SD_EP_OTHER;
+	if (!app->node) {
+		handle(app, req, resp);
+		return;
+	}
+	sd_app a = *app;
+	a.view = sd_node_pin(app->node);
+	a.secret = &a.view->secret;
+	a.previous = a.view->has_previous ? &a.view->previous : NULL;
+	if (a.view->id[0])
+		sd_response_header(resp, "X-Sessiond-Node: %s", a.view->id);
+	handle(&a, req, resp);
+	sd_node_unpin(app->node, a.view);
+}
+
+static void handle(const sd_app *app, const sd_request *req, sd_response *resp)
+{
 	const struct route *rt = NULL;
 	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
 		if (req->path && strcmp(req->path, routes[i].path) == 0)

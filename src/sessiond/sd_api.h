@@ -26,37 +26,41 @@ typedef struct sd_api_result {
 
 void sd_api_result_free(sd_api_result *r);
 
-/* Create a session from an instantiate body. rng NULL: libsodium. b->ttl
+/* Create a session from an instantiate body, its key drawn by draw (NULL:
+ * libsodium over every bucket). b->ttl
  * must have passed sd_doc_check_ttl. A "from" session that has expired is
  * SD_ERR_NOT_FOUND. */
-sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, void *rng_ctx,
-			  sd_api_result *r);
+sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, const sd_key_draw *draw, sd_api_result *r);
 /* Load a session (no lock). An expired one is SD_ERR_NOT_FOUND. A canonical file is returned as its bytes in
  * r->raw, without a parse; anything else is parsed and validated into
  * r->doc. */
 sd_err sd_api_load(sd_store *s, const char *key, sd_api_result *r);
-/* An If-Match header: the list as sent, and http.c's strong comparison of
- * such a list with a version's entity tag (1 when it matches). */
-typedef struct sd_if_match {
-	int present;
-	const char *list;
-	int (*match)(const char *list, int64_t version);
-} sd_if_match;
+/* A write's precondition on the session's current version, in neutral
+ * terms (http.c reads it from If-Match): none, any version of an existing
+ * session, or a list of versions (an empty list holds for none). */
+typedef enum { SD_PRE_NONE = 0, SD_PRE_ANY, SD_PRE_VERSIONS } sd_pre_kind;
+typedef struct sd_precond {
+	sd_pre_kind kind;
+	const int64_t *versions; /* SD_PRE_VERSIONS: n of them, borrowed */
+	size_t n;
+} sd_precond;
 
 /* Save under the session's lock. An expired session is SD_ERR_NOT_FOUND
  * and nothing is written; b->ttl (checked by sd_doc_check_ttl) sets,
  * extends or removes the expiry, absent it stays. A body version that differs answers
- * SD_ERR_CONFLICT, an If-Match that does not match SD_ERR_PRECONDITION;
- * either way nothing is written and r->doc is the current document. An
- * If-Match on a session that does not exist answers SD_ERR_PRECONDITION. */
-sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_if_match *im, sd_api_result *r);
+ * SD_ERR_CONFLICT, a precondition (pre, may be NULL) that does not hold
+ * SD_ERR_PRECONDITION; either way nothing is written and r->doc is the
+ * current document. A precondition on a session that does not exist
+ * answers SD_ERR_PRECONDITION with r->doc NULL. The words are the
+ * caller's. */
+sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_precond *pre, sd_api_result *r);
 
 /* Delete under the session's lock: the file is removed (and, with
  * durability full, its folder synced) before this returns, so a save
  * waiting for the lock then finds nothing (SD_ERR_NOT_FOUND). A stale
- * body version or If-Match answers SD_ERR_CONFLICT / SD_ERR_PRECONDITION
+ * body version or precondition answers SD_ERR_CONFLICT / SD_ERR_PRECONDITION
  * with the current document in r->doc and removes nothing. An expired
  * session answers SD_ERR_NOT_FOUND (its file is removed all the same). */
-sd_err sd_api_delete(sd_store *s, const sd_delete_body *b, const sd_if_match *im, sd_api_result *r);
+sd_err sd_api_delete(sd_store *s, const sd_delete_body *b, const sd_precond *pre, sd_api_result *r);
 
 #endif

@@ -269,7 +269,7 @@ static inline void fuzz_check_written(const char *key)
 	json_t *doc;
 	int64_t v;
 	FUZZ_CHECK(sd_key_is_canonical(key), "a write answered with a bad key");
-	FUZZ_CHECK(sd_store_read(fa.store, key, &buf, &len) == SD_OK, "written session %s is missing", key);
+	FUZZ_CHECK(sd_store_read(fa.store, key, &buf, &len, NULL) == SD_OK, "written session %s is missing", key);
 	FUZZ_CHECK(sd_doc_parse_stored(buf, len, key, &doc, msg) == SD_OK, "written file does not validate: %s", msg);
 	FUZZ_CHECK(sd_doc_peek(buf, len, key, &v) == 1 && v == sd_doc_version(doc), "written file is not canonical");
 	json_decref(doc);
@@ -282,7 +282,7 @@ static inline void fuzz_check_unchanged(void)
 	for (size_t i = 0; i < FUZZ_NSEEDS; i++) {
 		char *buf;
 		size_t len;
-		FUZZ_CHECK(sd_store_read(fa.store, fuzz_seeds[i].key, &buf, &len) == SD_OK, "session %s is gone",
+		FUZZ_CHECK(sd_store_read(fa.store, fuzz_seeds[i].key, &buf, &len, NULL) == SD_OK, "session %s is gone",
 			   fuzz_seeds[i].key);
 		FUZZ_CHECK(len == fa.len[i] && memcmp(buf, fa.bytes[i], len) == 0,
 			   "a refused request changed session %s", fuzz_seeds[i].key);

@@ -306,7 +306,7 @@ static void test_instantiate_draws_again_on_a_taken_key_leaving_it_untouched(voi
 	uint64_t coll0 = sd_metrics_get(SD_M_KEY_COLLISIONS);
 	sd_log_level lvl = sd_log_get_level();
 	sd_log_set_level(SD_LOG_ERROR); /* the collision warning is expected */
-	sd_err e = sd_api_instantiate(f->s, &b, scripted, &rng, &r);
+	sd_err e = sd_api_instantiate(f->s, &b, &(sd_key_draw){.rng = scripted, .ctx = &rng}, &r);
 	sd_log_set_level(lvl);
 	assert_int_equal(e, SD_OK);
 	assert_string_equal(r.key, "FRESH002");
@@ -319,7 +319,7 @@ static void test_instantiate_draws_again_on_a_taken_key_leaving_it_untouched(voi
 	assert_string_equal(json_string_value(json_object_get(r.doc, "key")), "FRESH002");
 	char *buf;
 	size_t len;
-	assert_int_equal(sd_store_read(f->s, "FRESH002", &buf, &len), SD_OK);
+	assert_int_equal(sd_store_read(f->s, "FRESH002", &buf, &len, NULL), SD_OK);
 	json_t *stored;
 	assert_int_equal(sd_doc_parse_stored(buf, len, "FRESH002", &stored, NULL), SD_OK);
 	assert_true(json_equal(json_object_get(stored, "data"), data));
@@ -328,7 +328,7 @@ static void test_instantiate_draws_again_on_a_taken_key_leaving_it_untouched(voi
 	free(buf);
 
 	/* The existing file: same bytes, same inode. */
-	assert_int_equal(sd_store_read(f->s, "TAKEN001", &buf, &len), SD_OK);
+	assert_int_equal(sd_store_read(f->s, "TAKEN001", &buf, &len, NULL), SD_OK);
 	assert_int_equal(len, strlen(existing));
 	assert_memory_equal(buf, existing, len);
 	free(buf);
@@ -352,7 +352,7 @@ static void test_instantiate_gives_up_when_every_draw_collides_writing_nothing(v
 	uint64_t coll0 = sd_metrics_get(SD_M_KEY_COLLISIONS);
 	sd_log_level lvl = sd_log_get_level();
 	sd_log_set_level(SD_LOG_ERROR);
-	sd_err e = sd_api_instantiate(f->s, &b, scripted, &rng, &r);
+	sd_err e = sd_api_instantiate(f->s, &b, &(sd_key_draw){.rng = scripted, .ctx = &rng}, &r);
 	sd_log_set_level(lvl);
 	assert_int_equal(e, SD_ERR_BUSY);
 	assert_int_equal(sd_err_status(e), 503);

@@ -84,17 +84,14 @@ static int exists(fixture *f, const char *key)
 	return stat(sd_store_path(f->s, key, p, sizeof p), &st) == 0;
 }
 
-static sd_err del(fixture *f, const char *body, const sd_if_match *im, sd_api_result *r)
+static sd_err del(fixture *f, const char *body, const sd_precond *pre, sd_api_result *r)
 {
 	sd_delete_body b;
 	assert_int_equal(sd_doc_parse_delete(body, strlen(body), &b, NULL), SD_OK);
-	sd_err e = sd_api_delete(f->s, &b, im, r);
+	sd_err e = sd_api_delete(f->s, &b, pre, r);
 	sd_delete_body_free(&b);
 	return e;
 }
-
-/* A one-tag If-Match list ("N") for sd_if_match.match. */
-static int tag_is(const char *list, int64_t version) { return strtoll(list + 1, NULL, 10) == version; }
 
 static void test_delete_checks_the_version_and_removes_the_session(void **state)
 {
@@ -104,14 +101,15 @@ static void test_delete_checks_the_version_and_removes_the_session(void **state)
 	assert_int_equal(del(f, "{\"key\":\"DELETE01\",\"version\":2}", NULL, &r), SD_ERR_CONFLICT);
 	assert_int_equal(sd_doc_version(r.doc), 3);
 	sd_api_result_free(&r);
-	sd_if_match im = {.present = 1, .list = "\"2\"", .match = tag_is};
-	assert_int_equal(del(f, "{\"key\":\"DELETE01\"}", &im, &r), SD_ERR_PRECONDITION);
+	int64_t want = 2; /* a one-version precondition, as If-Match: "2" */
+	sd_precond pre = {.kind = SD_PRE_VERSIONS, .versions = &want, .n = 1};
+	assert_int_equal(del(f, "{\"key\":\"DELETE01\"}", &pre, &r), SD_ERR_PRECONDITION);
 	sd_api_result_free(&r);
 	assert_true(exists(f, "DELETE01"));
 	assert_int_equal(sd_metrics_get(SD_M_SESSIONS_DELETED), 0);
 
-	im.list = "\"3\"";
-	assert_int_equal(del(f, "{\"key\":\"delete01\",\"version\":3}", &im, &r), SD_OK);
+	want = 3;
+	assert_int_equal(del(f, "{\"key\":\"delete01\",\"version\":3}", &pre, &r), SD_OK);
 	assert_string_equal(r.key, "DELETE01");
 	sd_api_result_free(&r);
 	assert_false(exists(f, "DELETE01"));
@@ -165,7 +163,7 @@ static void test_save_waiting_behind_a_delete_answers_not_found(void **state)
 		if (write(ready[1], "y", 1) != 1)
 			_exit(2);
 		usleep(300 * 1000); /* the parent's save opens the file and waits on flock */
-		sd_err e = sd_store_remove(l);
+		sd_err e = sd_store_remove(l, NULL);
 		sd_store_unlock(l);
 		sd_store_close(s2);
 		_exit(e == SD_OK ? 0 : 3);
@@ -228,7 +226,7 @@ static void test_expired_session_is_not_found(void **state)
 	sd_inst_body ib;
 	body = "{\"from\":\"EXPIRED1\"}";
 	assert_int_equal(sd_doc_parse_inst(body, strlen(body), &ib, NULL), SD_OK);
-	assert_int_equal(sd_api_instantiate(f->s, &ib, NULL, NULL, &r), SD_ERR_NOT_FOUND);
+	assert_int_equal(sd_api_instantiate(f->s, &ib, NULL, &r), SD_ERR_NOT_FOUND);
 	sd_inst_body_free(&ib);
 	sd_api_result_free(&r);
 
@@ -321,16 +319,16 @@ static void test_sweeper_keeps_a_session_extended_since_it_looked(void **state)
 	put(f, "EXTEND01", now - 10);
 	char *buf;
 	size_t len;
-	assert_int_equal(sd_store_read(f->s, "EXTEND01", &buf, &len), SD_OK);
+	assert_int_equal(sd_store_read(f->s, "EXTEND01", &buf, &len, NULL), SD_OK);
 	assert_int_equal(sd_sweep_bytes_expired("EXTEND01", buf, len, now, NULL), 1);
 	free(buf);
 	put(f, "EXTEND01", now + 3600000); /* the extending save */
 	int64_t x = 0;
-	assert_int_equal(sd_sweep_one(f->s, "EXTEND01", now, &x), SD_SWEEP_KEPT);
+	assert_int_equal(sd_sweep_one(f->s, "EXTEND01", now, &x, NULL), SD_SWEEP_KEPT);
 	assert_true(x > now);
 	assert_true(exists(f, "EXTEND01"));
-	assert_int_equal(sd_sweep_one(f->s, "EXTEND01", now + 3600000, NULL), SD_SWEEP_REMOVED);
-	assert_int_equal(sd_sweep_one(f->s, "EXTEND01", now + 3600000, NULL), SD_SWEEP_GONE);
+	assert_int_equal(sd_sweep_one(f->s, "EXTEND01", now + 3600000, NULL, NULL), SD_SWEEP_REMOVED);
+	assert_int_equal(sd_sweep_one(f->s, "EXTEND01", now + 3600000, NULL, NULL), SD_SWEEP_GONE);
 }
 
 int main(void)

@@ -121,7 +121,7 @@ static void assert_bytes(fixture *f, const char *key, const char *want, size_t w
 {
 	char *buf = NULL;
 	size_t len = 0;
-	assert_int_equal(sd_store_read(f->s, key, &buf, &len), SD_OK);
+	assert_int_equal(sd_store_read(f->s, key, &buf, &len, NULL), SD_OK);
 	assert_int_equal(len, wlen);
 	assert_memory_equal(buf, want, wlen);
 	assert_int_equal(buf[len], '\0');
@@ -167,7 +167,7 @@ static void test_created_bytes_read_back_exactly(void **state)
 	char *bytes = doc_bytes("ABCDEFGH", 1, "{\"a\":[1,2,3]}", &len);
 	char *buf = (char *)1;
 	size_t blen;
-	assert_int_equal(sd_store_read(f->s, "ABCDEFGH", &buf, &blen), SD_ERR_NOT_FOUND);
+	assert_int_equal(sd_store_read(f->s, "ABCDEFGH", &buf, &blen, NULL), SD_ERR_NOT_FOUND);
 	assert_int_equal(sd_store_create(f->s, "ABCDEFGH", bytes, len), SD_OK);
 	assert_bytes(f, "ABCDEFGH", bytes, len);
 	assert_no_temp(f, "ABCDEFGH");
@@ -183,7 +183,7 @@ static void test_created_bytes_read_back_exactly(void **state)
 
 	/* Empty content round-trips too; another fan-out folder appears. */
 	assert_int_equal(sd_store_create(f->s, "ZZ000000", "", 0), SD_OK);
-	assert_int_equal(sd_store_read(f->s, "ZZ000000", &buf, &blen), SD_OK);
+	assert_int_equal(sd_store_read(f->s, "ZZ000000", &buf, &blen, NULL), SD_OK);
 	assert_int_equal(blen, 0);
 	assert_string_equal(buf, "");
 	free(buf);
@@ -286,14 +286,14 @@ static void test_fifo_at_a_session_path_is_refused_at_once(void **state)
 	alarm(20); /* a hang fails the test instead of stalling the suite */
 	char *buf = NULL;
 	size_t len;
-	assert_int_equal(sd_store_read(f->s, "FIF0AAAB", &buf, &len), SD_ERR_INTERNAL);
+	assert_int_equal(sd_store_read(f->s, "FIF0AAAB", &buf, &len, NULL), SD_ERR_INTERNAL);
 	sd_lock *l = (sd_lock *)1;
 	assert_int_equal(sd_store_lock(f->s, "FIF0AAAB", &l, &buf, &len, NULL), SD_ERR_INTERNAL);
 	assert_null(l);
 	/* A folder at a session path too. */
 	sd_store_path(f->s, "FIF0AAAC", path, sizeof path);
 	assert_int_equal(mkdir(path, 0750), 0);
-	assert_int_equal(sd_store_read(f->s, "FIF0AAAC", &buf, &len), SD_ERR_INTERNAL);
+	assert_int_equal(sd_store_read(f->s, "FIF0AAAC", &buf, &len, NULL), SD_ERR_INTERNAL);
 	alarm(0);
 	/* The stripe was released: a regular neighbour still locks. */
 	assert_int_equal(sd_store_lock(f->s, "FIF0AAAA", &l, &buf, &len, NULL), SD_OK);
@@ -310,9 +310,9 @@ static void test_remove_under_the_lock_deletes_the_file(void **state)
 	size_t len;
 	assert_int_equal(sd_store_lock(f->s, "GONE0000", &l, &buf, &len, NULL), SD_OK);
 	free(buf);
-	assert_int_equal(sd_store_remove(l), SD_OK);
+	assert_int_equal(sd_store_remove(l, NULL), SD_OK);
 	sd_store_unlock(l);
-	assert_int_equal(sd_store_read(f->s, "GONE0000", &buf, &len), SD_ERR_NOT_FOUND);
+	assert_int_equal(sd_store_read(f->s, "GONE0000", &buf, &len, NULL), SD_ERR_NOT_FOUND);
 	assert_int_equal(sd_store_lock(f->s, "GONE0000", &l, &buf, &len, NULL), SD_ERR_NOT_FOUND);
 	/* The key is free again. */
 	assert_int_equal(sd_store_create(f->s, "GONE0000", "[]", 2), SD_OK);
@@ -609,7 +609,7 @@ static void test_failed_folder_sync_after_rename_is_reported_not_durable(void **
 	sd_store_unlock(l);
 	assert_no_temp(f, "FAULT001");
 	/* Whole either way: the file is one of the two versions. */
-	assert_int_equal(sd_store_read(f->s, "FAULT001", &buf, &blen), SD_OK);
+	assert_int_equal(sd_store_read(f->s, "FAULT001", &buf, &blen, NULL), SD_OK);
 	assert_true((blen == len && memcmp(buf, old, len) == 0) ||
 		    (blen == len2 && memcmp(buf, neu, len2) == 0));
 	free(buf);
@@ -653,7 +653,7 @@ static void test_failed_create_leaves_no_file(void **state)
 				 strerror(create_faults[i].err), sd_err_code(e), sd_err_code(create_faults[i].want));
 		char *buf;
 		size_t blen;
-		assert_int_equal(sd_store_read(f->s, key, &buf, &blen), SD_ERR_NOT_FOUND);
+		assert_int_equal(sd_store_read(f->s, key, &buf, &blen, NULL), SD_ERR_NOT_FOUND);
 		assert_no_temp(f, key);
 		/* Nothing but (perhaps) the empty fan-out folder is new. */
 		char fan[4096];
@@ -776,7 +776,7 @@ static void test_scan_reports_sessions_and_temps_and_skips_strays(void **state)
 	char sess[4096];
 	snprintf(sess, sizeof sess, "%s/sessions", f->dir);
 	a.sessions = sess;
-	assert_int_equal(sd_store_scan(f->s, collect, &a), SD_OK);
+	assert_int_equal(sd_store_scan(f->s, collect, &a, NULL), SD_OK);
 
 	static const struct {
 		const char *name;
@@ -819,10 +819,10 @@ static void test_scan_reports_sessions_and_temps_and_skips_strays(void **state)
 
 	/* A non-zero return from the visitor stops the scan. */
 	scan_acc b = {.sessions = sess, .stop_after = 1};
-	assert_int_equal(sd_store_scan(f->s, collect, &b), SD_OK);
+	assert_int_equal(sd_store_scan(f->s, collect, &b, NULL), SD_OK);
 	assert_int_equal(b.n, 1);
 	scan_acc c = {.sessions = sess, .stop_after = 3};
-	assert_int_equal(sd_store_scan(f->s, collect, &c), SD_OK);
+	assert_int_equal(sd_store_scan(f->s, collect, &c, NULL), SD_OK);
 	assert_int_equal(c.n, 3);
 
 	/* No sessions folder at all. */
@@ -830,7 +830,7 @@ static void test_scan_reports_sessions_and_temps_and_skips_strays(void **state)
 	snprintf(moved, sizeof moved, "%s/moved", f->dir);
 	assert_int_equal(rename(sess, moved), 0);
 	scan_acc d = {.sessions = sess};
-	assert_int_equal(sd_store_scan(f->s, collect, &d), SD_ERR_INTERNAL);
+	assert_int_equal(sd_store_scan(f->s, collect, &d, NULL), SD_ERR_INTERNAL);
 	assert_int_equal(d.n, 0);
 	assert_int_equal(rename(moved, sess), 0);
 }
@@ -841,7 +841,7 @@ static void test_scan_of_an_empty_store_finds_nothing(void **state)
 	char sess[4096];
 	snprintf(sess, sizeof sess, "%s/sessions", f->dir);
 	scan_acc a = {.sessions = sess};
-	assert_int_equal(sd_store_scan(f->s, collect, &a), SD_OK);
+	assert_int_equal(sd_store_scan(f->s, collect, &a, NULL), SD_OK);
 	assert_int_equal(a.n, 0);
 }
 
@@ -986,7 +986,7 @@ static void test_locked_increments_from_many_processes_lose_nothing(void **state
 	double secs = (double)(sd_time_mono_ns() - t0) / 1e9;
 
 	char *buf;
-	assert_int_equal(sd_store_read(f->s, STRESS_KEY, &buf, &len), SD_OK);
+	assert_int_equal(sd_store_read(f->s, STRESS_KEY, &buf, &len, NULL), SD_OK);
 	json_t *doc;
 	char msg[SD_MSG_MAX];
 	assert_int_equal(sd_doc_parse_stored(buf, len, STRESS_KEY, &doc, msg), SD_OK);

@@ -159,15 +159,15 @@ static void test_secret_file_is_created_0600_and_checked_on_load(void **state)
 	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_int_equal(st.st_size, SD_SECRET_LEN);
 	chmod(path, 0640);
-	assert_int_equal(sd_secret_load(path, 1, &s, msg), SD_ERR_BAD_REQUEST);
+	assert_int_equal(sd_secret_load(path, 1, &s, msg), SD_ERR_BAD_SECRET);
 	assert_non_null(strstr(msg, "chmod 600"));
 	chmod(path, 0604);
-	assert_int_equal(sd_secret_load(path, 1, &s, msg), SD_ERR_BAD_REQUEST);
+	assert_int_equal(sd_secret_load(path, 1, &s, msg), SD_ERR_BAD_SECRET);
 	chmod(path, 0600);
 	FILE *f = fopen(path, "a");
 	fputc('x', f);
 	fclose(f);
-	assert_int_equal(sd_secret_load(path, 1, &s, msg), SD_ERR_BAD_REQUEST);
+	assert_int_equal(sd_secret_load(path, 1, &s, msg), SD_ERR_BAD_SECRET);
 	assert_non_null(strstr(msg, "33 bytes"));
 	char link_path[600];
 	snprintf(link_path, sizeof link_path, "%s/link", dir);

@@ -80,7 +80,8 @@ raw=$(timeout 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; printf 'GET / HTTP/1
 ok "malformed request line: 400" grep -q '^HTTP/1.1 400 ' <<<"$raw"
 eq "malformed request line: bad_request JSON" "$(sed '1,/^$/d' <<<"$raw")" \
   "$(printf '{"error":"bad_request","message":"%s"}' "$(body_of 400 | cut -f2)")"
-ok "malformed request line: Content-Type and Cache-Control" bash -c "grep -qx 'Content-Type: application/json' <<<'$raw' && grep -qx 'Cache-Control: no-store' <<<'$raw'"
+ok "malformed request line: Content-Type" has_line "$raw" 'Content-Type: application/json'
+ok "malformed request line: Cache-Control" has_line "$raw" 'Cache-Control: no-store'
 # A 400 after the headers are read (Origin among them).
 edge "invalid Content-Length" 400 bad_request GET /api/health -H 'Content-Length: x'
 edge "TRACE" 405 method_not_allowed TRACE /api/health
@@ -145,7 +146,7 @@ burst() {
 # Creation: burst 20 at one every 2 s; this test has made 3 so far, so 40
 # more at once end in 429s unless they took over 30 s.
 burst 40 /api/instantiate -X POST -H "Origin: $APP"
-ok "40 more creations at once: 201s, then 429s ($CODES)" bash -c "grep -q ' 201;' <<<'$CODES' && grep -q ' 429;' <<<'$CODES'"
+ok "40 more creations at once: 201s, then 429s ($CODES)" contains_all "$CODES" ' 201;' ' 429;'
 ok "creation over the rate: 429 rate_limited as JSON" is_edge_error 429 rate_limited
 ok "creation over the rate: CORS headers for the allowed origin" cors_ok
 eq "Retry-After for creation" "$(hdr Retry-After)" 2
@@ -158,13 +159,13 @@ req GET "/api/load?key=${keys[0]}"
 eq "the same address still loads (other zone)" "$STATUS" 200
 # Overall: burst 100 at 20 a second, from 127.0.0.2.
 burst 300 /api/health --interface 127.0.0.2
-ok "300 requests at once from 127.0.0.2: 200s, then 429s ($CODES)" bash -c "grep -q ' 200;' <<<'$CODES' && grep -q ' 429;' <<<'$CODES'"
+ok "300 requests at once from 127.0.0.2: 200s, then 429s ($CODES)" contains_all "$CODES" ' 200;' ' 429;'
 ok "127.0.0.2 limited: 429 rate_limited" is_edge_error 429 rate_limited
 eq "Retry-After" "$(hdr Retry-After)" 1
 req GET /api/health
 eq "127.0.0.1 unaffected" "$STATUS" 200
 ok "LIMITS=on: sessiond keeps its miss limit (no SESSIOND_MISS_LIMIT=0)" \
-  bash -c "! tr '\0' '\n' < /proc/${STACK_PIDS[0]}/environ | grep -qx SESSIOND_MISS_LIMIT=0"
+  not proc_env_has "${STACK_PIDS[0]}" SESSIOND_MISS_LIMIT=0
 
 # --- sessiond down: 502 ---
 kill -TERM "${STACK_PIDS[0]}"; wait "${STACK_PIDS[0]}" 2>/dev/null
@@ -182,8 +183,8 @@ eq "LIMITS=off: 40 creations at once, all 201" "$CODES" " 40 201;"
 burst 300 /api/health
 eq "LIMITS=off: 300 requests at once, all 200" "$CODES" " 300 200;"
 ok "LIMITS=off: sessiond runs with SESSIOND_MISS_LIMIT=0" \
-  bash -c "tr '\0' '\n' < /proc/${STACK_PIDS[0]}/environ | grep -qx SESSIOND_MISS_LIMIT=0"
-ok "LIMITS=off: no limit_req in nginx's configuration" bash -c "! grep -q limit_req '$RUN/nginx.conf'"
+  proc_env_has "${STACK_PIDS[0]}" SESSIOND_MISS_LIMIT=0
+ok "LIMITS=off: no limit_req in nginx's configuration" not grep -q limit_req "$RUN/nginx.conf"
 
 # --- the production block, on loopback, in front of this sessiond ---
 P=$IT_TMP/prod
@@ -212,19 +213,20 @@ eq "over TLS: instantiate 201" "$STATUS" 201
 k=$(jq -r .key "$IT_TMP/body")
 req GET "/api/load?key=$k" -k --tlsv1.2 --tls-max 1.2
 eq "TLS 1.2: load 200" "$STATUS" 200
-ok "HSTS on sessiond's answers" bash -c "grep -qi '^Strict-Transport-Security: max-age=63072000' '$HDRS'"
-ok "TLS 1.1 refused" bash -c "! curl -sk --tlsv1.1 --tls-max 1.1 -o /dev/null '$S/api/health'"
+ok "HSTS on sessiond's answers" has_header 'Strict-Transport-Security: max-age=63072000'
+ok "TLS 1.1 refused" not curl -sk --tlsv1.1 --tls-max 1.1 -o /dev/null "$S/api/health"
 # Over HTTP/2 (curl negotiates it here) this 413 was nginx's HTML page until
 # /_sd_error got client_max_body_size 0; seen failing without it.
 edge "production: body too large" 413 too_large POST /api/save -k "${CT[@]}" --data-binary "@$IT_TMP/1.1M"
-ok "HSTS on nginx's own errors" bash -c "grep -qi '^Strict-Transport-Security: max-age=63072000' '$HDRS'"
+ok "HSTS on nginx's own errors" has_header 'Strict-Transport-Security: max-age=63072000'
 edge "production: unknown path" 404 not_found GET /index.html -k
 eq "no server version" "$(hdr Server)" nginx
 BASE=http://127.0.0.1:$HP
 req POST "/api/load?key=$k" -d x
 eq "port 80: 308" "$STATUS" 308
 eq "to https, same path and query" "$(hdr Location)" "https://sessions.example.com/api/load?key=$k"
-ok "port 80: no HSTS over plain HTTP" bash -c "! grep -qi '^Strict-Transport-Security' '$HDRS'"
-ok "production access log written, without the key" bash -c "grep -q '\"GET /api/load HTTP/[0-9.]*\" 200 ' '$P/sessiond.access.log' && ! grep -qF '$k' '$P/sessiond.access.log'"
+ok "port 80: no HSTS over plain HTTP" no_header Strict-Transport-Security
+ok "production access log written" grep -q '"GET /api/load HTTP/[0-9.]*" 200 ' "$P/sessiond.access.log"
+ok "production access log without the key" file_lacks "$P/sessiond.access.log" "$k"
 
 it_done

@@ -19,7 +19,7 @@ post /api/instantiate '{"data":{"n":1}}'; K=$(j .key); T=$(j .token)
 post /api/instantiate '{}'; T_OTHER=$(j .token)
 post /api/delete "{\"key\":\"$K\"}"
 eq "delete without a token: 401 unauthorized" "$STATUS $(j .error)" "401 unauthorized"
-ok "401 carries WWW-Authenticate: Bearer" bash -c '[[ "$1" == Bearer* ]]' _ "$(hdr WWW-Authenticate)"
+ok "401 carries WWW-Authenticate: Bearer" starts_with "$(hdr WWW-Authenticate)" Bearer
 post /api/delete "{\"key\":\"$K\",\"token\":\"$T_OTHER\"}"
 eq "delete with another session's token: 401" "$STATUS" 401
 post /api/delete "{\"key\":\"$K\"}" -H "Authorization: Bearer $T_OTHER"
@@ -70,7 +70,7 @@ post /api/delete ''; eq "delete, empty body: 400" "$STATUS" 400
 req GET "/api/delete?key=$K2"; eq "GET /api/delete: 405 with Allow" "$STATUS $(hdr Allow)" "405 POST, OPTIONS"
 eq "refused deletes removed nothing" "$(nfiles)" "$before"
 eq "metrics: sessiond_sessions_deleted_total counts the delete" "$(metric sessiond_sessions_deleted_total)" 1
-ok "metrics: delete requests by status" bash -c "curl -s $BASE/api/metrics | grep -q 'endpoint=\"delete\",status=\"409\"'"
+ok "metrics: delete requests by status" metrics_have 'endpoint="delete",status="409"'
 
 echo "[$SECONDS s] delete racing a storm of saves on the same key"; # --- delete racing a storm of saves on the same key ---
 # 12 clients save to K in a loop (at most 150 saves each, 20 s) and stop at
@@ -80,7 +80,7 @@ echo "[$SECONDS s] delete racing a storm of saves on the same key"; # --- delete
 # the delete under its lock, lets a save rename its new file over the
 # removed name. With sd_api_delete changed to unlink without the lock this
 # race did not show on our runs (the save must be mid-write at that very
-# instant); tests/unit/test_lifecycle.c (test_delete_then_waiting_save)
+# instant); tests/unit/test_lifecycle.c (test_save_waiting_behind_a_delete_answers_not_found)
 # shows the lock side deterministically and was seen failing.
 post /api/instantiate '{"data":{"n":0}}'; K=$(j .key)
 storm() {
@@ -120,7 +120,7 @@ for bad in 0 -5 '"60"' 1.5 true '[1]' 2592001; do
   eq "save expires_in $bad: 400" "$STATUS" 400
 done
 eq "bad expires_in wrote nothing" "$(nfiles)" "$before"
-ok "the 400 names the bounds" bash -c '[[ "$1" == *"1 to 2592000"* ]]' _ "$(j .message)"
+ok "the 400 names the bounds" contains "$(j .message)" "1 to 2592000"
 
 echo "[$SECONDS s] expiry: keep, remove, extend; then past it"; # --- expiry: keep, remove, extend; then past it ---
 post /api/instantiate '{"data":{"v":1},"expires_in":2592000}'; E=$(j .key)
@@ -130,7 +130,7 @@ eq "the file puts expires right after updated" "$(grep -o '^  "[a-z]*"' "$(file 
 req GET "/api/load?key=$E"; eq "load returns expires" "$(j .expires)" "$x1"
 post /api/save "{\"key\":\"$E\",\"data\":{\"v\":2}}"; eq "save without expires_in keeps it" "$STATUS $(j .expires)" "200 $x1"
 post /api/save "{\"key\":\"$E\",\"expires_in\":null}"; eq "expires_in null removes it" "$STATUS $(j .expires)" "200 null"
-ok "removed from the file" bash -c '! grep -q expires "$1"' _ "$(file "$E")"
+ok "removed from the file" file_lacks "$(file "$E")" expires
 post /api/save "{\"key\":\"$E\",\"expires_in\":2}"; eq "save sets a 2 s lifetime" "$STATUS" 200
 x2=$(j .expires)
 post /api/instantiate '{"data":{"keep":1},"expires_in":3600}'; L=$(j .key)
@@ -146,24 +146,26 @@ post /api/instantiate "{\"from\":\"$L\"}"; eq "from a live session: 201" "$STATU
 echo "[$SECONDS s] sessionctl with expires"; # --- sessionctl with expires ---
 C() { OUT=$("$SESSIONCTL" --data-dir "$DATA" "$@" 2>"$IT_TMP/ctl.err"); RC=$?; }
 C list
-ok "list: an EXPIRES column" bash -c '[[ "$1" == *EXPIRES* ]]' _ "$OUT"
-ok "list: shows the expiry of $L" bash -c 'grep "^$2 " <<<"$1" | grep -q "$3"' _ "$OUT" "$L" "$(curl -s "$BASE/api/load?key=$L" | jq -r .expires)"
+ok "list: an EXPIRES column" contains "$OUT" EXPIRES
+ok "list: shows the expiry of $L" row_has "$OUT" "$L" "$(curl -s "$BASE/api/load?key=$L" | jq -r .expires)"
 C list --json
 eq "list --json: expires of $E, null for one without" "$(jq -r --arg k "$E" '.[] | select(.key==$k) | .expires' <<<"$OUT") $(jq -r --arg k "$K2" '.[] | select(.key==$k) | .expires' <<<"$OUT")" "$x2 null"
 C fsck; eq "fsck: a store with expiring sessions is clean" "$RC" 0
 C export; printf '%s\n' "$OUT" >"$IT_TMP/export.jsonl"
-ok "export keeps expires" bash -c 'grep "\"$2\"" "$1" | grep -q "\"expires\":\"$3\""' _ "$IT_TMP/export.jsonl" "$L" "$(jq -r --arg k "$L" '.[] | select(.key==$k) | .expires' <<<"$("$SESSIONCTL" --data-dir "$DATA" list --json)")"
+ok "export keeps expires" file_line_has "$IT_TMP/export.jsonl" "\"$L\"" \
+  "\"expires\":\"$(jq -r --arg k "$L" '.[] | select(.key==$k) | .expires' <<<"$("$SESSIONCTL" --data-dir "$DATA" list --json)")\""
 "$SESSIONCTL" --data-dir "$IT_TMP/copy" import <"$IT_TMP/export.jsonl" >/dev/null 2>&1
 ok "import keeps expires: the file is byte for byte the same" cmp -s "$(file "$L")" "$IT_TMP/copy/sessions/${L:0:2}/$L.json"
 mkdir -p "$IT_TMP/bad/sessions/AB"
 sed 's/"expires": "[^"]*"/"expires": "soon"/' "$(file "$L")" | sed "s/$L/ABCDEFGH/" >"$IT_TMP/bad/sessions/AB/ABCDEFGH.json"
 OUT=$("$SESSIONCTL" --data-dir "$IT_TMP/bad" fsck 2>&1); RC=$?
-ok "fsck: a malformed expires is damage" bash -c '[ "$1" = 1 ] && [[ "$2" == *expires* ]]' _ "$RC" "$OUT"
+ok "fsck: a malformed expires is damage" exited 1 "$RC" "$OUT" expires
 C gc --expired --dry-run --json
 eq "gc --expired --dry-run: would delete the expired one" "$RC $(jq -r '.would_delete, .sessions[0].key' <<<"$OUT" | tr '\n' ' ')" "0 1 $E "
 C gc --expired --json
 eq "gc --expired: deleted it" "$RC $(jq -r .deleted <<<"$OUT")" "0 1"
-ok "gc --expired: the file is gone, the live one stays" bash -c '[ ! -e "$1" ] && [ -f "$2" ]' _ "$(file "$E")" "$(file "$L")"
+ok "gc --expired: the file is gone" not test -e "$(file "$E")"
+ok "gc --expired: the live one stays" test -f "$(file "$L")"
 C gc; eq "gc with neither --older-than nor --expired: exit 2" "$RC" 2
 
 echo "[$SECONDS s] the sweeper, two sessiond processes on one store"; # --- the sweeper, two sessiond processes on one store ---
@@ -189,7 +191,8 @@ r1=$(tail -n "+$skip" "$RUN/sessiond.log" | grep -c 'sweeper: removed expired se
 r2=$(grep -c 'sweeper: removed expired session' "$RUN/sessiond2.log")
 echo "removed by sessiond: $r1, by sessiond2: $r2"
 eq "two sweepers: each expired session removed exactly once in all" "$((r1 + r2))" 12
-ok "sweeper: metrics report its cost" bash -c 'curl -s "$1/api/metrics" | grep -qE "^sessiond_sweep_seconds_total [0-9.]+$" && curl -s "$1/api/metrics" | grep -qE "^sessiond_sweep_files_scanned_total [1-9]"' _ "$BASE"
+ok "sweeper: metrics report its cost" \
+  metrics_have '^sessiond_sweep_seconds_total [0-9.]+$' '^sessiond_sweep_files_scanned_total [1-9]'
 
 echo "[$SECONDS s] saves extending an expiry race the two sweepers"; # --- saves extending an expiry race the two sweepers ---
 # 12 sessions with an 8 s lifetime; around their expiry, a client per
@@ -198,7 +201,7 @@ echo "[$SECONDS s] saves extending an expiry race the two sweepers"; # --- saves
 # lock); one whose first save came too late is gone. The window this
 # guards is a few ms around each expiry: with sd_sweep_one changed to trust
 # the sweeper's unlocked read it did not show on our runs;
-# tests/unit/test_lifecycle.c (test_sweep_one_rechecks) recreates that
+# tests/unit/test_lifecycle.c (test_sweeper_keeps_a_session_extended_since_it_looked) recreates that
 # interleaving deterministically and was seen failing.
 # Client i starts 5 s before its session's expiry plus i x 500 ms (its
 # requests take their own time on top), so some extensions land before the

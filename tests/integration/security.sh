@@ -16,14 +16,14 @@ files() { find "$DATA/sessions" -name '*.json' | wc -l; }
 ALLTOKENS=()
 
 # --- the secret file ---
-ok "secret created at first start: DATA/secret, mode 0600, 32 bytes" \
-  bash -c "[ \"\$(stat -c '%a %s' '$DATA/secret')\" = '600 32' ]"
+eq "secret created at first start: DATA/secret, mode 0600, 32 bytes" \
+  "$(stat -c '%a %s' "$DATA/secret")" "600 32"
 
 # --- token mode (the default) ---
 req POST /api/instantiate "${CT[@]}" -d '{"data":{"n":1}}'
 K=$(jq -r .key <<<"$BODY"); T=$(jq -r .token <<<"$BODY"); ALLTOKENS+=("$T")
 F=$DATA/sessions/${K:0:2}/$K.json
-ok "instantiate answers a token: 43 characters of base64url" bash -c "[[ '$T' =~ ^[A-Za-z0-9_-]{43}\$ ]]"
+ok "instantiate answers a token: 43 characters of base64url" matches "$T" '^[A-Za-z0-9_-]{43}$'
 ok "no read_token in token mode" json 'has("read_token") | not'
 eq "sessionctl token KEY prints the same token" "$("$SESSIONCTL" --data-dir "$DATA" token --json "$K" | jq -r .token)" "$T"
 req POST /api/instantiate "${CT[@]}" -d '{"data":{"other":1}}'
@@ -49,12 +49,13 @@ ok "a token that is not a string: 400 bad_request" is_error 400 bad_request
 ok "refused saves wrote nothing" cmp -s "$F" "$IT_TMP/before"
 
 req POST /api/save "${CT[@]}" -H "Authorization: Bearer $T" -d "{\"key\":\"$K\",\"data\":{\"n\":2}}"
-ok "save with the token in Authorization: Bearer: 200" bash -c "[ '$STATUS' = 200 ] && jq -e '.version == 2' <<<'$BODY' >/dev/null"
+ok "save with the token in Authorization: Bearer: 200" answered 200 '.version == 2'
 req POST /api/save "${TP[@]}" -d "{\"key\":\"$K\",\"token\":\"$T\",\"data\":{\"n\":3}}"
-ok "save with the token in a text/plain body (sendBeacon): 200" bash -c "[ '$STATUS' = 200 ] && jq -e '.version == 3' <<<'$BODY' >/dev/null"
-ok "the token is not stored in the document" bash -c "! grep -q -- '$T' '$F' && jq -e 'has(\"token\") | not' '$F' >/dev/null"
+ok "save with the token in a text/plain body (sendBeacon): 200" answered 200 '.version == 3'
+ok "the token is not stored in the document" file_lacks "$F" "$T"
+ok "the document has no token field" file_json "$F" 'has("token") | not'
 req GET "/api/load?key=$K"
-ok "load needs only the key (a read-only link): 200" bash -c "[ '$STATUS' = 200 ] && jq -e '.data.n == 3 and (has(\"token\") | not)' <<<'$BODY' >/dev/null"
+ok "load needs only the key (a read-only link): 200" answered 200 '.data.n == 3 and (has("token") | not)'
 req POST /api/instantiate "${CT[@]}" -d "{\"from\":\"$K\"}"
 KC=$(jq -r .key <<<"$BODY"); TC=$(jq -r .token <<<"$BODY"); ALLTOKENS+=("$TC")
 ok "copy (from) with the key alone: 201 with a token of its own" test "$STATUS" = 201 -a "$TC" != "$T" -a ${#TC} = 43
@@ -70,7 +71,7 @@ cp "$F" "$IT_TMP/before"
 n0=$(files)
 req POST /api/save "${TP[@]}" -H 'Origin: http://evil.example' -d "{\"key\":\"$K\",\"token\":\"$T\",\"data\":\"evil\"}"
 ok "text/plain save from a foreign Origin (with the right token): 403 forbidden" is_error 403 forbidden
-ok "no CORS headers for the foreign origin" bash -c "! grep -qi '^Access-Control-' '$HDRS'"
+ok "no CORS headers for the foreign origin" no_header Access-Control-
 req POST /api/instantiate -H 'Origin: http://evil.example'
 ok "body-less instantiate from a foreign Origin: 403" is_error 403 forbidden
 req POST /api/instantiate -H 'Origin: null'
@@ -79,7 +80,7 @@ req POST /api/save "${TP[@]}" -H "Origin: https://127.0.0.1:$PORT" -d "{\"key\":
 ok "same host, other scheme (https): 403" is_error 403 forbidden
 req POST /api/save "${TP[@]}" -H "Origin: http://127.0.0.1:$((PORT + 1))" -d "{\"key\":\"$K\",\"token\":\"$T\",\"data\":\"evil\"}"
 ok "same host, other port: 403" is_error 403 forbidden
-ok "refused cross-origin requests wrote nothing" bash -c "cmp -s '$F' '$IT_TMP/before' && [ \$(find '$DATA/sessions' -name '*.json' | wc -l) = $n0 ]"
+ok "refused cross-origin requests wrote nothing" wrote_nothing "$F" "$IT_TMP/before" "$n0"
 req GET "/api/load?key=$K" -H 'Origin: http://evil.example'
 eq "a GET from a foreign Origin is not refused (no CORS headers: the browser hides it)" "$STATUS" 200
 req POST /api/save "${TP[@]}" -H "Origin: http://127.0.0.1:$PORT" -d "{\"key\":\"$K\",\"token\":\"$T\",\"data\":\"same\"}"
@@ -88,9 +89,9 @@ req POST /api/save "${TP[@]}" -H 'Origin: http://app.example' -d "{\"key\":\"$K\
 eq "an allowed origin (--cors-origin): 200" "$STATUS" 200
 eq "its origin is echoed" "$(hdr Access-Control-Allow-Origin)" http://app.example
 eq "with Access-Control-Allow-Credentials: true" "$(hdr Access-Control-Allow-Credentials)" true
-ok "Retry-After is exposed" bash -c "grep -i '^Access-Control-Expose-Headers:' '$HDRS' | grep -q Retry-After"
+ok "Retry-After is exposed" header_has Access-Control-Expose-Headers Retry-After
 req OPTIONS /api/save -H 'Origin: http://app.example' -H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: authorization'
-ok "preflight allows Authorization" bash -c "grep -i '^Access-Control-Allow-Headers:' '$HDRS' | grep -q Authorization"
+ok "preflight allows Authorization" header_has Access-Control-Allow-Headers Authorization
 req POST /api/instantiate -H 'Origin: http://app.example'
 eq "body-less instantiate from the allowed origin: 201" "$STATUS" 201
 ALLTOKENS+=("$(jq -r .token <<<"$BODY")")
@@ -169,7 +170,8 @@ eq "private: the write token saves" "$STATUS" 200
 req POST /api/instantiate "${CT[@]}" -d "{\"from\":\"$KP\"}"
 ok "private: copy without a token: 401" is_error 401 unauthorized
 req POST /api/instantiate "${CT[@]}" -d "{\"from\":\"$KP\",\"token\":\"$TP_R\"}"
-ok "private: copy with the read token in the body: 201, with its own tokens" bash -c "[ '$STATUS' = 201 ] && jq -e '(.token|length) == 43 and (.read_token|length) == 43' <<<'$BODY' >/dev/null"
+ok "private: copy with the read token in the body: 201, with its own tokens" \
+  answered 201 '(.token|length) == 43 and (.read_token|length) == 43'
 req POST /api/instantiate "${CT[@]}" -H "Authorization: Bearer $TP_R" -d "{\"from\":\"$KP\"}"
 eq "private: copy with the read token in the header: 201" "$STATUS" 201
 
@@ -185,11 +187,11 @@ stack_stop
 # --- a secret file that others can read, or of the wrong size: exit 2 ---
 chmod 644 "$DATA/secret"
 out=$("$SESSIOND" --listen "unix:$IT_TMP/x.sock" --data-dir "$DATA" 2>&1); rc=$?
-ok "secret readable by others: exit 2 with one clear line" bash -c "[ $rc = 2 ] && [ \$(wc -l <<<'$out') = 1 ] && grep -q 'chmod 600' <<<'$out'"
+ok "secret readable by others: exit 2 with one clear line" one_line_exit 2 "$rc" "$out" 'chmod 600'
 chmod 600 "$DATA/secret"
 head -c 16 /dev/urandom > "$IT_TMP/short"; chmod 600 "$IT_TMP/short"
 out=$(SESSIOND_SECRET_FILE=$IT_TMP/short "$SESSIOND" --listen "unix:$IT_TMP/x.sock" --data-dir "$DATA" 2>&1); rc=$?
-ok "secret of 16 bytes (SESSIOND_SECRET_FILE): exit 2 naming the size" bash -c "[ $rc = 2 ] && grep -q '16 bytes' <<<'$out'"
+ok "secret of 16 bytes (SESSIOND_SECRET_FILE): exit 2 naming the size" exited 2 "$rc" "$out" '16 bytes'
 
 # --- the disk watermark, on a small tmpfs ---
 MNT=$(mktemp -d /tmp/sessiond-tmpfs.XXXXXX)
@@ -208,13 +210,15 @@ if mount -t tmpfs -o size=1m tmpfs "$MNT" 2>/dev/null; then
   ok "below --min-free: instantiate 507 storage_full" is_error 507 storage_full
   req POST /api/save "${CT[@]}" "${AW[@]}" -d "{\"key\":\"$KW\",\"data\":\"a longer document than before\"}"
   ok "below --min-free: a save that grows the file: 507" is_error 507 storage_full
-  ok "nothing written below the watermark" bash -c "cmp -s '$FW' '$IT_TMP/wbefore' && [ \$(find '$DATA/sessions' -name '*.json' | wc -l) = $n0 ] && [ -z \"\$(find '$DATA' -name '*.tmp')\" ]"
+  ok "nothing written below the watermark" wrote_nothing "$FW" "$IT_TMP/wbefore" "$n0"
+  ok "no temporary file below the watermark" no_temp_files "$DATA"
   req POST /api/save "${CT[@]}" "${AW[@]}" -d "{\"key\":\"$KW\",\"data\":\"s\"}"
   eq "below --min-free: a save that shrinks it still works" "$STATUS" 200
   req GET "/api/load?key=$KW"
   eq "below --min-free: loads work" "$STATUS" 200
   req GET /api/health
-  ok "health: 503 storage_full, state below_min_free" bash -c "[ '$STATUS' = 503 ] && jq -e '.error == \"storage_full\" and .storage.state == \"below_min_free\"' <<<'$BODY' >/dev/null"
+  ok "health: 503 storage_full, state below_min_free" \
+    answered 503 '.error == "storage_full" and .storage.state == "below_min_free"'
   rm -f "$MNT/filler"
   req POST /api/instantiate "${CT[@]}" -d '{"data":"more"}'
   eq "space back: instantiate 201 again" "$STATUS" 201

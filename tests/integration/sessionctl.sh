@@ -6,7 +6,7 @@
 # store gives byte-identical files; import skip, --force and rejects with
 # line numbers; and gc racing a storm of saves on the very sessions it
 # expires: no acknowledged save is undone, nothing is left half-deleted.
-# Compound checks run as: ok NAME eval '...' (expanded when checked).
+# Checks are ok NAME PREDICATE, with lib.sh's predicates (rc_is: $RC).
 # shellcheck disable=SC2016,SC2034,SC2054
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -67,13 +67,15 @@ eq "fixture: 5 sessions, K1 saved twice" "$STATUS $(jq -r .version <<<"$BODY")" 
 
 # --- usage ---
 ctl --help
-ok "--help: exit 0 and every command listed" bash -c '[ "$1" = 0 ] && for c in list show stats fsck gc export import; do grep -q "^  $c " "$2" || exit 1; done' _ "$RC" "$O"
+eq "--help: exit 0" "$RC" 0
+ok "--help: every command listed" file_matches_all "$O" '^  list ' '^  show ' '^  stats ' '^  fsck ' '^  gc ' \
+  '^  export ' '^  import '
 for c in list show stats fsck gc export import; do
   ctl "$c" --help
-  ok "$c --help: exit 0, usage on stdout" eval '[ "$RC" = 0 ] && [[ "$OUT" == "Usage: sessionctl"*" $c"* ]]'
+  ok "$c --help: exit 0, usage on stdout" rc_is 0 matches "$OUT" "^Usage: sessionctl.* $c"
 done
 ctl help gc
-ok "help gc: the gc usage" eval '[ "$RC" = 0 ] && [[ "$OUT" == *--older-than* ]]'
+ok "help gc: the gc usage" rc_is 0 contains "$OUT" --older-than
 ctl; eq "no command: exit 2" "$RC" 2
 ctl frobnicate; eq "unknown command: exit 2" "$RC" 2
 ctl --bogus list; eq "unknown global option: exit 2" "$RC" 2
@@ -87,18 +89,19 @@ C gc --older-than soon; eq "gc --older-than soon: exit 2" "$RC" 2
 # meant 30 seconds and "0" deleted every session).
 for d in 30 0 1440; do
   C gc --older-than "$d"
-  ok "gc --older-than $d (no unit): exit 2, says why" eval '[ "$RC" = 2 ] && grep -q "with a unit" "$E"'
+  ok "gc --older-than $d (no unit): exit 2, says why" rc_is 2 grep -q "with a unit" "$E"
 done
 C gc --older-than 59s
-ok "gc --older-than 59s: exit 2, names --force" eval '[ "$RC" = 2 ] && grep -q -- "--force" "$E"'
+ok "gc --older-than 59s: exit 2, names --force" rc_is 2 grep -q -- --force "$E"
 C gc --older-than 0s --dry-run --force --json
-ok "gc --older-than 0s --force: accepted" eval '[ "$RC" = 0 ]'
+ok "gc --older-than 0s --force: accepted" rc_is 0
 
 C show; eq "show without a key: exit 2" "$RC" 2
 C show 'ab/cdefg'; eq "show with a malformed key: exit 2" "$RC" 2
 C show "$K1" --raw --json; eq "show --raw --json: exit 2" "$RC" 2
 ctl --data-dir "$IT_TMP/nowhere" list
-ok "list on a missing store: exit 1, says so, creates nothing" eval '[ "$RC" = 1 ] && [[ "$ERR" == *"no session store"* ]] && [ ! -e "$IT_TMP/nowhere" ]'
+ok "list on a missing store: exit 1, says so" rc_is 1 contains "$ERR" "no session store"
+ok "list on a missing store: creates nothing" not test -e "$IT_TMP/nowhere"
 SESSIOND_DATA_DIR=$DATA ctl stats --json
 ok "SESSIOND_DATA_DIR selects the store" js '.sessions == 5'
 
@@ -107,7 +110,7 @@ C list
 eq "list: exit 0" "$RC" 0
 eq "list: a header and 5 rows" "$(lines)" 6
 ok "list: columns key, version, size, created, updated, expires" grep -qE '^KEY +VERSION +SIZE +CREATED +UPDATED +EXPIRES$' "$O"
-ok "list: sorted by key" bash -c "tail -n +2 '$O' | awk '{print \$1}' | sort -c"
+ok "list: sorted by key" sorted_by_first_field "$O"
 eq "list: K1's version" "$(awk -v k="$K1" '$1 == k {print $2}' "$O")" 3
 eq "list: K1's size is its file's" "$(awk -v k="$K1" '$1 == k {print $3}' "$O")" "$(stat -c %s "$(path "$DATA" "$K1")")"
 eq "list: K1's updated is the document's" "$(awk -v k="$K1" '$1 == k {print $5}' "$O")" "$(jq -r .updated "$(path "$DATA" "$K1")")"
@@ -133,47 +136,52 @@ eq "list --updated-after the future: only the header" "$(lines)" 1
 
 # --- show ---
 C show "$K1"
-ok "show: exit 0, the document pretty-printed (as stored)" eval '[ "$RC" = 0 ] && cmp -s "$O" "$(path "$DATA" "$K1")"'
+ok "show: exit 0, the document pretty-printed (as stored)" rc_is 0 cmp -s "$O" "$(path "$DATA" "$K1")"
 C show "${K1,,}"
-ok "show with a lower-case key" eval '[ "$RC" = 0 ] && cmp -s "$O" "$(path "$DATA" "$K1")"'
+ok "show with a lower-case key" rc_is 0 cmp -s "$O" "$(path "$DATA" "$K1")"
 C show "$K2" --raw
-ok "show --raw: the file's bytes" eval '[ "$RC" = 0 ] && cmp -s "$O" "$(path "$DATA" "$K2")"'
+ok "show --raw: the file's bytes" rc_is 0 cmp -s "$O" "$(path "$DATA" "$K2")"
 C show --json "$K1"
-ok "show --json: one line, the document" eval '[ "$RC" = 0 ] && [ "$(lines)" = 1 ] && js ".key == \"$K1\" and .version == 3 and .data == {\"n\":10} and .meta == {\"owner\":\"u1\",\"tag\":\"x\"}"'
+ok "show --json: the document" \
+  rc_is 0 js ".key == \"$K1\" and .version == 3 and .data == {\"n\":10} and .meta == {\"owner\":\"u1\",\"tag\":\"x\"}"
+eq "show --json: one line" "$(lines)" 1
 C show ZZZZZZZ9
-ok "show of a missing key: exit 1, no session" eval '[ "$RC" = 1 ] && [[ "$ERR" == *"no session ZZZZZZZ9"* ]] && [ -z "$OUT" ]'
+ok "show of a missing key: exit 1, no session" rc_is 1 contains "$ERR" "no session ZZZZZZZ9"
+ok "show of a missing key: nothing on stdout" test -z "$OUT"
 
 # --- stats ---
 total=$(cat "$DATA"/sessions/*/*.json | wc -c)
 C stats --json
 ok "stats --json: count, total, largest, ages, temp files" js ".sessions == 5 and .total_size == $total and .largest.key == \"$K5\" and .largest.size == $(stat -c %s "$(path "$DATA" "$K5")") and .updated.under_1h == 5 and .updated.\"1h_to_1d\" == 0 and .updated.over_30d == 0 and .temp_files == 0 and .damaged == 0 and .stray == 0"
 C stats
-ok "stats table" eval '[ "$RC" = 0 ] && grep -qE '\''^sessions +5$'\'' "$O" && grep -qE "^largest +$K5, " "$O" && grep -qE '\''^updated under 1h +5$'\'' "$O" && grep -qE '\''^temporary files +0$'\'' "$O"'
+ok "stats table" rc_is 0 file_matches_all "$O" '^sessions +5$' "^largest +$K5, " '^updated under 1h +5$' \
+  '^temporary files +0$'
 
 # --- fsck on a clean store ---
 C fsck
-ok "fsck on a clean store: exit 0, clean" eval '[ "$RC" = 0 ] && [[ "$OUT" == *"The store is clean."* ]]'
+ok "fsck on a clean store: exit 0, clean" rc_is 0 contains "$OUT" "The store is clean."
 C fsck --json
 ok "fsck --json: clean, 5 valid" js '.clean == true and .sessions == 5 and .valid == 5 and .findings == []'
 
 # --- export, then import into an empty store ---
 C export
-ok "export: exit 0, 5 lines" eval '[ "$RC" = 0 ] && [ "$(lines)" = 5 ]'
-ok "export: one compact document per line, every key" bash -c 'jq -c . "$1" | cmp -s - "$1" && [ "$(jq -r .key "$1" | sort)" = "$(printf "%s\n" "${@:2}" | sort)" ]' _ "$O" "${keys[@]}"
+ok "export: exit 0, 5 lines" rc_is 0 test "$(lines)" = 5
+ok "export: one compact document per line" jsonl_compact "$O"
+ok "export: every key" jsonl_keys_are "$O" "${keys[@]}"
 cp "$O" "$IT_TMP/backup.jsonl"
 C export --updated-after "$T_MID"
-ok "export --updated-after T: only K1" eval '[ "$RC" = 0 ] && [ "$(jq -r .key "$O")" = "$K1" ]'
+ok "export --updated-after T: only K1" rc_is 0 test "$(jq -r .key "$O")" = "$K1"
 NEW=$IT_TMP/restored
 ctl --data-dir "$NEW" import <"$IT_TMP/backup.jsonl"
-ok "import into an empty store: exit 0, imported 5" eval '[ "$RC" = 0 ] && [[ "$OUT" == "imported 5, skipped 0"*"rejected 0"* ]]'
+ok "import into an empty store: exit 0, imported 5" rc_is 0 matches "$OUT" '^imported 5, skipped 0.*rejected 0'
 ok "export then import gives byte-identical files" same_tree "$DATA" "$NEW"
 ctl --data-dir "$NEW" import --json <"$IT_TMP/backup.jsonl"
-ok "import again: all 5 skipped, exit 0" eval '[ "$RC" = 0 ] && js '\''.imported == 0 and .skipped == 5 and .rejected == 0'\'''
+ok "import again: all 5 skipped, exit 0" rc_is 0 js '.imported == 0 and .skipped == 5 and .rejected == 0'
 jq -c "if .key == \"$K2\" then .version = 7 | .data = {\"restored\":true} else . end" "$IT_TMP/backup.jsonl" >"$IT_TMP/changed.jsonl"
 ctl --data-dir "$NEW" import <"$IT_TMP/changed.jsonl"
-ok "import without --force keeps the existing file" eval '[ "$RC" = 0 ] && cmp -s "$(path "$NEW" "$K2")" "$(path "$DATA" "$K2")"'
+ok "import without --force keeps the existing file" rc_is 0 cmp -s "$(path "$NEW" "$K2")" "$(path "$DATA" "$K2")"
 ctl --data-dir "$NEW" import --force --json <"$IT_TMP/changed.jsonl"
-ok "import --force overwrites: imported 5" eval '[ "$RC" = 0 ] && js '\''.imported == 5 and .skipped == 0'\'''
+ok "import --force overwrites: imported 5" rc_is 0 js '.imported == 5 and .skipped == 0'
 ok "import --force keeps the line's version and timestamps" jqf ".version == 7 and .data == {\"restored\":true} and .updated == \"$(jq -r .updated "$(path "$DATA" "$K2")")\"" "$(path "$NEW" "$K2")"
 NOW=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
 good() { printf '{"key":"%s","version":2,"created":"%s","updated":"%s","meta":{},"data":null}' "$1" "$NOW" "$NOW"; }
@@ -190,12 +198,16 @@ good() { printf '{"key":"%s","version":2,"created":"%s","updated":"%s","meta":{}
   good IMPORT01; echo                                             # 10 skipped: already there
 } >"$IT_TMP/mixed.jsonl"
 ctl --data-dir "$NEW" import <"$IT_TMP/mixed.jsonl"
-ok "import with rejects: exit 1, counts and line numbers" eval '[ "$RC" = 1 ] && [ "$OUT" = "imported 2, skipped 1 (already in the store; --force overwrites), rejected 6 (lines 2, 4, 5, 6, 8, 9)" ]'
-ok "import: each reject explained on stderr" bash -c 'for n in 2 4 5 6 8 9; do grep -q "^sessionctl import: line $n: " "$1" || exit 1; done' _ "$E"
+ok "import with rejects: exit 1, counts and line numbers" \
+  rc_is 1 test "$OUT" = "imported 2, skipped 1 (already in the store; --force overwrites), rejected 6 (lines 2, 4, 5, 6, 8, 9)"
+ok "import: each reject explained on stderr" file_matches_all "$E" \
+  '^sessionctl import: line 2: ' '^sessionctl import: line 4: ' '^sessionctl import: line 5: ' \
+  '^sessionctl import: line 6: ' '^sessionctl import: line 8: ' '^sessionctl import: line 9: '
 ok "import: the good lines were written" test -f "$(path "$NEW" IMPORT01)" -a -f "$(path "$NEW" IMPORT02)" -a ! -e "$(path "$NEW" TYPES001)"
 rm -f "$(path "$NEW" IMPORT01)" "$(path "$NEW" IMPORT02)"
 ctl --data-dir "$NEW" import --json <"$IT_TMP/mixed.jsonl"
-ok "import --json: rejects with line numbers" eval '[ "$RC" = 1 ] && js '\''.imported == 2 and .skipped == 1 and .rejected == 6 and ([.rejects[].line] == [2,4,5,6,8,9]) and all(.rejects[]; (.reason|length) > 0)'\'''
+ok "import --json: rejects with line numbers" \
+  rc_is 1 js '.imported == 2 and .skipped == 1 and .rejected == 6 and ([.rejects[].line] == [2,4,5,6,8,9]) and all(.rejects[]; (.reason|length) > 0)'
 
 # --- a damaged store: every command reports and carries on ---
 BAD=$IT_TMP/bad
@@ -220,23 +232,25 @@ cp -a "$B" "$IT_TMP/bad-orig"
 mentions_all() { local p; for p in "${damaged[@]}" "${stray[@]}"; do grep -qF "sessions/$p: " "$E" || return 1; done; }
 
 ctl --data-dir "$BAD" list
-ok "damaged: list exits 1 and still lists the 5 good sessions" eval '[ "$RC" = 1 ] && [ "$(lines)" = 6 ]'
+ok "damaged: list exits 1 and still lists the 5 good sessions" rc_is 1 test "$(lines)" = 6
 ok "damaged: list names every damaged and stray entry on stderr" mentions_all
 ctl --data-dir "$BAD" stats --json
-ok "damaged: stats exits 1 and counts" eval '[ "$RC" = 1 ] && js '\''.sessions == 5 and .damaged == 5 and .stray == 4 and .temp_files == 2'\'''
+ok "damaged: stats exits 1 and counts" rc_is 1 js '.sessions == 5 and .damaged == 5 and .stray == 4 and .temp_files == 2'
 ok "damaged: stats names every damaged and stray entry" mentions_all
 ctl --data-dir "$BAD" export
-ok "damaged: export exits 1, exports the 5 good ones" eval '[ "$RC" = 1 ] && [ "$(lines)" = 5 ] && mentions_all'
+ok "damaged: export exits 1, exports the 5 good ones" rc_is 1 test "$(lines)" = 5
+ok "damaged: export names every damaged and stray path" mentions_all
 ctl --data-dir "$BAD" gc --older-than 1h
-ok "damaged: gc exits 1, deletes nothing fresh" eval '[ "$RC" = 1 ] && [ "$(find "$B" -name '\''*.json'\'' -type f | wc -l)" = 11 ] && mentions_all'
+ok "damaged: gc exits 1, deletes nothing fresh" rc_is 1 test "$(find "$B" -name '*.json' -type f | wc -l)" = 11
+ok "damaged: gc names every damaged and stray path" mentions_all
 ctl --data-dir "$BAD" show TRUNC001
-ok "damaged: show reports it, exit 1" eval '[ "$RC" = 1 ] && [[ "$ERR" == *"TRUNC001: damaged: not valid JSON"* ]]'
+ok "damaged: show reports it, exit 1" rc_is 1 contains "$ERR" "TRUNC001: damaged: not valid JSON"
 ctl --data-dir "$BAD" show TRUNC001 --raw
-ok "damaged: show --raw prints the bytes anyway, exit 1" eval '[ "$RC" = 1 ] && cmp -s "$O" "$B/TR/TRUNC001.json"'
+ok "damaged: show --raw prints the bytes anyway, exit 1" rc_is 1 cmp -s "$O" "$B/TR/TRUNC001.json"
 ctl --data-dir "$BAD" show DIRSESS1
-ok "damaged: show of a folder reports it, exit 1" eval '[ "$RC" = 1 ] && [[ "$ERR" == *"cannot read"* ]]'
+ok "damaged: show of a folder reports it, exit 1" rc_is 1 contains "$ERR" "cannot read"
 ctl --data-dir "$BAD" fsck
-ok "fsck: exit 1, NOT clean" eval '[ "$RC" = 1 ] && [[ "$OUT" == *"The store is NOT clean"* ]]'
+ok "fsck: exit 1, NOT clean" rc_is 1 contains "$OUT" "The store is NOT clean"
 ctl --data-dir "$BAD" fsck --json
 ok "fsck --json: 10 problems, 5 valid, not clean" js '.clean == false and .problems == 10 and .valid == 5 and .sessions == 10'
 for p in "${damaged[@]}"; do
@@ -249,21 +263,23 @@ ok "fsck: wrong key, wrong types, truncated, fan-out explained" js '(.findings |
 ok "fsck lists the crash leftover as a problem" js 'any(.findings[]; .kind == "temp" and .problem and (.path|endswith("AbCdEf.tmp")))'
 ok "fsck lists the write in progress, not as a problem" js 'any(.findings[]; .kind == "writing" and (.problem|not) and (.path|endswith("GhIjKl.tmp")))'
 ctl --data-dir "$BAD" fsck --repair --json
-ok "fsck --repair: exit 1 (it found problems), all 10 repaired" eval '[ "$RC" = 1 ] && js '\''.problems == 10 and .repaired == 10'\'''
+ok "fsck --repair: exit 1 (it found problems), all 10 repaired" rc_is 1 js '.problems == 10 and .repaired == 10'
 Q=$BAD/quarantine
-ok "fsck --repair: damaged and stray entries moved to quarantine/, bytes intact" bash -c 'for p in "${@:3}"; do q="$1/${p//\//_}"; [ -e "$q" ] || exit 1; [ -d "$q" ] || cmp -s "$2/$p" "$q" || exit 1; done' _ "$Q" "$IT_TMP/bad-orig" "${damaged[@]}" "${stray[@]}"
-ok "fsck --repair: nothing left where it was" bash -c 'for p in "${@:2}"; do [ ! -e "$1/$p" ] || exit 1; done' _ "$B" "${damaged[@]}" "${stray[@]}"
-ok "fsck --repair: old temporary file removed, the young one kept" eval '[ ! -e "$B/TR/.TRUNC001.AbCdEf.tmp" ] && [ -e "$B/TR/.TRUNC001.GhIjKl.tmp" ]'
-ok "fsck --repair: the 5 good sessions untouched" bash -c 'for k in "${@:3}"; do cmp -s "$1/sessions/${k:0:2}/$k.json" "$2/sessions/${k:0:2}/$k.json" || exit 1; done' _ "$BAD" "$DATA" "${keys[@]}"
+ok "fsck --repair: damaged and stray entries moved to quarantine/, bytes intact" \
+  in_quarantine "$Q" "$IT_TMP/bad-orig" "${damaged[@]}" "${stray[@]}"
+ok "fsck --repair: nothing left where it was" none_exist "$B" "${damaged[@]}" "${stray[@]}"
+ok "fsck --repair: old temporary file removed" not test -e "$B/TR/.TRUNC001.AbCdEf.tmp"
+ok "fsck --repair: the young temporary file kept" test -e "$B/TR/.TRUNC001.GhIjKl.tmp"
+ok "fsck --repair: the 5 good sessions untouched" same_sessions "$BAD" "$DATA" "${keys[@]}"
 touch "$B/TR/.TRUNC001.GhIjKl.tmp"
 ctl --data-dir "$BAD" fsck
-ok "fsck after --repair: exit 0, clean" eval '[ "$RC" = 0 ] && [[ "$OUT" == *"The store is clean."* ]]'
+ok "fsck after --repair: exit 0, clean" rc_is 0 contains "$OUT" "The store is clean."
 ctl --data-dir "$BAD" fsck --repair
 ok "fsck --repair on a clean store: exit 0" [ "$RC" = 0 ]
 echo 'garbage' >"$B/TR/TRUNC001.json"
 good TRUNC001 >"$IT_TMP/one.jsonl"; echo >>"$IT_TMP/one.jsonl"
 ctl --data-dir "$BAD" import --force <"$IT_TMP/one.jsonl"
-ok "import --force replaces a damaged file" eval '[ "$RC" = 0 ] && jqf '\''.key == "TRUNC001"'\'' "$B/TR/TRUNC001.json"'
+ok "import --force replaces a damaged file" rc_is 0 jqf '.key == "TRUNC001"' "$B/TR/TRUNC001.json"
 
 # --- unreadable entries (root reads everything: drop the capabilities) ---
 UNR=$IT_TMP/unreadable
@@ -274,18 +290,22 @@ if command -v setpriv >/dev/null && "${NOCAP[@]}" true 2>/dev/null &&
    ! "${NOCAP[@]}" cat "$(path "$UNR" "$K1")" >/dev/null 2>&1; then
   CTL_PREFIX=("${NOCAP[@]}")
   ctl --data-dir "$UNR" list
-  ok "unreadable file: list exits 1, lists the other 4" eval '[ "$RC" = 1 ] && [ "$(lines)" = 5 ] && [[ "$ERR" == *"$K1.json: cannot read: Permission denied"* ]]'
+  ok "unreadable file: list exits 1, lists the other 4" rc_is 1 test "$(lines)" = 5
+  ok "unreadable file: list says why" contains "$ERR" "$K1.json: cannot read: Permission denied"
   ctl --data-dir "$UNR" export
-  ok "unreadable file: export exits 1, exports the other 4" eval '[ "$RC" = 1 ] && [ "$(lines)" = 4 ]'
+  ok "unreadable file: export exits 1, exports the other 4" rc_is 1 test "$(lines)" = 4
   ctl --data-dir "$UNR" fsck --repair --json
-  ok "unreadable file: fsck reports it and leaves it in place" eval '[ "$RC" = 1 ] && js "any(.findings[]; .kind == \"unreadable\" and (.path|endswith(\"$K1.json\")))" && [ -e "$(path "$UNR" "$K1")" ]'
+  ok "unreadable file: fsck reports it" \
+    rc_is 1 js "any(.findings[]; .kind == \"unreadable\" and (.path|endswith(\"$K1.json\")))"
+  ok "unreadable file: fsck leaves it in place" test -e "$(path "$UNR" "$K1")"
   chmod 644 "$(path "$UNR" "$K1")"
   other=$K2; [ "${K2:0:2}" = "${K1:0:2}" ] && other=$K3
   chmod 000 "$UNR/sessions/${other:0:2}"
   ctl --data-dir "$UNR" fsck --json
-  ok "unreadable folder: fsck reports it" eval '[ "$RC" = 1 ] && js "any(.findings[]; .kind == \"unreadable\" and (.path|endswith(\"/${other:0:2}\")))"'
+  ok "unreadable folder: fsck reports it" \
+    rc_is 1 js "any(.findings[]; .kind == \"unreadable\" and (.path|endswith(\"/${other:0:2}\")))"
   ctl --data-dir "$UNR" stats --json
-  ok "unreadable folder: stats carries on with the rest" eval '[ "$RC" = 1 ] && js '\''.sessions >= 3 and .stray == 1'\'''
+  ok "unreadable folder: stats carries on with the rest" rc_is 1 js '.sessions >= 3 and .stray == 1'
   chmod 755 "$UNR/sessions/${other:0:2}"
   CTL_PREFIX=()
 else
@@ -301,14 +321,17 @@ ok "list --updated-before 1d: the 3 old ones" js '[.[].key] == ["OGC00001","OGC0
 C stats --json
 ok "stats: the 3 old ones are in '1d to 7d'" js '.sessions == 8 and .updated."1d_to_7d" == 3 and .updated.under_1h == 5'
 C gc --older-than 1h --dry-run --json
-ok "gc --dry-run: would delete the 3, deletes nothing" eval '[ "$RC" = 0 ] && js '\''.would_delete == 3 and .deleted == 0 and .dry_run == true'\'' && [ -e "$(path "$DATA" OGC00001)" ]'
+ok "gc --dry-run: would delete the 3" rc_is 0 js '.would_delete == 3 and .deleted == 0 and .dry_run == true'
+ok "gc --dry-run: deletes nothing" test -e "$(path "$DATA" OGC00001)"
 C gc --older-than 1h
-ok "gc: exit 0, 3 deleted" eval '[ "$RC" = 0 ] && [ "$(grep -c '\'' deleted$'\'' "$O")" = 3 ] && [[ "$OUT" == *"deleted 3 sessions not updated since"* ]]'
-ok "gc: the old files are gone, the fresh ones stay" bash -c '[ ! -e "$1" ] && [ "$(find "$2/sessions" -name "*.json" | wc -l)" = 5 ]' _ "$(path "$DATA" OGC00001)" "$DATA"
+ok "gc: exit 0, 3 deleted" rc_is 0 test "$(grep -c ' deleted$' "$O")" = 3
+ok "gc: says what it deleted" contains "$OUT" "deleted 3 sessions not updated since"
+ok "gc: the old files are gone" not test -e "$(path "$DATA" OGC00001)"
+eq "gc: the fresh ones stay" "$(session_files)" 5
 req GET "/api/load?key=OGC00002"
 eq "gc: sessiond no longer finds a deleted session" "$STATUS" 404
 C gc --older-than 1h --json
-ok "gc again: nothing to do" eval '[ "$RC" = 0 ] && js '\''.deleted == 0 and .sessions == []'\'''
+ok "gc again: nothing to do" rc_is 0 js '.deleted == 0 and .sessions == []'
 
 # --- gc racing a storm of saves on the sessions it expires ---
 N=120
@@ -343,14 +366,16 @@ for _ in $(seq 1 100); do [ "$(cat "$IT_TMP"/storm.* | wc -l)" -ge 20 ] && break
 wait "$g1"; rc1=$?
 wait "$g2"; rc2=$?
 wait "${pids[@]}"
-ok "race: both gc runs exit 0, no sanitizer report" eval '[ "$rc1" = 0 ] && [ "$rc2" = 0 ] && ! grep -qE '\''Sanitizer|runtime error'\'' "$IT_TMP"/gc?.err'
+eq "race: both gc runs exit 0" "$rc1 $rc2" "0 0"
+ok "race: no sanitizer report" not grep -qE 'Sanitizer|runtime error' "$IT_TMP"/gc?.err
 cat "$IT_TMP"/storm.* >"$IT_TMP/storm.all"
 acked=$(awk '$2 == 200' "$IT_TMP/storm.all" | wc -l)
 gone=$(awk '$2 == 404' "$IT_TMP/storm.all" | wc -l)
 deleted=$(( $(jq .deleted "$IT_TMP/gc1.json") + $(jq .deleted "$IT_TMP/gc2.json") ))
 kept=$(( $(jq .kept_updated "$IT_TMP/gc1.json") + $(jq .kept_updated "$IT_TMP/gc2.json") ))
 echo "race: $(wc -l <"$IT_TMP/storm.all") saves ($acked acknowledged, $gone answered 404); gc deleted $deleted, kept $kept saved under its nose"
-ok "race: the storm and gc really overlapped (saves acknowledged, sessions deleted, saves refused)" eval '[ "$acked" -gt 0 ] && [ "$deleted" -gt 0 ] && [ "$gone" -gt 0 ]'
+ok "race: the storm and gc really overlapped (saves acknowledged, sessions deleted, saves refused)" \
+  test "$acked" -gt 0 -a "$deleted" -gt 0 -a "$gone" -gt 0
 eq "race: every save answered 200 or 404" "$(awk '$2 != 200 && $2 != 404' "$IT_TMP/storm.all" | wc -l)" 0
 # The highest acknowledged version of each key must still be there.
 undone=0
@@ -367,9 +392,9 @@ left=$(find "$DATA/sessions" -name 'RCE*.json' | wc -l)
 eq "race: every session is either whole or gone (survivors + deleted = $N)" "$((left + deleted))" "$N"
 C list --updated-before 1h --json
 ok "race: no old session survived gc" js 'length == 0'
-ok "race: every survivor was saved after gc's cut (version >= 2)" bash -c 'for f in $(find "$1/sessions" -name "RCE*.json"); do [ "$(jq .version "$f")" -ge 2 ] || exit 1; done' _ "$DATA"
+ok "race: every survivor was saved after gc's cut (version >= 2)" versions_at_least "$DATA" 'RCE*.json' 2
 eq "race: no temporary file left behind" "$(find "$DATA/sessions" -name '.*.tmp' | wc -l)" 0
 C fsck --json
-ok "race: fsck finds the store clean" eval '[ "$RC" = 0 ] && js ".clean == true and .valid == $((left + 5))"'
+ok "race: fsck finds the store clean" rc_is 0 js ".clean == true and .valid == $((left + 5))"
 
 it_done

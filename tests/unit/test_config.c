@@ -68,7 +68,7 @@ static sd_config_result parse(sd_config *c, char msg[SD_MSG_MAX], const char *co
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-static void test_defaults(void **state)
+static void test_no_options_give_the_documented_defaults(void **state)
 {
 	(void)state;
 	sd_config c;
@@ -137,7 +137,7 @@ static void check_value(const opt_case *o, const sd_config *c, const char *val, 
 	}
 }
 
-static void test_each_option(void **state)
+static void test_each_option_reads_from_argv_equals_and_environment_argv_winning(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof opt_cases / sizeof opt_cases[0]; i++) {
@@ -171,7 +171,7 @@ static void test_each_option(void **state)
 	}
 }
 
-static void test_more_values(void **state)
+static void test_sizes_and_durations_parse_to_their_values(void **state)
 {
 	(void)state;
 	static const struct {
@@ -215,7 +215,7 @@ static void test_more_values(void **state)
 	}
 }
 
-static void test_cors_origins(void **state)
+static void test_cors_origin_list_allows_exactly_the_listed_origins(void **state)
 {
 	(void)state;
 	sd_config c;
@@ -353,7 +353,7 @@ static const struct {
 	{"--min-free", "SESSIOND_MIN_FREE", "lots"},
 };
 
-static void test_bad_values(void **state)
+static void test_bad_values_are_refused_naming_the_option(void **state)
 {
 	(void)state;
 	memset(long_value, 'a', sizeof long_value - 1);
@@ -400,7 +400,7 @@ static void test_bad_values(void **state)
 /* ---- help, version, unknown options ----------------------------------------- */
 
 /* The issue 7 options: defaults, and what each accepts. */
-static void test_security_options(void **state)
+static void test_access_miss_limit_and_min_free_have_defaults_and_take_values(void **state)
 {
 	(void)state;
 	sd_config c;
@@ -431,7 +431,7 @@ static void test_security_options(void **state)
 }
 
 /* The lifetimes must fit together: min <= default <= max. */
-static void test_ttl_bounds(void **state)
+static void test_ttl_options_must_keep_min_under_default_under_max(void **state)
 {
 	(void)state;
 	sd_config c;
@@ -450,7 +450,7 @@ static void test_ttl_bounds(void **state)
 	assert_int_equal(c.sweep_interval_ms, 1000);
 }
 
-static void test_help_version(void **state)
+static void test_help_and_version_win_over_other_options(void **state)
 {
 	(void)state;
 	sd_config c;
@@ -474,7 +474,7 @@ static void test_help_version(void **state)
 			fail_msg("usage lacks %s", env_names[i]);
 }
 
-static void test_unknown_and_missing(void **state)
+static void test_unknown_option_or_missing_value_is_an_error_naming_it(void **state)
 {
 	(void)state;
 	sd_config c;
@@ -500,7 +500,7 @@ static void test_unknown_and_missing(void **state)
 /* sd_config_parse can be called again and again in one process (tests,
  * tools), whatever the previous call stopped on: a cluster of short
  * options cut short by -h must not leak into the next parse. */
-static void test_reparse(void **state)
+static void test_parsing_again_starts_from_a_clean_state(void **state)
 {
 	(void)state;
 	sd_config c;
@@ -543,16 +543,16 @@ static void test_shard_options(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_each_option, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_more_values, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cors_origins, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_security_options, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ttl_bounds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_help_version, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_and_missing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reparse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_options_give_the_documented_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_each_option_reads_from_argv_equals_and_environment_argv_winning, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sizes_and_durations_parse_to_their_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cors_origin_list_allows_exactly_the_listed_origins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_values_are_refused_naming_the_option, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_access_miss_limit_and_min_free_have_defaults_and_take_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ttl_options_must_keep_min_under_default_under_max, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_help_and_version_win_over_other_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_option_or_missing_value_is_an_error_naming_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parsing_again_starts_from_a_clean_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shard_options, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -71,7 +71,7 @@ static const struct {
 	{"{\"a\":{\"b\":[1,2]}}", "{}", "{\"a\":{\"b\":[1,2]}}"},
 };
 
-static void test_merge_patch_table(void **state)
+static void test_merge_patch_gives_the_tabled_results(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof merge_cases / sizeof merge_cases[0]; i++) {
@@ -97,7 +97,7 @@ static void test_merge_patch_table(void **state)
 	}
 }
 
-static void test_merge_patch_null_target(void **state)
+static void test_merge_patch_onto_nothing_drops_nulls(void **state)
 {
 	(void)state;
 	json_t *p = J("{\"a\":{\"b\":null,\"c\":1},\"d\":null}");
@@ -110,7 +110,7 @@ static void test_merge_patch_null_target(void **state)
 }
 
 /* The result must be a copy: changing it later must not reach the target. */
-static void test_merge_patch_result_independent(void **state)
+static void test_merge_patch_result_shares_nothing_with_its_target(void **state)
 {
 	(void)state;
 	json_t *t = J("{\"a\":{\"b\":1},\"l\":[1]}"), *p = J("{\"c\":2}");
@@ -205,7 +205,7 @@ static void check_msg(size_t i, const char *msg, const char *const has[2])
 			fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, msg, has[j]);
 }
 
-static void test_save_body_table(void **state)
+static void test_save_bodies_are_accepted_or_refused_as_tabled(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof save_cases / sizeof save_cases[0]; i++) {
@@ -230,7 +230,7 @@ static void test_save_body_table(void **state)
 	}
 }
 
-static void test_save_body_fields(void **state)
+static void test_save_body_fields_are_read_and_the_key_normalised(void **state)
 {
 	(void)state;
 	const char *s = "{\"meta\":{\"a\":null,\"b\":1},\"data\":{\"x\":[1,2]},\"version\":3,\"key\":\"abCD1234\"}";
@@ -284,7 +284,7 @@ static char *nested_save(int n, char open, char close)
 	return s;
 }
 
-static void test_depth_limit(void **state)
+static void test_nesting_to_the_limit_passes_and_one_deeper_is_bad_request(void **state)
 {
 	(void)state;
 	sd_save_body b;
@@ -324,7 +324,7 @@ static void test_depth_limit(void **state)
 	json_decref(v);
 }
 
-static void test_very_deep(void **state)
+static void test_nesting_100000_deep_is_refused_by_both_parsers(void **state)
 {
 	(void)state;
 	const int n = 100000;
@@ -363,7 +363,7 @@ static void test_very_deep(void **state)
  * (before: {"data":123<NUL>} was taken as 123). Nesting past 64 is
  * bad_request however deep (before: from 2049 levels on, the parser's own
  * limit answered bad_json). Repeated names are refused. */
-static void test_parser_corners(void **state)
+static void test_nul_bytes_deep_nesting_and_repeated_names_are_refused(void **state)
 {
 	(void)state;
 	static const char nul_after_number[] = "{\"key\":\"ABCDEFGH\",\"data\":123\0}";
@@ -430,7 +430,7 @@ static const body_case inst_cases[] = {
 	{"{\"from\":null}", 0, SD_ERR_BAD_KEY, {"from", NULL}},
 };
 
-static void test_inst_body_table(void **state)
+static void test_instantiate_bodies_are_accepted_or_refused_as_tabled(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof inst_cases / sizeof inst_cases[0]; i++) {
@@ -451,7 +451,7 @@ static void test_inst_body_table(void **state)
 	}
 }
 
-static void test_inst_body_fields(void **state)
+static void test_instantiate_body_fields_are_read_an_empty_body_included(void **state)
 {
 	(void)state;
 	sd_inst_body b;
@@ -484,7 +484,7 @@ static void test_inst_body_fields(void **state)
 #define T0 "2026-01-01T00:00:00.000Z"
 #define T1 "2026-01-02T03:04:05.678Z"
 
-static void test_doc_new(void **state)
+static void test_new_document_is_valid_at_version_1(void **state)
 {
 	(void)state;
 	json_t *meta = J("{\"m\":1}"), *data = J("[1,2]");
@@ -528,7 +528,7 @@ static void apply(json_t *doc, const char *body)
 	sd_save_body_free(&b); /* doc must not depend on the body afterwards */
 }
 
-static void test_apply_save(void **state)
+static void test_save_replaces_data_merges_meta_and_bumps_the_version(void **state)
 {
 	(void)state;
 	char msg[SD_MSG_MAX];
@@ -674,7 +674,7 @@ static const struct {
 	{"empty", "", 0, 0, 0},
 };
 
-static void test_peek(void **state)
+static void test_fast_path_serves_only_files_the_parser_accepts(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof peek_cases / sizeof peek_cases[0]; i++) {
@@ -713,7 +713,7 @@ static void test_peek(void **state)
 
 /* An object with many names still passes the scan (hash hits are checked
  * exactly), and a repeated name among many is still found. */
-static void test_peek_many_names(void **state)
+static void test_fast_path_handles_many_names_and_finds_a_repeated_one(void **state)
 {
 	(void)state;
 	size_t cap = 200000, n = 0;
@@ -742,7 +742,7 @@ static void test_peek_many_names(void **state)
 	free(s);
 }
 
-static void test_dump_canonical(void **state)
+static void test_dump_writes_the_canonical_order_and_form(void **state)
 {
 	(void)state;
 	/* Fields in reverse order, one line. */
@@ -787,7 +787,7 @@ static void test_dump_canonical(void **state)
 	json_decref(d);
 }
 
-static void test_dump_minimal(void **state)
+static void test_dump_of_an_empty_document_is_exact(void **state)
 {
 	(void)state;
 	json_t *d = sd_doc_new("ZZZZ0000", NULL, NULL, T0);
@@ -862,7 +862,7 @@ static const struct {
 	{"", NULL, SD_ERR_CORRUPT},
 };
 
-static void test_parse_stored_table(void **state)
+static void test_stored_documents_are_accepted_or_refused_as_tabled(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof stored_cases / sizeof stored_cases[0]; i++) {
@@ -885,7 +885,7 @@ static void test_parse_stored_table(void **state)
 }
 
 /* Every proper prefix of a good canonical document is refused. */
-static void test_parse_stored_truncated(void **state)
+static void test_every_truncated_stored_document_is_refused(void **state)
 {
 	(void)state;
 	json_t *d = sd_doc_new("ABCDEFGH", NULL, NULL, T0);
@@ -911,7 +911,7 @@ static void test_parse_stored_truncated(void **state)
 
 /* ---- expiry -------------------------------------------------------------- */
 
-static void test_ttl_parse(void **state)
+static void test_expires_in_parses_or_is_refused_as_tabled(void **state)
 {
 	(void)state;
 	static const struct {
@@ -956,7 +956,7 @@ static void test_ttl_parse(void **state)
 	assert_int_equal(sd_doc_parse_inst(bad, strlen(bad), &ib, NULL), SD_ERR_BAD_REQUEST);
 }
 
-static void test_ttl_bounds(void **state)
+static void test_lifetimes_outside_min_and_max_are_bad_request(void **state)
 {
 	(void)state;
 	sd_ttl_limits lim = {.min_s = 60, .max_s = 86400, .default_s = 0};
@@ -998,7 +998,7 @@ static const char with_expires[] =
 	"}\n";
 
 /* Save rules for expiry, on one document: set, keep, extend, remove. */
-static void test_expiry_save_rules(void **state)
+static void test_save_sets_keeps_extends_or_removes_the_expiry(void **state)
 {
 	(void)state;
 	int64_t t0, t10, t20;
@@ -1056,7 +1056,7 @@ static void test_expiry_save_rules(void **state)
 }
 
 /* Stored "expires": optional, an RFC 3339 time after "created". */
-static void test_expiry_validate(void **state)
+static void test_stored_expires_must_be_a_time_after_created(void **state)
 {
 	(void)state;
 	json_t *d;
@@ -1080,7 +1080,7 @@ static void test_expiry_validate(void **state)
 }
 
 /* The load fast path reads "expires" from canonical bytes without a parse. */
-static void test_peek_expires(void **state)
+static void test_fast_path_reads_expires_without_a_parse(void **state)
 {
 	(void)state;
 	int64_t v, x = 0, want;
@@ -1104,7 +1104,7 @@ static void test_peek_expires(void **state)
 	assert_int_equal(sd_doc_peek_expires(with_expires, 100, &x), -1); /* cut short */
 }
 
-static void test_delete_body(void **state)
+static void test_delete_bodies_are_accepted_or_refused_as_tabled(void **state)
 {
 	(void)state;
 	static const struct {
@@ -1144,30 +1144,30 @@ static void test_delete_body(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_merge_patch_table),
-		cmocka_unit_test(test_merge_patch_null_target),
-		cmocka_unit_test(test_merge_patch_result_independent),
-		cmocka_unit_test(test_save_body_table),
-		cmocka_unit_test(test_save_body_fields),
-		cmocka_unit_test(test_depth_limit),
-		cmocka_unit_test(test_very_deep),
-		cmocka_unit_test(test_parser_corners),
-		cmocka_unit_test(test_inst_body_table),
-		cmocka_unit_test(test_inst_body_fields),
-		cmocka_unit_test(test_doc_new),
-		cmocka_unit_test(test_apply_save),
-		cmocka_unit_test(test_dump_canonical),
-		cmocka_unit_test(test_peek),
-		cmocka_unit_test(test_peek_many_names),
-		cmocka_unit_test(test_dump_minimal),
-		cmocka_unit_test(test_parse_stored_table),
-		cmocka_unit_test(test_parse_stored_truncated),
-		cmocka_unit_test(test_ttl_parse),
-		cmocka_unit_test(test_ttl_bounds),
-		cmocka_unit_test(test_expiry_save_rules),
-		cmocka_unit_test(test_expiry_validate),
-		cmocka_unit_test(test_peek_expires),
-		cmocka_unit_test(test_delete_body),
+		cmocka_unit_test(test_merge_patch_gives_the_tabled_results),
+		cmocka_unit_test(test_merge_patch_onto_nothing_drops_nulls),
+		cmocka_unit_test(test_merge_patch_result_shares_nothing_with_its_target),
+		cmocka_unit_test(test_save_bodies_are_accepted_or_refused_as_tabled),
+		cmocka_unit_test(test_save_body_fields_are_read_and_the_key_normalised),
+		cmocka_unit_test(test_nesting_to_the_limit_passes_and_one_deeper_is_bad_request),
+		cmocka_unit_test(test_nesting_100000_deep_is_refused_by_both_parsers),
+		cmocka_unit_test(test_nul_bytes_deep_nesting_and_repeated_names_are_refused),
+		cmocka_unit_test(test_instantiate_bodies_are_accepted_or_refused_as_tabled),
+		cmocka_unit_test(test_instantiate_body_fields_are_read_an_empty_body_included),
+		cmocka_unit_test(test_new_document_is_valid_at_version_1),
+		cmocka_unit_test(test_save_replaces_data_merges_meta_and_bumps_the_version),
+		cmocka_unit_test(test_dump_writes_the_canonical_order_and_form),
+		cmocka_unit_test(test_fast_path_serves_only_files_the_parser_accepts),
+		cmocka_unit_test(test_fast_path_handles_many_names_and_finds_a_repeated_one),
+		cmocka_unit_test(test_dump_of_an_empty_document_is_exact),
+		cmocka_unit_test(test_stored_documents_are_accepted_or_refused_as_tabled),
+		cmocka_unit_test(test_every_truncated_stored_document_is_refused),
+		cmocka_unit_test(test_expires_in_parses_or_is_refused_as_tabled),
+		cmocka_unit_test(test_lifetimes_outside_min_and_max_are_bad_request),
+		cmocka_unit_test(test_save_sets_keeps_extends_or_removes_the_expiry),
+		cmocka_unit_test(test_stored_expires_must_be_a_time_after_created),
+		cmocka_unit_test(test_fast_path_reads_expires_without_a_parse),
+		cmocka_unit_test(test_delete_bodies_are_accepted_or_refused_as_tabled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -251,7 +251,7 @@ static char *lower(const char *key)
 
 /* ---- instantiate ----------------------------------------------------------- */
 
-static void test_instantiate(void **state)
+static void test_instantiate_answers_201_with_the_document_and_its_headers(void **state)
 {
 	fixture *f = *state;
 	sd_request q = POST("/api/instantiate", "{\"data\":{\"cart\":[1,2]},\"meta\":{\"user\":\"u1\"}}");
@@ -296,7 +296,7 @@ static void test_instantiate(void **state)
 	sd_response_free(&r);
 }
 
-static void test_instantiate_bodies(void **state)
+static void test_instantiate_takes_empty_json_and_text_plain_bodies(void **state)
 {
 	fixture *f = *state;
 	char key[SD_KEY_LEN + 1];
@@ -325,7 +325,7 @@ static void test_instantiate_bodies(void **state)
 	sd_response_free(&r);
 }
 
-static void test_instantiate_errors(void **state)
+static void test_bad_instantiate_requests_answer_json_errors(void **state)
 {
 	fixture *f = *state;
 	char key[SD_KEY_LEN + 1];
@@ -363,7 +363,7 @@ static void test_instantiate_errors(void **state)
 
 /* ---- load -------------------------------------------------------------------- */
 
-static void test_load(void **state)
+static void test_load_answers_the_document_with_its_etag(void **state)
 {
 	fixture *f = *state;
 	char key[SD_KEY_LEN + 1];
@@ -411,7 +411,7 @@ static void test_load(void **state)
 	json_decref(d);
 }
 
-static void test_load_conditional(void **state)
+static void test_load_answers_304_when_if_none_match_matches(void **state)
 {
 	fixture *f = *state;
 	char key[SD_KEY_LEN + 1];
@@ -453,7 +453,7 @@ static void test_load_conditional(void **state)
 	}
 }
 
-static void test_load_errors(void **state)
+static void test_load_of_an_unknown_or_bad_key_answers_404_or_400(void **state)
 {
 	fixture *f = *state;
 	char key[SD_KEY_LEN + 1];
@@ -507,7 +507,7 @@ static sd_response save(fixture *f, const char *body, const char *if_match)
 	return r;
 }
 
-static void test_save(void **state)
+static void test_save_answers_200_with_the_new_version(void **state)
 {
 	fixture *f = *state;
 	char key[SD_KEY_LEN + 1], body[256];
@@ -602,7 +602,7 @@ static void check_conflict(fixture *f, const char *key, const char *body, const 
 	free(after);
 }
 
-static void test_save_conflicts(void **state)
+static void test_stale_save_answers_409_or_412_with_the_current_document(void **state)
 {
 	fixture *f = *state;
 	char key[SD_KEY_LEN + 1], body[256];
@@ -656,7 +656,7 @@ static void test_condition_words(void **state)
 	expect_words(f, body, "junk", 412, "If-Match does not match; the current version is 1.");
 }
 
-static void test_save_errors(void **state)
+static void test_bad_save_requests_answer_json_errors(void **state)
 {
 	fixture *f = *state;
 	char key[SD_KEY_LEN + 1], body[256];
@@ -704,7 +704,7 @@ static void test_save_errors(void **state)
 static int fault_errno;
 static int write_fault(const char *step) { return strcmp(step, "write") == 0 ? fault_errno : 0; }
 
-static void test_storage_errors(void **state)
+static void test_full_disk_failed_write_and_held_lock_answer_507_500_503(void **state)
 {
 	fixture *f = *state;
 	char key[SD_KEY_LEN + 1], body[128];
@@ -773,7 +773,7 @@ static int after_commit_fault(const char *step)
 }
 static int unlink_fault(const char *step) { return strcmp(step, "unlink") == 0 ? EACCES : 0; }
 
-static void test_after_commit(void **state)
+static void test_failure_after_the_commit_answers_500_saying_it_may_be_in_place(void **state)
 {
 	fixture *f = *state;
 	sd_store_fault_hook = after_commit_fault;
@@ -815,7 +815,7 @@ static void test_after_commit(void **state)
 	sd_store_fault_hook = NULL;
 }
 
-static void test_methods(void **state)
+static void test_wrong_method_answers_405_with_allow(void **state)
 {
 	fixture *f = *state;
 	static const struct {
@@ -859,7 +859,7 @@ static void test_methods(void **state)
 	sd_response_free(&r);
 }
 
-static void test_unknown_path(void **state)
+static void test_unknown_paths_answer_404(void **state)
 {
 	fixture *f = *state;
 	static const char *const paths[] = {"/", "/api", "/api/", "/api/nope", "/api/load/", "/api/load/ABCDEFGH",
@@ -882,7 +882,7 @@ static void test_unknown_path(void **state)
 static const char *fault_step;
 static int named_fault(const char *step) { return strcmp(step, fault_step) == 0 ? fault_errno : 0; }
 
-static void test_health(void **state)
+static void test_health_answers_200_and_writes_nothing(void **state)
 {
 	fixture *f = *state;
 	char *before = sdt_snapshot(f->dir);
@@ -945,7 +945,7 @@ static void test_health(void **state)
 	free(before);
 }
 
-static void test_metrics(void **state)
+static void test_metrics_answer_prometheus_text(void **state)
 {
 	fixture *f = *state;
 	sd_metrics_request(SD_EP_LOAD, 200, 1500000);
@@ -976,7 +976,7 @@ static void assert_cors_simple(const sd_response *r, const char *origin)
 	assert_null(hdr(r, "Access-Control-Allow-Methods"));
 }
 
-static void test_cors_allowed(void **state)
+static void test_allowed_origin_gets_the_cors_headers(void **state)
 {
 	fixture *f = *state;
 	char key[SD_KEY_LEN + 1];
@@ -1068,7 +1068,7 @@ static void test_cors_allowed(void **state)
 	sd_response_free(&r);
 }
 
-static void test_cors_default_off(void **state)
+static void test_without_cors_origins_no_cors_headers(void **state)
 {
 	fixture *f = *state;
 	static const char *const methods[] = {"GET", "OPTIONS", "POST"};
@@ -1082,7 +1082,7 @@ static void test_cors_default_off(void **state)
 	}
 }
 
-static void test_cors_any(void **state)
+static void test_cors_any_echoes_the_origin_never_a_star(void **state)
 {
 	fixture *f = *state;
 	sd_request q = R("GET", "/api/health");
@@ -1101,7 +1101,7 @@ static void test_cors_any(void **state)
 
 /* ---- response helpers ------------------------------------------------------ */
 
-static void test_response_header_overflow(void **state)
+static void test_response_headers_past_the_buffer_are_refused_whole(void **state)
 {
 	(void)state;
 	sd_response r;
@@ -1159,7 +1159,7 @@ static sd_response save_tok(fixture *f, const char *key, const char *auth, const
 	return r;
 }
 
-static void test_token_mode(void **state)
+static void test_token_mode_saves_need_the_write_token(void **state)
 {
 	fixture *f = *state;
 	char key[SD_KEY_LEN + 1], other[SD_KEY_LEN + 1], w[SD_TOKEN_LEN + 1], rt[SD_TOKEN_LEN + 1];
@@ -1213,7 +1213,7 @@ static void test_token_mode(void **state)
 	sd_response_free(&r);
 }
 
-static void test_private_mode(void **state)
+static void test_private_mode_loads_need_a_token_too(void **state)
 {
 	fixture *f = *state;
 	sd_request q = POST("/api/instantiate", "{}");
@@ -1255,7 +1255,7 @@ static void test_private_mode(void **state)
 	sd_response_free(&r);
 }
 
-static void test_origin_checks(void **state)
+static void test_writes_from_foreign_origins_answer_403(void **state)
 {
 	fixture *f = *state;
 	char key[SD_KEY_LEN + 1], w[SD_TOKEN_LEN + 1], body[256];
@@ -1307,7 +1307,7 @@ static void test_origin_checks(void **state)
 	sd_response_free(&r);
 }
 
-static void test_miss_limit(void **state)
+static void test_misses_past_the_limit_answer_429(void **state)
 {
 	fixture *f = *state;
 	sd_limit *l;
@@ -1347,30 +1347,30 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_instantiate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_instantiate_bodies, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_instantiate_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_load, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_load_conditional, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_save, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_token_mode, setup_token, teardown),
-		cmocka_unit_test_setup_teardown(test_private_mode, setup_private, teardown),
-		cmocka_unit_test_setup_teardown(test_origin_checks, setup_token, teardown),
-		cmocka_unit_test_setup_teardown(test_miss_limit, setup_token, teardown),
-		cmocka_unit_test_setup_teardown(test_save_conflicts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_instantiate_answers_201_with_the_document_and_its_headers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_instantiate_takes_empty_json_and_text_plain_bodies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_instantiate_requests_answer_json_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_answers_the_document_with_its_etag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_answers_304_when_if_none_match_matches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_of_an_unknown_or_bad_key_answers_404_or_400, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_answers_200_with_the_new_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_mode_saves_need_the_write_token, setup_token, teardown),
+		cmocka_unit_test_setup_teardown(test_private_mode_loads_need_a_token_too, setup_private, teardown),
+		cmocka_unit_test_setup_teardown(test_writes_from_foreign_origins_answer_403, setup_token, teardown),
+		cmocka_unit_test_setup_teardown(test_misses_past_the_limit_answer_429, setup_token, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_save_answers_409_or_412_with_the_current_document, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_condition_words, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_save_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_storage_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_after_commit, setup_durable, teardown),
-		cmocka_unit_test_setup_teardown(test_methods, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_path, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_health, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cors_allowed, setup_cors, teardown),
-		cmocka_unit_test_setup_teardown(test_cors_default_off, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cors_any, setup_cors_any, teardown),
-		cmocka_unit_test(test_response_header_overflow),
+		cmocka_unit_test_setup_teardown(test_bad_save_requests_answer_json_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_disk_failed_write_and_held_lock_answer_507_500_503, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure_after_the_commit_answers_500_saying_it_may_be_in_place, setup_durable, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_method_answers_405_with_allow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_paths_answer_404, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_answers_200_and_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_answer_prometheus_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_allowed_origin_gets_the_cors_headers, setup_cors, teardown),
+		cmocka_unit_test_setup_teardown(test_without_cors_origins_no_cors_headers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cors_any_echoes_the_origin_never_a_star, setup_cors_any, teardown),
+		cmocka_unit_test(test_response_headers_past_the_buffer_are_refused_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

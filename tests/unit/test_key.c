@@ -26,7 +26,7 @@
 
 static int in_alphabet(char c) { return c && strchr(SD_KEY_ALPHABET, c) != NULL; }
 
-static void test_generate_shape(void **state)
+static void test_generated_keys_are_8_alphabet_characters(void **state)
 {
 	(void)state;
 	assert_int_equal(strlen(SD_KEY_ALPHABET), SD_KEY_ALPHABET_LEN);
@@ -64,7 +64,7 @@ static uint32_t scripted(uint32_t upper, void *ctx)
 	return r;
 }
 
-static void test_generate_uses_rng(void **state)
+static void test_generated_keys_map_rng_draws_onto_the_alphabet(void **state)
 {
 	(void)state;
 	/* Indices map straight onto the alphabet, in order. */
@@ -122,7 +122,7 @@ static double key_chi_square(size_t nkeys, sd_key_rng rng, void *ctx)
 /* 125000 keys x 8 characters = 10^6 draws. */
 #define CHI2_KEYS 125000
 
-static void test_generate_chi_square(void **state)
+static void test_generated_characters_are_uniform_by_chi_square(void **state)
 {
 	(void)state;
 	double x2 = key_chi_square(CHI2_KEYS, NULL, NULL);
@@ -146,7 +146,7 @@ static uint32_t fair_rng(uint32_t upper, void *ctx) { return (uint32_t)(splitmix
 /* The classic mistake: one random byte mod 36. */
 static uint32_t byte_mod_rng(uint32_t upper, void *ctx) { return (uint32_t)((splitmix(ctx) & 0xff) % upper); }
 
-static void test_chi_square_self_check(void **state)
+static void test_chi_square_tells_a_biased_rng_from_a_fair_one(void **state)
 {
 	(void)state;
 	uint64_t seed = 42;
@@ -160,7 +160,7 @@ static void test_chi_square_self_check(void **state)
 
 /* ---- sd_key_normalize ---------------------------------------------------- */
 
-static void test_normalize_accepts(void **state)
+static void test_normalize_upper_cases_valid_keys(void **state)
 {
 	(void)state;
 	static const struct {
@@ -182,7 +182,7 @@ static void test_normalize_accepts(void **state)
 	assert_string_equal(out, "ABCDEFGH");
 }
 
-static void test_normalize_rejects(void **state)
+static void test_normalize_refuses_bad_keys(void **state)
 {
 	(void)state;
 	static const struct {
@@ -231,7 +231,7 @@ static void test_normalize_rejects(void **state)
 	assert_int_equal(sd_key_normalize(NULL, 0, out), SD_ERR_BAD_KEY);
 }
 
-static void test_is_canonical(void **state)
+static void test_only_normalised_keys_are_canonical(void **state)
 {
 	(void)state;
 	assert_true(sd_key_is_canonical("ABCDEFGH"));
@@ -280,7 +280,7 @@ static void key_script(const char *key, uint32_t *out)
 		out[i] = (uint32_t)(strchr(SD_KEY_ALPHABET, key[i]) - SD_KEY_ALPHABET);
 }
 
-static void test_instantiate_collision_retry(void **state)
+static void test_instantiate_draws_again_on_a_taken_key_leaving_it_untouched(void **state)
 {
 	store_fixture *f = *state;
 	/* The key that will be drawn first already exists, with bytes that are
@@ -340,7 +340,7 @@ static void test_instantiate_collision_retry(void **state)
 	json_decref(data);
 }
 
-static void test_instantiate_all_collide(void **state)
+static void test_instantiate_gives_up_when_every_draw_collides_writing_nothing(void **state)
 {
 	store_fixture *f = *state;
 	assert_int_equal(sd_store_create(f->s, "ZZZZZZZZ", "{}\n", 3), SD_OK);
@@ -374,15 +374,15 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_generate_shape),
-		cmocka_unit_test(test_generate_uses_rng),
-		cmocka_unit_test(test_generate_chi_square),
-		cmocka_unit_test(test_chi_square_self_check),
-		cmocka_unit_test(test_normalize_accepts),
-		cmocka_unit_test(test_normalize_rejects),
-		cmocka_unit_test(test_is_canonical),
-		cmocka_unit_test_setup_teardown(test_instantiate_collision_retry, store_setup, store_teardown),
-		cmocka_unit_test_setup_teardown(test_instantiate_all_collide, store_setup, store_teardown),
+		cmocka_unit_test(test_generated_keys_are_8_alphabet_characters),
+		cmocka_unit_test(test_generated_keys_map_rng_draws_onto_the_alphabet),
+		cmocka_unit_test(test_generated_characters_are_uniform_by_chi_square),
+		cmocka_unit_test(test_chi_square_tells_a_biased_rng_from_a_fair_one),
+		cmocka_unit_test(test_normalize_upper_cases_valid_keys),
+		cmocka_unit_test(test_normalize_refuses_bad_keys),
+		cmocka_unit_test(test_only_normalised_keys_are_canonical),
+		cmocka_unit_test_setup_teardown(test_instantiate_draws_again_on_a_taken_key_leaving_it_untouched, store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_instantiate_gives_up_when_every_draw_collides_writing_nothing, store_setup, store_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

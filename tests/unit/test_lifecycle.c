@@ -93,7 +93,7 @@ static sd_err del(fixture *f, const char *body, const sd_precond *pre, sd_api_re
 	return e;
 }
 
-static void test_delete(void **state)
+static void test_delete_checks_the_version_and_removes_the_session(void **state)
 {
 	fixture *f = *state;
 	put(f, "DELETE01", 0);
@@ -121,7 +121,7 @@ static void test_delete(void **state)
 }
 
 /* Erasure must not depend on the file being readable as a session. */
-static void test_delete_damaged(void **state)
+static void test_damaged_session_can_still_be_deleted(void **state)
 {
 	fixture *f = *state;
 	assert_int_equal(sd_store_create(f->s, "BROKEN01", "{\"key\":", 7), SD_OK);
@@ -142,7 +142,7 @@ static void test_delete_damaged(void **state)
  * inode, answered SD_OK and renamed a new file into place, bringing the
  * deleted session back. With the blocking wait but the check on, it passes:
  * the check is what catches it. */
-static void test_delete_then_waiting_save(void **state)
+static void test_save_waiting_behind_a_delete_answers_not_found(void **state)
 {
 	fixture *f = *state;
 	put(f, "RACE0001", 0);
@@ -186,7 +186,7 @@ static void test_delete_then_waiting_save(void **state)
 	assert_false(exists(f, "RACE0001"));
 }
 
-static void test_expired_is_gone(void **state)
+static void test_expired_session_is_not_found(void **state)
 {
 	fixture *f = *state;
 	int64_t now = sd_time_epoch_ms();
@@ -249,7 +249,7 @@ static void fill(fixture *f)
 	assert_int_equal(sd_store_create(f->s, "DD000000", "damaged", 7), SD_OK);
 }
 
-static void test_sweeper(void **state)
+static void test_sweeper_removes_expired_sessions_in_bounded_ticks(void **state)
 {
 	fixture *f = *state;
 	fill(f);
@@ -283,7 +283,7 @@ static void test_sweeper(void **state)
 
 /* Two sweepers (two store handles, as two processes have) interleaving
  * their ticks: each expired session is removed exactly once, nothing else. */
-static void test_two_sweepers(void **state)
+static void test_two_sweepers_remove_each_expired_session_once(void **state)
 {
 	fixture *f = *state;
 	fill(f);
@@ -312,7 +312,7 @@ static void test_two_sweepers(void **state)
  * extended it; sd_sweep_one reads it again under the lock and keeps it.
  * Seen failing when sd_sweep_one trusted the first read (removed the
  * extended session). */
-static void test_sweep_one_rechecks(void **state)
+static void test_sweeper_keeps_a_session_extended_since_it_looked(void **state)
 {
 	fixture *f = *state;
 	int64_t now = sd_time_epoch_ms();
@@ -334,13 +334,13 @@ static void test_sweep_one_rechecks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delete_damaged, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delete_then_waiting_save, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expired_is_gone, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sweeper, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_two_sweepers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sweep_one_rechecks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_checks_the_version_and_removes_the_session, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_session_can_still_be_deleted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_waiting_behind_a_delete_answers_not_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expired_session_is_not_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweeper_removes_expired_sessions_in_bounded_ticks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_sweepers_remove_each_expired_session_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweeper_keeps_a_session_extended_since_it_looked, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,7 +23,7 @@
 
 #define SEC 1000000000LL
 
-static void test_off(void **state)
+static void test_limit_zero_never_limits(void **state)
 {
 	(void)state;
 	sd_limit *l = (sd_limit *)1;
@@ -34,7 +34,7 @@ static void test_off(void **state)
 	assert_int_equal(sd_limit_check(l, "127.0.0.1", 0), 0);
 }
 
-static void test_bucket(void **state)
+static void test_misses_empty_the_bucket_and_time_refills_it(void **state)
 {
 	(void)state;
 	sd_limit *l;
@@ -69,7 +69,7 @@ static void test_bucket(void **state)
 	sd_limit_free(l);
 }
 
-static void test_bounded_and_eviction(void **state)
+static void test_table_stays_bounded_under_a_spray_and_evicts(void **state)
 {
 	(void)state;
 	sd_limit *l;
@@ -109,7 +109,7 @@ static void *misser(void *arg)
 /* Without the per-set mutex, concurrent read-modify-writes of the bucket
  * lose misses, and more than the 40000 left below pass (seen: the test
  * failed with the locks in sd_limit_miss removed). */
-static void test_threads(void **state)
+static void test_concurrent_misses_are_all_counted(void **state)
 {
 	(void)state;
 	assert_int_equal(sd_limit_new(1, 200000, &shared), SD_OK);
@@ -132,10 +132,10 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_off),
-		cmocka_unit_test(test_bucket),
-		cmocka_unit_test(test_bounded_and_eviction),
-		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_limit_zero_never_limits),
+		cmocka_unit_test(test_misses_empty_the_bucket_and_time_refills_it),
+		cmocka_unit_test(test_table_stays_bounded_under_a_spray_and_evicts),
+		cmocka_unit_test(test_concurrent_misses_are_all_counted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,7 +33,7 @@ static char *worst(size_t n, size_t *len)
 	return s;
 }
 
-static void test_budget(void **state)
+static void test_parse_over_the_request_budget_fails_and_frees_everything(void **state)
 {
 	(void)state;
 	size_t len;
@@ -65,7 +65,7 @@ static void test_budget(void **state)
 	free(s);
 }
 
-static void test_pool(void **state)
+static void test_request_finding_the_pool_taken_is_busy(void **state)
 {
 	(void)state;
 	size_t len;
@@ -92,7 +92,7 @@ static void test_pool(void **state)
 	free(s);
 }
 
-static void test_sizes(void **state)
+static void test_budget_and_pool_scale_with_max_body(void **state)
 {
 	(void)state;
 	assert_int_equal(sd_mem_budget(1024 * 1024), 40u * 1024 * 1024);
@@ -105,9 +105,9 @@ int main(void)
 {
 	sd_mem_install(4u * 1024 * 1024);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_budget),
-		cmocka_unit_test(test_pool),
-		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_parse_over_the_request_budget_fails_and_frees_everything),
+		cmocka_unit_test(test_request_finding_the_pool_taken_is_busy),
+		cmocka_unit_test(test_budget_and_pool_scale_with_max_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -130,7 +130,7 @@ static void assert_bytes(fixture *f, const char *key, const char *want, size_t w
 
 /* ---- basics --------------------------------------------------------------- */
 
-static void test_open_layout(void **state)
+static void test_open_makes_the_sessions_layout(void **state)
 {
 	fixture *f = *state;
 	assert_string_equal(sd_store_dir(f->s), f->dir);
@@ -160,7 +160,7 @@ static void test_open_layout(void **state)
 	assert_true(strlen(msg) > 0);
 }
 
-static void test_create_read(void **state)
+static void test_created_bytes_read_back_exactly(void **state)
 {
 	fixture *f = *state;
 	size_t len;
@@ -190,7 +190,7 @@ static void test_create_read(void **state)
 	free(bytes);
 }
 
-static void test_create_exists(void **state)
+static void test_create_over_an_existing_session_is_refused_untouched(void **state)
 {
 	fixture *f = *state;
 	size_t len, len2;
@@ -212,7 +212,7 @@ static void test_create_exists(void **state)
 	free(neu);
 }
 
-static void test_lock_replace(void **state)
+static void test_replace_under_the_lock_swaps_the_bytes(void **state)
 {
 	fixture *f = *state;
 	size_t len, len2;
@@ -253,7 +253,7 @@ static void test_lock_replace(void **state)
 	free(v2);
 }
 
-static void test_lock_missing(void **state)
+static void test_lock_of_a_missing_session_is_not_found(void **state)
 {
 	fixture *f = *state;
 	sd_lock *l = (sd_lock *)1;
@@ -276,7 +276,7 @@ static void test_lock_missing(void **state)
 /* A FIFO at a session path: read and lock refuse it at once. Without
  * O_NONBLOCK and the file-type check, open() blocked for ever (seen: this
  * test hung in sd_store_read until the alarm below killed it). */
-static void test_not_regular(void **state)
+static void test_fifo_at_a_session_path_is_refused_at_once(void **state)
 {
 	fixture *f = *state;
 	char path[4096];
@@ -301,7 +301,7 @@ static void test_not_regular(void **state)
 	sd_store_unlock(l);
 }
 
-static void test_remove(void **state)
+static void test_remove_under_the_lock_deletes_the_file(void **state)
 {
 	fixture *f = *state;
 	assert_int_equal(sd_store_create(f->s, "GONE0000", "{}", 2), SD_OK);
@@ -318,7 +318,7 @@ static void test_remove(void **state)
 	assert_int_equal(sd_store_create(f->s, "GONE0000", "[]", 2), SD_OK);
 }
 
-static void test_put(void **state)
+static void test_put_creates_then_replaces(void **state)
 {
 	fixture *f = *state;
 	assert_int_equal(sd_store_put(f->s, "PUT00000", "one", 3), SD_OK); /* creates */
@@ -328,7 +328,7 @@ static void test_put(void **state)
 	assert_no_temp(f, "PUT00000");
 }
 
-static void test_check_writable(void **state)
+static void test_writable_check_leaves_nothing_behind(void **state)
 {
 	fixture *f = *state;
 	char *before = sdt_snapshot(f->dir);
@@ -351,7 +351,7 @@ static void test_check_writable(void **state)
 
 /* A child process takes flock on the session file and holds it until the
  * parent closes the pipe (or 30 s pass). */
-static void test_lock_timeout_other_process(void **state)
+static void test_lock_held_by_another_process_times_out(void **state)
 {
 	fixture *f = *state;
 	assert_int_equal(sd_store_create(f->s, "HELD0000", "{}", 2), SD_OK);
@@ -412,7 +412,7 @@ static void test_lock_timeout_other_process(void **state)
 }
 
 /* Two sd_store handles in one process: flock alone arbitrates. */
-static void test_lock_timeout_second_store(void **state)
+static void test_lock_held_by_another_store_handle_times_out(void **state)
 {
 	fixture *f = *state;
 	assert_int_equal(sd_store_create(f->s, "HELD0001", "{}", 2), SD_OK);
@@ -456,7 +456,7 @@ static void *try_lock(void *arg)
 }
 
 /* Another thread of the same store waits on the stripe mutex. */
-static void test_lock_timeout_other_thread(void **state)
+static void test_lock_held_by_another_thread_times_out(void **state)
 {
 	fixture *f = *state;
 	sd_store_opts o = f->o;
@@ -536,7 +536,7 @@ static const struct {
 
 /* A failed replace keeps the old document, leaves no temporary file and
  * keeps the lock usable. */
-static void test_replace_faults(void **state)
+static void test_failed_replace_keeps_the_old_document(void **state)
 {
 	fixture *f = *state;
 	size_t len, len2;
@@ -590,7 +590,7 @@ static void test_replace_faults(void **state)
 /* The folder fsync after rename fails: the new bytes are already in place
  * (rename cannot be undone), but the caller is told it is not durable, and
  * no temporary file is left. */
-static void test_replace_dirsync_fault(void **state)
+static void test_failed_folder_sync_after_rename_is_reported_not_durable(void **state)
 {
 	fixture *f = *state;
 	size_t len, len2;
@@ -632,7 +632,7 @@ static const struct {
 };
 
 /* A failed create leaves no session file and no temporary file. */
-static void test_create_faults(void **state)
+static void test_failed_create_leaves_no_file(void **state)
 {
 	fixture *f = *state;
 	size_t len;
@@ -671,7 +671,7 @@ static void test_create_faults(void **state)
 
 /* With durability none, nothing is fsynced: the fsync steps are never
  * reached, and a fault planted there changes nothing. */
-static void test_durability_none_skips_fsync(void **state)
+static void test_durability_none_never_fsyncs(void **state)
 {
 	fixture *f = *state;
 	arm("fsync", EIO);
@@ -750,7 +750,7 @@ static void mkfolder(const fixture *f, const char *rel)
 	assert_int_equal(mkdir(p, 0750), 0);
 }
 
-static void test_scan(void **state)
+static void test_scan_reports_sessions_and_temps_and_skips_strays(void **state)
 {
 	fixture *f = *state;
 	assert_int_equal(sd_store_create(f->s, "ABCDEFGH", "{}", 2), SD_OK);
@@ -835,7 +835,7 @@ static void test_scan(void **state)
 	assert_int_equal(rename(moved, sess), 0);
 }
 
-static void test_scan_empty(void **state)
+static void test_scan_of_an_empty_store_finds_nothing(void **state)
 {
 	fixture *f = *state;
 	char sess[4096];
@@ -952,7 +952,7 @@ static void stress_child(const char *dir, const stress_cfg *c, int start_fd)
 	_exit(errors ? 1 : 0);
 }
 
-static void test_lock_stress(void **state)
+static void test_locked_increments_from_many_processes_lose_nothing(void **state)
 {
 	fixture *f = *state;
 	stress_cfg c = stress_config();
@@ -1008,25 +1008,25 @@ static void test_lock_stress(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_layout, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_create_read, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_create_exists, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_lock_replace, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_lock_missing, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_not_regular, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_remove, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_put, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_check_writable, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_lock_timeout_other_process, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_lock_timeout_second_store, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_lock_timeout_other_thread, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_replace_faults, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_replace_dirsync_fault, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_create_faults, setup_full, teardown),
-		cmocka_unit_test_setup_teardown(test_durability_none_skips_fsync, setup_none, teardown),
-		cmocka_unit_test_setup_teardown(test_scan, setup_none, teardown),
-		cmocka_unit_test_setup_teardown(test_scan_empty, setup_none, teardown),
-		cmocka_unit_test_setup_teardown(test_lock_stress, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_open_makes_the_sessions_layout, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_created_bytes_read_back_exactly, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_create_over_an_existing_session_is_refused_untouched, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_under_the_lock_swaps_the_bytes, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_of_a_missing_session_is_not_found, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_at_a_session_path_is_refused_at_once, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_under_the_lock_deletes_the_file, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_put_creates_then_replaces, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_writable_check_leaves_nothing_behind, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_held_by_another_process_times_out, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_held_by_another_store_handle_times_out, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_held_by_another_thread_times_out, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_replace_keeps_the_old_document, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_folder_sync_after_rename_is_reported_not_durable, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_create_leaves_no_file, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_durability_none_never_fsyncs, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_scan_reports_sessions_and_temps_and_skips_strays, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_scan_of_an_empty_store_finds_nothing, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_locked_increments_from_many_processes_lose_nothing, setup_none, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,7 @@ static const struct {
 	{-1000, "1969-12-31T23:59:59.000Z"},
 };
 
-static void test_format_known(void **state)
+static void test_format_gives_the_known_texts(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
@@ -42,7 +42,7 @@ static void test_format_known(void **state)
 	}
 }
 
-static void test_round_trip(void **state)
+static void test_format_then_parse_round_trips(void **state)
 {
 	(void)state;
 	/* A deterministic spread over 1970..2100. */
@@ -67,7 +67,7 @@ static void test_round_trip(void **state)
 	assert_true(parsed >= before && parsed <= after);
 }
 
-static void test_parse_variants(void **state)
+static void test_parse_takes_offsets_lower_case_and_a_space(void **state)
 {
 	(void)state;
 	const int64_t t = 1795724937123LL; /* 2026-11-26T20:28:57.123Z */
@@ -101,7 +101,7 @@ static void test_parse_variants(void **state)
 	}
 }
 
-static void test_parse_bad(void **state)
+static void test_parse_refuses_impossible_dates_and_offsets(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
@@ -154,7 +154,7 @@ static void test_parse_bad(void **state)
 	assert_int_equal(sd_time_parse(NULL, &ms), -1);
 }
 
-static void test_duration(void **state)
+static void test_durations_parse_with_units_or_are_refused(void **state)
 {
 	(void)state;
 	static const struct {
@@ -217,7 +217,7 @@ static void test_duration(void **state)
 	assert_int_equal(sd_time_parse_duration(NULL, &ms), -1);
 }
 
-static void test_clocks(void **state)
+static void test_clocks_are_monotonic_and_in_epoch_ms(void **state)
 {
 	(void)state;
 	int64_t a = sd_time_mono_ns(), b = sd_time_mono_ns();
@@ -232,12 +232,12 @@ static void test_clocks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format_known),
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_parse_variants),
-		cmocka_unit_test(test_parse_bad),
-		cmocka_unit_test(test_duration),
-		cmocka_unit_test(test_clocks),
+		cmocka_unit_test(test_format_gives_the_known_texts),
+		cmocka_unit_test(test_format_then_parse_round_trips),
+		cmocka_unit_test(test_parse_takes_offsets_lower_case_and_a_space),
+		cmocka_unit_test(test_parse_refuses_impossible_dates_and_offsets),
+		cmocka_unit_test(test_durations_parse_with_units_or_are_refused),
+		cmocka_unit_test(test_clocks_are_monotonic_and_in_epoch_ms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

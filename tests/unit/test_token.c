@@ -65,7 +65,7 @@ static void load_new(sd_secret *s)
 	assert_int_equal(sd_secret_load(path, 1, s, msg), SD_OK);
 }
 
-static void test_shape_and_contract(void **state)
+static void test_tokens_are_the_keyed_hash_in_43_base64url_characters(void **state)
 {
 	(void)state;
 	sd_secret s;
@@ -94,7 +94,7 @@ static void test_shape_and_contract(void **state)
 	assert_memory_equal(raw, want, 32);
 }
 
-static void test_stable_and_secret_bound(void **state)
+static void test_tokens_survive_a_restart_and_change_with_the_secret(void **state)
 {
 	(void)state;
 	sd_secret a, again, other;
@@ -118,7 +118,7 @@ static void test_stable_and_secret_bound(void **state)
 	assert_string_not_equal(t1, t2);
 }
 
-static void test_check(void **state)
+static void test_token_check_compares_in_constant_time(void **state)
 {
 	(void)state;
 	sd_secret s;
@@ -147,7 +147,7 @@ static void test_check(void **state)
 	assert_false(sd_token_check(&s, SD_TOKEN_WRITE, "KEY00001", longer, strlen(longer)));
 }
 
-static void test_secret_file_rules(void **state)
+static void test_secret_file_is_created_0600_and_checked_on_load(void **state)
 {
 	(void)state;
 	sd_secret s;
@@ -180,7 +180,7 @@ static void test_secret_file_rules(void **state)
  * one secret, and none may read a half-written file. Seen failing with the
  * creation replaced by open(O_CREAT | O_TRUNC) + write: processes got
  * different secrets, or "holds 0 bytes". */
-static void test_concurrent_first_start(void **state)
+static void test_processes_starting_at_once_share_one_secret(void **state)
 {
 	(void)state;
 	enum { PROCS = 8 };
@@ -228,11 +228,11 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_shape_and_contract, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stable_and_secret_bound, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_secret_file_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_first_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tokens_are_the_keyed_hash_in_43_base64url_characters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tokens_survive_a_restart_and_change_with_the_secret, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_check_compares_in_constant_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_secret_file_is_created_0600_and_checked_on_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_processes_starting_at_once_share_one_secret, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -135,7 +135,4 @@ sd_err sd_store_remove_temp(sd_store *s, const char *path, int64_t min_age_ms, s
  * taken as that step failing with that errno. */
 extern int (*sd_store_fault_hook)(const char *step);
 
-/* Suffix of temporary files; they are named .KEY.XXXXXX.tmp. */
-#define SD_STORE_TMP_SUFFIX ".tmp"
-
 #endif

@@ -11,10 +11,10 @@
 #include <string.h>
 #include "sd_ctl.h"
 #include "sd_doc.h"
+#include "sd_layout.h"
 #include "sd_sweep.h"
 #include "sd_time.h"
 
-#define PATH_LEN 4096
 
 /* ---- fsck ---------------------------------------------------------- */
 
@@ -56,7 +56,7 @@ static int repair_session(struct fsck_ctx *f, const sd_entry *e, char *action, s
 {
 	sd_store *s = f->c->store;
 	sd_lock *l;
-	char *buf = NULL, msg[SD_MSG_MAX], dest[PATH_LEN];
+	char *buf = NULL, msg[SD_MSG_MAX], dest[SD_PATH_MAX];
 	size_t len;
 	json_t *doc = NULL;
 	sd_error er;
@@ -87,7 +87,7 @@ static int repair_session(struct fsck_ctx *f, const sd_entry *e, char *action, s
 
 static void check_session(struct fsck_ctx *f, const sd_entry *e)
 {
-	char detail[SD_MSG_MAX + 16], action[PATH_LEN + 64];
+	char detail[SD_MSG_MAX + 16], action[SD_PATH_MAX + 64];
 	json_t *doc;
 	sd_error er;
 	sd_err err = ctl_load(f->c, e->key, &doc, NULL, &er);
@@ -111,7 +111,7 @@ static void check_session(struct fsck_ctx *f, const sd_entry *e)
 
 static void check_stray(struct fsck_ctx *f, const sd_entry *e)
 {
-	char detail[SD_MSG_MAX], action[PATH_LEN + 64], dest[PATH_LEN];
+	char detail[SD_MSG_MAX], action[SD_PATH_MAX + 64], dest[SD_PATH_MAX];
 	if (!ctl_describe_stray(e, detail, sizeof detail))
 		return;
 	if (e->stat_errno) {

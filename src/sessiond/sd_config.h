@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include "sd_doc.h"
 #include "sd_err.h"
+#include "sd_layout.h"
 #include "sd_log.h"
 #include "sd_store.h"
 
@@ -20,8 +21,8 @@ typedef enum {
 } sd_access;
 
 typedef struct sd_config {
-	char data_dir[4096];
-	char listen[4096];        /* "" means: FastCGI socket on fd 0 (spawn-fcgi) */
+	char data_dir[SD_PATH_MAX];
+	char listen[SD_PATH_MAX];       /* "" means: FastCGI socket on fd 0 (spawn-fcgi) */
 	int threads;
 	size_t max_body;
 	int lock_timeout_ms;
@@ -32,7 +33,7 @@ typedef struct sd_config {
 	sd_log_level log_level;
 	int backlog;
 	sd_access access;
-	char secret_file[4096];   /* "" means DATA_DIR/secret */
+	char secret_file[SD_PATH_MAX];  /* "" means DATA_DIR/secret */
 	int miss_limit;           /* misses per minute per address; 0: off */
 	double min_free_pct;      /* --min-free as a percentage, or */
 	unsigned long long min_free_bytes; /* as a size; both 0: off */

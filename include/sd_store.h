@@ -18,6 +18,9 @@
 
 typedef enum { SD_DURABLE_FULL = 0, SD_DURABLE_NONE } sd_durability;
 
+/* The default lock timeout, of sessiond (--lock-timeout) and sessionctl. */
+#define SD_STORE_LOCK_TIMEOUT_MS 5000
+
 typedef struct sd_store_opts {
 	const char *data_dir;
 	sd_durability durability;

@@ -394,12 +394,16 @@ static unsigned stripe_of(const char *key)
 	return h % STORE_STRIPES;
 }
 
+/* The flock poll's back-off: from the first pause, doubled up to the last. */
+#define LOCK_BACKOFF_MIN_US 50
+#define LOCK_BACKOFF_MAX_US 2000
+
 sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, size_t *len,
 		     int64_t *wait_ns)
 {
 	*out = NULL;
 	int64_t t0 = sd_time_mono_ns();
-	int64_t deadline = t0 + (int64_t)s->lock_timeout_ms * 1000000;
+	int64_t deadline = t0 + (int64_t)s->lock_timeout_ms * SD_NS_PER_MS;
 	sd_lock *l = calloc(1, sizeof *l);
 	if (!l)
 		return SD_ERR_INTERNAL;
@@ -411,12 +415,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 
 	struct timespec abs;
 	clock_gettime(CLOCK_MONOTONIC, &abs);
-	abs.tv_sec += s->lock_timeout_ms / 1000;
-	abs.tv_nsec += (long)(s->lock_timeout_ms % 1000) * 1000000;
-	if (abs.tv_nsec >= 1000000000) {
-		abs.tv_sec++;
-		abs.tv_nsec -= 1000000000;
-	}
+	sd_timespec_add_ms(&abs, s->lock_timeout_ms);
 	int r = pthread_mutex_clocklock(&s->stripe[l->stripe], CLOCK_MONOTONIC, &abs);
 	if (r != 0) {
 		free(l);
@@ -426,7 +425,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 	}
 
 	sd_err e = SD_OK;
-	long backoff_us = 50;
+	long backoff_us = LOCK_BACKOFF_MIN_US;
 	struct stat held;
 	int have_held = 0;
 	for (;;) {
@@ -445,7 +444,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 				break;
 			}
 			usleep((useconds_t)backoff_us);
-			if (backoff_us < 2000)
+			if (backoff_us < LOCK_BACKOFF_MAX_US)
 				backoff_us *= 2;
 			continue;
 		}
@@ -524,9 +523,13 @@ void sd_store_unlock(sd_lock *l)
 	free(l);
 }
 
+/* How often sd_store_put goes between lock (the file was removed
+ * meanwhile) and create (it was created meanwhile) before SD_ERR_BUSY. */
+#define PUT_TRIES 100
+
 sd_err sd_store_put(sd_store *s, const char *key, const char *buf, size_t len)
 {
-	for (int tries = 0; tries < 100; tries++) {
+	for (int tries = 0; tries < PUT_TRIES; tries++) {
 		sd_lock *l;
 		char *old;
 		size_t oldlen;

@@ -13,6 +13,10 @@
 #include "sd_time.h"
 #include "store_priv.h"
 
+/* How many names (NAME, NAME.1 ... NAME.999) the quarantine tries for one
+ * entry before SD_ERR_NAMES_EXHAUSTED. */
+#define QUARANTINE_NAMES 1000
+
 static int visit(sd_store_visitor fn, void *ctx, sd_entry_kind kind, const char *path,
 		 const char *key)
 {
@@ -133,7 +137,7 @@ sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n, 
 	for (char *p = flat; *p; p++)
 		if (*p == '/')
 			*p = '_';
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < QUARANTINE_NAMES; i++) {
 		if (i == 0)
 			snprintf(dest, n, "%s/%s", qdir, flat);
 		else
@@ -162,7 +166,7 @@ sd_err sd_store_remove_temp(sd_store *s, const char *path, int64_t min_age_ms, s
 		return store_sys_fail(er, errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL, errno);
 	if (!S_ISREG(st.st_mode))
 		return store_sys_fail(er, SD_ERR_NOT_IN_STORE, 0);
-	int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+	int64_t mtime_ms = sd_timespec_ms(&st.st_mtim);
 	if (sd_time_epoch_ms() - mtime_ms < min_age_ms)
 		return store_sys_fail(er, SD_ERR_TOO_YOUNG, 0);
 	if (unlink(path) != 0)

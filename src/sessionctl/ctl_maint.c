@@ -137,7 +137,7 @@ static void check_stray(struct fsck_ctx *f, const sd_entry *e)
 static void check_temp(struct fsck_ctx *f, const sd_entry *e)
 {
 	char detail[SD_MSG_MAX], action[SD_MSG_MAX], age[32];
-	int64_t mtime = (int64_t)e->st.st_mtim.tv_sec * 1000 + e->st.st_mtim.tv_nsec / 1000000;
+	int64_t mtime = sd_timespec_ms(&e->st.st_mtim);
 	ctl_human_age(f->now - mtime, age, sizeof age);
 	if (f->now - mtime < CTL_TEMP_MAX_AGE_MS) {
 		f->writing++;
@@ -365,7 +365,7 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 		return st;
 	if (!a.older == !a.expired)
 		return ctl_usage_error(c, "give one of --older-than DURATION and --expired");
-	if (a.older && a.age_ms < 60 * 1000 && !a.force)
+	if (a.older && a.age_ms < CTL_GC_MIN_AGE_MS && !a.force)
 		return ctl_usage_error(c, "--older-than %s is under a minute: that deletes sessions in use; "
 				       "add --force if that is what you mean", a.older);
 	st = ctl_open(c, 0);

@@ -14,7 +14,6 @@
 #include "sd_layout.h"
 #include "sd_time.h"
 
-#define CTL_LOCK_TIMEOUT_MS 5000
 
 int ctl_open(sd_ctl *c, int create)
 {
@@ -23,7 +22,7 @@ int ctl_open(sd_ctl *c, int create)
 		return CTL_PROBLEMS;
 	}
 	sd_store_opts o = {.data_dir = c->data_dir, .durability = SD_DURABLE_FULL,
-			   .lock_timeout_ms = CTL_LOCK_TIMEOUT_MS, .must_exist = !create};
+			   .lock_timeout_ms = SD_STORE_LOCK_TIMEOUT_MS, .must_exist = !create};
 	char msg[SD_MSG_MAX] = "";
 	sd_err e = sd_store_open(&o, &c->store, msg);
 	if (e != SD_OK) {

@@ -291,7 +291,7 @@ sd_config_result sd_config_parse(sd_config *c, int argc, char **argv, char msg[S
 	snprintf(c->data_dir, sizeof c->data_dir, "./var");
 	c->threads = 32;
 	c->max_body = 1024 * 1024;
-	c->lock_timeout_ms = 5000;
+	c->lock_timeout_ms = SD_STORE_LOCK_TIMEOUT_MS;
 	c->durability = SD_DURABLE_FULL;
 	c->log_level = SD_LOG_INFO;
 	c->backlog = 1024;

@@ -353,7 +353,7 @@ static void do_instantiate(const sd_app *app, const sd_request *req, sd_response
 	} else {
 		char tok[SD_TOKEN_LEN + 1], rtok[SD_TOKEN_LEN + 1];
 		sd_token_derive(app->secret, SD_TOKEN_WRITE, r.key, tok);
-		json_t *a = json_pack("{s:s, s:i, s:O, s:O, s:s}", "key", r.key, "version", 1, "created",
+		json_t *a = json_pack("{s:s, s:i, s:O, s:O, s:s}", "key", r.key, "version", SD_DOC_FIRST_VERSION, "created",
 				      time_field(r.doc, "created"), "updated", time_field(r.doc, "updated"),
 				      "token", tok);
 		if (a && app->cfg->access == SD_ACCESS_PRIVATE) {
@@ -361,7 +361,7 @@ static void do_instantiate(const sd_app *app, const sd_request *req, sd_response
 			json_object_set_new(a, "read_token", json_string(rtok));
 		}
 		sd_response_header(resp, "Location: /api/load?key=%s", r.key);
-		set_etag(resp, 1);
+		set_etag(resp, SD_DOC_FIRST_VERSION);
 		set_json(resp, 201, with_expires(a, r.doc));
 	}
 	sd_api_result_free(&r);

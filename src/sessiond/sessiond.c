@@ -108,7 +108,7 @@ int main(int argc, char **argv)
 	sd_fcgi *f = NULL;
 	if (sd_fcgi_start(&app, fd, cfg.threads, cfg.max_body, &f) != SD_OK) {
 		sd_log_error("cannot start %d worker threads", cfg.threads);
-		if (sd_fcgi_stop(f, 5000) == 0)
+		if (sd_fcgi_stop(f, SD_FCGI_STOP_GRACE_MS) == 0)
 			sd_store_close(store);
 		return 1;
 	}
@@ -124,7 +124,7 @@ int main(int argc, char **argv)
 	sigwait(&stop, &sig);
 	sd_log_info("signal %d: finishing requests in progress", sig);
 	sd_sweeper_stop(sweeper);
-	int busy = sd_fcgi_stop(f, 5000);
+	int busy = sd_fcgi_stop(f, SD_FCGI_STOP_GRACE_MS);
 	if (strncmp(cfg.listen, "unix:", 5) == 0)
 		unlink(cfg.listen + 5);
 	if (!busy) { /* else workers still hold the store: the exit frees it */

@@ -1,19 +1,41 @@
 /* store.c: session files, atomic create/replace, and the rename-safe lock.
+ * The admin side (scan, quarantine, temp removal) is store_scan.c.
  *
- * Lock protocol (shared by every process that opens the data dir):
- *   1. threads of this process queue on a striped mutex chosen by key, with
- *      a deadline (pthread_mutex_timedlock), so flock only arbitrates
- *      between processes;
- *   2. open the session file and flock(LOCK_EX|LOCK_NB), polling with a
- *      short back-off until the deadline;
- *   3. fstat the locked descriptor and stat the path: if the path now names
- *      another inode (a writer renamed a new file over it while we waited)
- *      or nothing (gc removed it), the lock guards nothing: drop it and
- *      start again at 2.
- * A writer replaces the file by rename while still holding the lock on the
- * old inode, so any waiter that wins the old inode's lock sees the mismatch
- * and retries on the new one: no read-modify-write can start from a stale
- * copy. */
+ * The invariants, written once (docs/design.md refers here by number).
+ *
+ * Durability (with --durability full; none skips every fsync):
+ *   I1. A session file is never written in place. Its bytes go to a
+ *       temporary file in the same folder (sd_layout_temp_template), which
+ *       is fsynced before it gets the session's name, so a reader or a
+ *       crash sees the old file or the new one, never a mix.
+ *   I2. A new session gets its name by link(2): it appears whole or not at
+ *       all, and an existing key is never overwritten (EEXIST).
+ *   I3. A save gets its name by rename(2) over the old file, under the
+ *       session's lock (I5); that rename is the commit point.
+ *   I4. Nothing is acknowledged before the folder holding the new name is
+ *       fsynced; a folder the store makes (DATA_DIR, sessions/, a fan-out
+ *       folder) is fsynced into its parent before any session in it is
+ *       acknowledged. An fsync that fails after the commit point answers
+ *       SD_ERR_UNSYNCED, never "unchanged".
+ *
+ * Locking (shared by every process that opens the data dir):
+ *   I5. Every read-modify-write holds the session's lock from its read to
+ *       its rename: threads of this process first queue on a striped mutex
+ *       chosen by key, with a deadline (pthread_mutex_clocklock), so flock
+ *       only arbitrates between processes; then the session file is opened
+ *       and flock(LOCK_EX|LOCK_NB) polled with a short back-off until the
+ *       deadline (SD_ERR_BUSY after it).
+ *   I6. A lock guards the path only while the path still names the locked
+ *       inode: after flock, fstat of the descriptor is compared with stat
+ *       of the path; another inode (a writer renamed a new file over it
+ *       while we waited) or none (gc removed it) means: drop it and start
+ *       again at the open. A writer renames while still holding the lock on
+ *       the old inode, so every waiter that wins the old inode's lock sees
+ *       the mismatch and retries on the new one: no read-modify-write can
+ *       start from a stale copy.
+ *   I7. Readers take no lock: by I1-I3 every read is of one whole file.
+ *   I8. Removal (delete, gc, the sweeper) unlinks under the same lock (I5),
+ *       so a writer waiting for it then finds nothing (SD_ERR_NOT_FOUND). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

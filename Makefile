@@ -9,6 +9,8 @@
 #   make crashcheck the power-loss checker, full form (tests/crash/README.md)
 #   make fuzz       libFuzzer harnesses (clang), each run FUZZ_SECONDS (default 60)
 #   make SAN=1 ...  build into build/san with AddressSanitizer + UBSan
+#   make install    install the programs, the systemd units and the nginx
+#                   files under $(DESTDIR)$(PREFIX) (docs/operations.md)
 
 PORT     ?= 8080
 DATA_DIR ?= $(CURDIR)/var
@@ -16,6 +18,11 @@ SAN      ?=
 LIMITS   ?= on
 CORS_ORIGIN ?=
 CC       ?= cc
+# What --version prints: `make VERSION=1.2`; empty: `git describe --always
+# --dirty`, or "unknown" outside git (scripts/version.sh).
+VERSION  :=
+PREFIX   ?= /usr/local
+DESTDIR  ?=
 
 PKGS := fcgi jansson libsodium
 pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
@@ -45,7 +52,7 @@ endif
 #   src/sessionctl/  the admin tool
 #   src/loadgen/     the load generator
 CORE      := err key layout log time mem doc docscan store store_scan metrics token sweep shard
-SESSIOND_M := config api http limit fcgi
+SESSIOND_M := config api http limit fcgi node
 CTL       := util view maint import token
 LOADGEN   := hist sched check
 LOADGEN_RUN := opts net scenario report   # the run (lg_run.h); LOADGEN: pure logic, unit-tested
@@ -55,6 +62,10 @@ SESSIOND_O := $(SESSIOND_M:%=$(O)/obj/sessiond/%.o)
 CTL_O     := $(CTL:%=$(O)/obj/sessionctl/ctl_%.o)
 LG_O      := $(LOADGEN:%=$(O)/obj/loadgen/lg_%.o)
 LG_RUN_O  := $(LOADGEN_RUN:%=$(O)/obj/loadgen/%.o)
+# The version (include/sd_version.h): regenerated on every make, but the
+# file is only rewritten when it changes; only the programs link it.
+VERSION_C := $(O)/gen/version.c
+VERSION_O := $(O)/obj/gen/version.o
 LIBCORE   := $(O)/libcore.a
 LIBSESSIOND := $(O)/libsessiond.a
 FCGI_LIBS := $(call pc_libs,fcgi,-lfcgi)
@@ -74,7 +85,7 @@ REPLAY_BIN := $(FUZZ_NAMES:%=$(O)/tests/replay_%)
 # Tests and harnesses see every program's private headers.
 TEST_INC := -Isrc/sessiond -Isrc/sessionctl -Isrc/loadgen
 
-.PHONY: all deps run test test-unit test-integration check bench valgrind crashcheck fuzz fuzz-build clean
+.PHONY: all deps run test check bench valgrind crashcheck fuzz fuzz-build clean install FORCE
 all: $(SESSIOND) $(O)/sessionctl $(O)/loadgen
 
 $(O)/obj/core/%.o: src/core/%.c | $(O)/obj/core
@@ -87,6 +98,13 @@ $(O)/obj/sessionctl/%.o: src/sessionctl/%.c | $(O)/obj/sessionctl
 $(O)/obj/loadgen/%.o: src/loadgen/%.c | $(O)/obj/loadgen
 	$(CC) $(CFLAGS) $(CURL_CFLAGS) -Isrc/loadgen -c -o $@ $<
 
+$(VERSION_C): FORCE
+	@mkdir -p $(dir $@)
+	@scripts/version.sh $@ '$(VERSION)'
+$(VERSION_O): $(VERSION_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
 $(O)/obj/core $(O)/obj/sessiond $(O)/obj/sessionctl $(O)/obj/loadgen $(O)/tests $(O)/bench cgi-bin:
 	mkdir -p $@
 
@@ -95,13 +113,13 @@ $(LIBCORE): $(CORE_O)
 $(LIBSESSIOND): $(SESSIOND_O)
 	$(AR) rcs $@ $^
 
-$(SESSIOND): $(O)/obj/sessiond/sessiond.o $(LIBSESSIOND) $(LIBCORE) | cgi-bin
+$(SESSIOND): $(O)/obj/sessiond/sessiond.o $(VERSION_O) $(LIBSESSIOND) $(LIBCORE) | cgi-bin
 	$(CC) $(LDFLAGS) -o $@ $^ $(FCGI_LIBS) $(LDLIBS)
 
-$(O)/sessionctl: $(O)/obj/sessionctl/sessionctl.o $(CTL_O) $(LIBCORE)
+$(O)/sessionctl: $(O)/obj/sessionctl/sessionctl.o $(VERSION_O) $(CTL_O) $(LIBCORE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/loadgen: $(O)/obj/loadgen/loadgen.o $(LG_RUN_O) $(LG_O) $(LIBCORE)
+$(O)/loadgen: $(O)/obj/loadgen/loadgen.o $(VERSION_O) $(LG_RUN_O) $(LG_O) $(LIBCORE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CURL_LIBS) $(LDLIBS) -lm
 
 $(O)/tests/test_loadgen: $(LG_O)
@@ -146,6 +164,25 @@ bench:
 crashcheck: deps
 	@$(MAKE) --no-print-directory all
 	@tests/crash/run.sh --full
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the three programs in bin/
+# (the load generator as sessiond-loadgen), the systemd units in
+# lib/systemd/system/ (ExecStart pointing at PREFIX), the production nginx
+# site, its snippets and nginx-cors-map in share/sessiond/nginx/ (for the
+# admin to copy into /etc/nginx; see docs/operations.md, Deployment).
+BINDIR   := $(PREFIX)/bin
+UNITDIR  := $(PREFIX)/lib/systemd/system
+NGINXDIR := $(PREFIX)/share/sessiond/nginx
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(NGINXDIR)
+	install -m 755 $(SESSIOND) $(DESTDIR)$(BINDIR)/sessiond
+	install -m 755 $(O)/sessionctl $(DESTDIR)$(BINDIR)/sessionctl
+	install -m 755 $(O)/loadgen $(DESTDIR)$(BINDIR)/sessiond-loadgen
+	sed 's|^ExecStart=/usr/local/bin/|ExecStart=$(BINDIR)/|' conf/sessiond.service >$(DESTDIR)$(UNITDIR)/sessiond.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/sessiond.service
+	install -m 644 conf/sessiond.socket $(DESTDIR)$(UNITDIR)/sessiond.socket
+	install -m 644 conf/nginx-sessiond.conf conf/sessiond-edge-http.conf conf/sessiond-edge-errors.conf $(DESTDIR)$(NGINXDIR)/
+	install -m 755 scripts/nginx-cors-map $(DESTDIR)$(NGINXDIR)/nginx-cors-map
 
 # Only the valgrind pass of make test (unit suites, and sessiond through nginx).
 valgrind: check

@@ -2,8 +2,8 @@
 # How sessionctl scales: fill a throw-away store with N sessions (default
 # 1,000,000) through the store's own create (bench/sessionctl_gen.c), then
 # time list, stats, fsck and the other whole-store commands against it and
-# print a table (wall time, peak memory). Not part of make test; docs/admin.md's
-# Administration section records the figures.
+# print a table (wall time, peak memory). Not part of make test; docs/admin.md
+# ("How long it takes on a million sessions") records the figures.
 #
 #   bench/sessionctl_bench.sh [N]      BENCH_TMP=DIR to put the store elsewhere
 set -euo pipefail

@@ -93,6 +93,16 @@ void sd_inst_body_free(sd_inst_body *b);
 
 /* Parse and validate a delete body; unknown fields are refused. */
 sd_err sd_doc_parse_delete(const char *buf, size_t len, sd_delete_body *b, char msg[SD_MSG_MAX]);
+
+/* The same, with the key (or "from") the URL gave, normalised, or NULL:
+ * then the body's is optional, and a body key that differs is
+ * SD_ERR_BAD_KEY. An empty instantiate body with url_from is a copy. */
+sd_err sd_doc_parse_save_at(const char *buf, size_t len, const char *url_key, sd_save_body *b,
+			    char msg[SD_MSG_MAX]);
+sd_err sd_doc_parse_inst_at(const char *buf, size_t len, const char *url_from, sd_inst_body *b,
+			    char msg[SD_MSG_MAX]);
+sd_err sd_doc_parse_delete_at(const char *buf, size_t len, const char *url_key, sd_delete_body *b,
+			      char msg[SD_MSG_MAX]);
 void sd_delete_body_free(sd_delete_body *b);
 
 /* Check a requested lifetime against lim: seconds within [min_s, max_s],

@@ -27,6 +27,7 @@ typedef enum sd_err {
 	SD_ERR_CORRUPT,       /* store: a file did not parse as a session */
 	SD_ERR_UNAUTHORIZED,  /* token missing or wrong (401, WWW-Authenticate: Bearer) */
 	SD_ERR_FORBIDDEN,     /* a POST from an Origin that is not allowed */
+	SD_ERR_MISDIRECTED,   /* the shard table gives the key's bucket to another node (421) */
 	SD_ERR_RATE_LIMITED,  /* the client address is over the miss limit */
 	SD_ERR_UNSYNCED,      /* store: the new file is in place (past the commit
 			         point) but the folder fsync failed */
@@ -37,6 +38,7 @@ typedef enum sd_err {
 			         of the kind asked for */
 	SD_ERR_NAMES_EXHAUSTED, /* store: every quarantine name for an entry is taken */
 	SD_ERR_BAD_SECRET,    /* token: the secret file is unusable (mode, size, type) */
+	SD_ERR_FROZEN,        /* the key's bucket is frozen for a move (503, Retry-After: 1) */
 	SD_ERR__COUNT
 } sd_err;
 

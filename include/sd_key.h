@@ -19,6 +19,22 @@ typedef uint32_t (*sd_key_rng)(uint32_t upper, void *ctx);
 /* Write a fresh key and a NUL into out. */
 void sd_key_generate(char out[SD_KEY_LEN + 1], sd_key_rng rng, void *ctx);
 
+/* Where instantiate draws keys: rng (NULL: libsodium) and, when nbuckets
+ * is not 0, the buckets a key may start in (bucket b: the characters
+ * SD_KEY_ALPHABET[b / 36], SD_KEY_ALPHABET[b % 36]), e.g. those this node
+ * owns and that are not frozen. */
+typedef struct sd_key_draw {
+	sd_key_rng rng;
+	void *ctx;
+	const uint16_t *buckets;
+	size_t nbuckets;
+} sd_key_draw;
+
+/* A fresh key by d (NULL: sd_key_generate with libsodium): the bucket
+ * uniformly among d->buckets (rng(nbuckets)), the other six characters as
+ * sd_key_generate draws them. */
+void sd_key_draw_new(char out[SD_KEY_LEN + 1], const sd_key_draw *d);
+
 /* Validate len bytes of in as a key; on success write the upper-case form
  * and a NUL into out. Returns SD_OK or SD_ERR_BAD_KEY. */
 sd_err sd_key_normalize(const char *in, size_t len, char out[SD_KEY_LEN + 1]);

@@ -34,6 +34,9 @@ typedef enum {
 	SD_M_SWEEP_PASSES,        /* full passes over every fan-out folder */
 	SD_M_SWEEP_SCANNED,       /* session files the sweeper read */
 	SD_M_SWEEP_NS,            /* time the sweeper spent working, ns */
+	SD_M_SAVES_WITHOUT_URL_KEY, /* saves whose key came only in the body */
+	SD_M_MISDIRECTED,         /* 421: keys of buckets another node owns */
+	SD_M_FROZEN_REJECTIONS,   /* writes refused: bucket frozen for a move */
 	SD_M__COUNT
 } sd_counter;
 

@@ -111,6 +111,23 @@ static sd_err body_key(json_t *root, const char *field, char out[SD_KEY_LEN + 1]
 	return SD_OK;
 }
 
+/* The key of a request: from the URL (url, already normalised, may be
+ * NULL) and/or the body's field; both present and different is bad_key. */
+static sd_err url_or_body_key(json_t *root, const char *field, const char *url, char out[SD_KEY_LEN + 1],
+			      char msg[SD_MSG_MAX])
+{
+	if (!url || !json_object_get(root, field))
+		return url ? (memcpy(out, url, SD_KEY_LEN + 1), SD_OK) : body_key(root, field, out, msg);
+	sd_err e = body_key(root, field, out, msg);
+	if (e == SD_OK && strcmp(out, url) != 0) {
+		if (msg)
+			snprintf(msg, SD_MSG_MAX, "The URL names %s but the body's \"%s\" is %s; send one key.", url,
+				 field, out);
+		e = SD_ERR_BAD_KEY;
+	}
+	return e;
+}
+
 /* The optional "token" member: a string, borrowed from root. */
 static sd_err token_field(json_t *root, const char **tok, size_t *len, char msg[SD_MSG_MAX])
 {
@@ -202,7 +219,8 @@ static sd_err ttl_field(json_t *root, sd_ttl_req *t, char msg[SD_MSG_MAX])
 	return SD_OK;
 }
 
-sd_err sd_doc_parse_save(const char *buf, size_t len, sd_save_body *b, char msg[SD_MSG_MAX])
+sd_err sd_doc_parse_save_at(const char *buf, size_t len, const char *url_key, sd_save_body *b,
+			    char msg[SD_MSG_MAX])
 {
 	static const char *const allowed[] = {"key", "version", "data", "meta", "expires_in", "token", NULL};
 	memset(b, 0, sizeof *b);
@@ -214,7 +232,7 @@ sd_err sd_doc_parse_save(const char *buf, size_t len, sd_save_body *b, char msg[
 	if (e == SD_OK)
 		e = only_fields(b->root, allowed, msg);
 	if (e == SD_OK)
-		e = body_key(b->root, "key", b->key, msg);
+		e = url_or_body_key(b->root, "key", url_key, b->key, msg);
 	if (e == SD_OK)
 		e = meta_field(b->root, &b->meta, msg);
 	if (e == SD_OK)
@@ -238,10 +256,15 @@ void sd_save_body_free(sd_save_body *b)
 	}
 }
 
-sd_err sd_doc_parse_inst(const char *buf, size_t len, sd_inst_body *b, char msg[SD_MSG_MAX])
+sd_err sd_doc_parse_inst_at(const char *buf, size_t len, const char *url_from, sd_inst_body *b,
+			    char msg[SD_MSG_MAX])
 {
 	static const char *const allowed[] = {"data", "meta", "from", "expires_in", "token", NULL};
 	memset(b, 0, sizeof *b);
+	if (len == 0 && url_from) {
+		b->has_from = 1;
+		memcpy(b->from, url_from, SD_KEY_LEN + 1);
+	}
 	if (len == 0)
 		return SD_OK;
 	sd_err e = sd_doc_parse_object(buf, len, &b->root, msg);
@@ -253,18 +276,18 @@ sd_err sd_doc_parse_inst(const char *buf, size_t len, sd_inst_body *b, char msg[
 		e = ttl_field(b->root, &b->ttl, msg);
 	if (e == SD_OK)
 		e = token_field(b->root, &b->token, &b->token_len, msg);
-	if (e == SD_OK && b->token && !json_object_get(b->root, "from")) {
+	if (e == SD_OK && b->token && !url_from && !json_object_get(b->root, "from")) {
 		sd_msgf(msg, "\"token\" is the token of the \"from\" session; send it with \"from\".");
 		e = SD_ERR_BAD_REQUEST;
 	}
 	if (e == SD_OK) {
 		b->data = json_object_get(b->root, "data");
-		if (json_object_get(b->root, "from")) {
+		if (url_from || json_object_get(b->root, "from")) {
 			if (b->data || b->meta) {
 				sd_msgf(msg, "\"from\" copies data and meta; do not send them too.");
 				e = SD_ERR_BAD_REQUEST;
 			} else {
-				e = body_key(b->root, "from", b->from, msg);
+				e = url_or_body_key(b->root, "from", url_from, b->from, msg);
 				b->has_from = e == SD_OK;
 			}
 		}
@@ -282,7 +305,8 @@ void sd_inst_body_free(sd_inst_body *b)
 	}
 }
 
-sd_err sd_doc_parse_delete(const char *buf, size_t len, sd_delete_body *b, char msg[SD_MSG_MAX])
+sd_err sd_doc_parse_delete_at(const char *buf, size_t len, const char *url_key, sd_delete_body *b,
+			      char msg[SD_MSG_MAX])
 {
 	static const char *const allowed[] = {"key", "version", "token", NULL};
 	memset(b, 0, sizeof *b);
@@ -294,7 +318,7 @@ sd_err sd_doc_parse_delete(const char *buf, size_t len, sd_delete_body *b, char 
 	if (e == SD_OK)
 		e = only_fields(b->root, allowed, msg);
 	if (e == SD_OK)
-		e = body_key(b->root, "key", b->key, msg);
+		e = url_or_body_key(b->root, "key", url_key, b->key, msg);
 	if (e == SD_OK)
 		e = version_field(b->root, &b->has_version, &b->version, msg);
 	if (e == SD_OK)
@@ -605,3 +629,19 @@ char *sd_doc_dump(const json_t *doc, size_t *len)
 }
 
 char *sd_doc_dump_compact(const json_t *doc, size_t *len) { return dump(doc, JSON_COMPACT, 0, len); }
+
+/* The body-only forms: the key (or from) must be in the body. */
+sd_err sd_doc_parse_save(const char *buf, size_t len, sd_save_body *b, char msg[SD_MSG_MAX])
+{
+	return sd_doc_parse_save_at(buf, len, NULL, b, msg);
+}
+
+sd_err sd_doc_parse_inst(const char *buf, size_t len, sd_inst_body *b, char msg[SD_MSG_MAX])
+{
+	return sd_doc_parse_inst_at(buf, len, NULL, b, msg);
+}
+
+sd_err sd_doc_parse_delete(const char *buf, size_t len, sd_delete_body *b, char msg[SD_MSG_MAX])
+{
+	return sd_doc_parse_delete_at(buf, len, NULL, b, msg);
+}

@@ -27,6 +27,7 @@ static const struct {
 	[SD_ERR_CORRUPT] = {500, "internal", "The stored session is damaged; an administrator has been told."},
 	[SD_ERR_UNAUTHORIZED] = {401, "unauthorized", "This needs the session's token: send Authorization: Bearer TOKEN, or \"token\" in the body."},
 	[SD_ERR_FORBIDDEN] = {403, "forbidden", "Requests from this Origin are not allowed; nothing was changed."},
+	[SD_ERR_MISDIRECTED] = {421, "misdirected", "This node does not own the bucket of this key; nothing was read or changed. Send keyed requests through the router."},
 	[SD_ERR_RATE_LIMITED] = {429, "rate_limited", "Too many requests for unknown sessions or with wrong tokens from this address; retry after the time in Retry-After."},
 	[SD_ERR_UNSYNCED] = {500, "internal", "The change is in place but the server could not confirm it is on disk; load the session to see its state."},
 	[SD_ERR_VERSION_LIMIT] = {400, "bad_request", "The session has reached the largest version; instantiate a new one."},
@@ -34,6 +35,7 @@ static const struct {
 	[SD_ERR_NOT_IN_STORE] = {400, "bad_request", "The path is not an entry of this store's sessions folder."},
 	[SD_ERR_NAMES_EXHAUSTED] = {503, "busy", "Every quarantine name for the entry is taken."},
 	[SD_ERR_BAD_SECRET] = {500, "internal", "The secret file is unusable."},
+	[SD_ERR_FROZEN] = {503, "busy", "The session's bucket is frozen while it moves to another node; nothing was changed, retry in a second."},
 };
 
 static int valid(sd_err e) { return e >= SD_OK && e < SD_ERR__COUNT; }

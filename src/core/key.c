@@ -17,6 +17,23 @@ void sd_key_generate(char out[SD_KEY_LEN + 1], sd_key_rng rng, void *ctx)
 	out[SD_KEY_LEN] = '\0';
 }
 
+void sd_key_draw_new(char out[SD_KEY_LEN + 1], const sd_key_draw *d)
+{
+	sd_key_rng rng = d && d->rng ? d->rng : sodium_rng;
+	void *ctx = d ? d->ctx : NULL;
+	if (!d || d->nbuckets == 0) {
+		sd_key_generate(out, rng, ctx);
+		return;
+	}
+	uint32_t n = (uint32_t)d->nbuckets;
+	unsigned b = d->buckets[rng(n, ctx) % n] % (SD_KEY_ALPHABET_LEN * SD_KEY_ALPHABET_LEN);
+	out[0] = SD_KEY_ALPHABET[b / SD_KEY_ALPHABET_LEN];
+	out[1] = SD_KEY_ALPHABET[b % SD_KEY_ALPHABET_LEN];
+	for (int i = 2; i < SD_KEY_LEN; i++)
+		out[i] = SD_KEY_ALPHABET[rng(SD_KEY_ALPHABET_LEN, ctx) % SD_KEY_ALPHABET_LEN];
+	out[SD_KEY_LEN] = '\0';
+}
+
 int sd_key_pos(int c)
 {
 	if (c >= 'A' && c <= 'Z')

@@ -160,6 +160,11 @@ static const struct {
 	{SD_M_SWEEP_TICKS, "sessiond_sweep_ticks_total", "Sweeper ticks (each at most one fan-out folder)."},
 	{SD_M_SWEEP_PASSES, "sessiond_sweep_passes_total", "Sweeper passes completed over every fan-out folder."},
 	{SD_M_SWEEP_SCANNED, "sessiond_sweep_files_scanned_total", "Session files the sweeper read."},
+	{SD_M_SAVES_WITHOUT_URL_KEY, "sessiond_saves_without_url_key_total",
+	 "Saves that named their key only in the body, not as /api/save?key=KEY (a router cannot route them)."},
+	{SD_M_MISDIRECTED, "sessiond_misdirected_total", "Requests for keys whose bucket another node owns (421)."},
+	{SD_M_FROZEN_REJECTIONS, "sessiond_frozen_rejections_total",
+	 "Writes refused because the key's bucket is frozen for a move (503)."},
 };
 
 char *sd_metrics_render(size_t *len)

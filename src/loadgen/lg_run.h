@@ -161,7 +161,7 @@ typedef struct run {
  * cuts verification short. */
 extern volatile sig_atomic_t interrupted;
 
-/* opts.c: 0 run; 1 help printed; 2 bad option (message printed). */
+/* opts.c: 0 run; 1 help or version printed; 2 bad option (message printed). */
 int parse_opts(opts *o, int argc, char **argv);
 
 /* net.c */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "lg_run.h"
 #include "sd_time.h"
+#include "sd_version.h"
 
 static const char usage[] =
 	"Usage: loadgen [OPTION]...\n"
@@ -45,7 +46,8 @@ static const char usage[] =
 	"  --seed N            seed for keys and operation choices (default: time)\n"
 	"  --quiet             no progress line\n"
 	"  --allow-remote      allow a URL that is not loopback\n"
-	"  --help              this text\n\n"
+	"  --help              this text\n"
+	"  --version           the version\n\n"
 	"Exit status: 0 when every check passed; 1 on any lost update, mismatch,\n"
 	"transport error, 5xx or other unexpected status; 2 on bad options; 3 when\n"
 	"the run could not start.\n";
@@ -119,7 +121,7 @@ static int set_json(opts *o, const char *v)
 }
 
 /* How an option's value is read. Durations are bounded in ms. */
-typedef enum { OV_INT, OV_U64, OV_SIZE, OV_MS, OV_NS, OV_FLAG, OV_FN, OV_HELP } opt_kind;
+typedef enum { OV_INT, OV_U64, OV_SIZE, OV_MS, OV_NS, OV_FLAG, OV_FN, OV_HELP, OV_VERSION } opt_kind;
 
 typedef struct opt_row {
 	const char *name;
@@ -150,6 +152,7 @@ static const opt_row rows[] = {
 	{"quiet", OV_FLAG, F(quiet), 0, 0, NULL},
 	{"allow-remote", OV_FLAG, F(allow_remote), 0, 0, NULL},
 	{"help", OV_HELP, 0, 0, 0, NULL},
+	{"version", OV_VERSION, 0, 0, 0, NULL},
 };
 #undef F
 #define N_ROWS (sizeof rows / sizeof rows[0])
@@ -185,6 +188,7 @@ static int set_value(opts *o, const opt_row *row, const char *v)
 	case OV_FN:
 		return row->set(o, v);
 	case OV_HELP:
+	case OV_VERSION:
 		break;
 	}
 	return -1;
@@ -229,7 +233,8 @@ int parse_opts(opts *o, int argc, char **argv)
 {
 	struct option longopts[N_ROWS + 1];
 	for (size_t i = 0; i < N_ROWS; i++) {
-		int has_arg = rows[i].kind == OV_FLAG || rows[i].kind == OV_HELP ? no_argument : required_argument;
+		opt_kind k = rows[i].kind;
+		int has_arg = k == OV_FLAG || k == OV_HELP || k == OV_VERSION ? no_argument : required_argument;
 		longopts[i] = (struct option){rows[i].name, has_arg, NULL, 256 + (int)i};
 	}
 	longopts[N_ROWS] = (struct option){0, 0, 0, 0};
@@ -244,8 +249,11 @@ int parse_opts(opts *o, int argc, char **argv)
 			return 2;
 		}
 		const opt_row *row = &rows[c - 256];
-		if (row->kind == OV_HELP) {
-			fputs(usage, stdout);
+		if (row->kind == OV_HELP || row->kind == OV_VERSION) {
+			if (row->kind == OV_HELP)
+				fputs(usage, stdout);
+			else
+				printf("loadgen %s\n", sd_version);
 			return 1;
 		}
 		if (set_value(o, row, optarg) != 0) {

@@ -9,10 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sd_ctl.h"
-
-#ifndef SD_VERSION
-#define SD_VERSION "dev"
-#endif
+#include "sd_version.h"
 
 static const struct command {
 	const char *name;
@@ -159,7 +156,7 @@ int main(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return CTL_OK;
 		case 'V':
-			printf("sessionctl %s\n", SD_VERSION);
+			printf("sessionctl %s\n", sd_version);
 			return CTL_OK;
 		default:
 			return ctl_bad_option(&c, ch, argv);

@@ -55,8 +55,7 @@ static sd_err load_doc(sd_store *s, const char *key, int64_t now_ms, json_t **do
 	return e;
 }
 
-sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, void *rng_ctx,
-			  sd_api_result *r)
+sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, const sd_key_draw *draw, sd_api_result *r)
 {
 	result_init(r);
 	json_t *src = NULL;
@@ -77,7 +76,7 @@ sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, vo
 	sd_err e = SD_ERR_BUSY;
 	for (int i = 0; i < SD_API_KEY_TRIES; i++) {
 		char key[SD_KEY_LEN + 1];
-		sd_key_generate(key, rng, rng_ctx);
+		sd_key_draw_new(key, draw);
 		json_t *doc = sd_doc_new(key, meta, data, now);
 		if (doc && sd_doc_set_expiry(doc, &b->ttl, now_ms) != SD_OK) {
 			json_decref(doc);

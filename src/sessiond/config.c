@@ -10,7 +10,7 @@
 
 enum { O_DATA_DIR = 256, O_LISTEN, O_THREADS, O_MAX_BODY, O_LOCK_TIMEOUT, O_DURABILITY, O_CORS, O_LOG_LEVEL, O_BACKLOG,
        O_ACCESS, O_SECRET_FILE, O_MISS_LIMIT, O_MIN_FREE,
-       O_MIN_TTL, O_MAX_TTL, O_DEFAULT_TTL, O_SWEEP_INTERVAL };
+       O_MIN_TTL, O_MAX_TTL, O_DEFAULT_TTL, O_SWEEP_INTERVAL, O_SHARD_TABLE, O_NODE_ID, O_PREVIOUS_SECRET };
 
 static const struct option longopts[] = {
 	{"data-dir", required_argument, 0, O_DATA_DIR},
@@ -30,6 +30,9 @@ static const struct option longopts[] = {
 	{"max-ttl", required_argument, 0, O_MAX_TTL},
 	{"default-ttl", required_argument, 0, O_DEFAULT_TTL},
 	{"sweep-interval", required_argument, 0, O_SWEEP_INTERVAL},
+	{"shard-table", required_argument, 0, O_SHARD_TABLE},
+	{"node-id", required_argument, 0, O_NODE_ID},
+	{"previous-secret-file", required_argument, 0, O_PREVIOUS_SECRET},
 	{"help", no_argument, 0, 'h'},
 	{"version", no_argument, 0, 'V'},
 	{0, 0, 0, 0},
@@ -49,6 +52,8 @@ static const struct {
 	{O_MIN_FREE, "SESSIOND_MIN_FREE"},
 	{O_MIN_TTL, "SESSIOND_MIN_TTL"},     {O_MAX_TTL, "SESSIOND_MAX_TTL"},
 	{O_DEFAULT_TTL, "SESSIOND_DEFAULT_TTL"}, {O_SWEEP_INTERVAL, "SESSIOND_SWEEP_INTERVAL"},
+	{O_SHARD_TABLE, "SESSIOND_SHARD_TABLE"}, {O_NODE_ID, "SESSIOND_NODE_ID"},
+	{O_PREVIOUS_SECRET, "SESSIOND_PREVIOUS_SECRET_FILE"},
 };
 
 const char *sd_config_usage(void)
@@ -86,6 +91,16 @@ const char *sd_config_usage(void)
 	       "                        (SESSIOND_DEFAULT_TTL, default off)\n"
 	       "  --sweep-interval DUR  pause between sweeper ticks (one fan-out folder each);\n"
 	       "                        0: no sweeper (SESSIOND_SWEEP_INTERVAL, default 1s)\n"
+	       "  --previous-secret-file PATH  during a secret rotation, the secret that was\n"
+	       "                        current before: tokens it made still verify, new ones\n"
+	       "                        use --secret-file; no file: no rotation under way\n"
+	       "                        (SESSIOND_PREVIOUS_SECRET_FILE)\n"
+	       "  --shard-table FILE    the cluster's shard table: which node owns each key\n"
+	       "                        bucket; keys of other nodes answer 421, frozen buckets\n"
+	       "                        refuse writes; reread on SIGHUP with the secrets\n"
+	       "                        (SESSIOND_SHARD_TABLE, default none: one node owns all)\n"
+	       "  --node-id NAME        this node in the shard table; needed with --shard-table\n"
+	       "                        (SESSIOND_NODE_ID)\n"
 	       "  --min-ttl DUR         TEST ONLY: shortest \"expires_in\", 1s to 60s, so tests can\n"
 	       "                        watch sessions expire (SESSIOND_MIN_TTL, default 60s)\n"
 	       "  --help                show this text and exit\n"
@@ -272,6 +287,21 @@ static int apply(sd_config *c, int opt, const char *v, char msg[SD_MSG_MAX])
 			goto bad;
 		c->ttl.default_s = ms / 1000;
 		return 0;
+	case O_SHARD_TABLE:
+		if (!*v || strlen(v) >= sizeof c->shard_table)
+			goto bad;
+		snprintf(c->shard_table, sizeof c->shard_table, "%s", v);
+		return 0;
+	case O_NODE_ID:
+		if (!*v || strlen(v) >= sizeof c->node_id || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(v))
+			goto bad;
+		snprintf(c->node_id, sizeof c->node_id, "%s", v);
+		return 0;
+	case O_PREVIOUS_SECRET:
+		if (!*v || strlen(v) >= sizeof c->previous_secret_file)
+			goto bad;
+		snprintf(c->previous_secret_file, sizeof c->previous_secret_file, "%s", v);
+		return 0;
 	case O_SWEEP_INTERVAL:
 		if (sd_time_parse_duration(v, &ms) || ms > 3600 * 1000)
 			goto bad;
@@ -336,6 +366,10 @@ sd_config_result sd_config_parse(sd_config *c, int argc, char **argv, char msg[S
 	    (c->ttl.default_s && (c->ttl.default_s < c->ttl.min_s || c->ttl.default_s > c->ttl.max_s))) {
 		snprintf(msg, SD_MSG_MAX, "--default-ttl and --max-ttl must lie from %llds (--min-ttl) up, "
 			 "and --default-ttl within --max-ttl", (long long)c->ttl.min_s);
+		return SD_CONFIG_ERROR;
+	}
+	if (!c->shard_table[0] != !c->node_id[0]) {
+		snprintf(msg, SD_MSG_MAX, "--shard-table and --node-id go together: give both, or neither for a single node");
 		return SD_CONFIG_ERROR;
 	}
 	return SD_CONFIG_RUN;

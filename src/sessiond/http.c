@@ -29,6 +29,7 @@ const char *sd_http_reason(int status)
 	case 412: return "Precondition Failed";
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
+	case 421: return "Misdirected Request";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
@@ -106,8 +107,10 @@ static void set_error(sd_response *resp, sd_err e, const char *msg, const json_t
 		json_object_set_new(b, "version", json_integer(sd_doc_version(current)));
 		json_object_set(b, "current", (json_t *)current);
 	}
-	if (e == SD_ERR_BUSY)
+	if (e == SD_ERR_BUSY || e == SD_ERR_FROZEN)
 		sd_response_header(resp, "Retry-After: 1");
+	if (e == SD_ERR_MISDIRECTED || e == SD_ERR_FROZEN)
+		sd_metrics_add(e == SD_ERR_MISDIRECTED ? SD_M_MISDIRECTED : SD_M_FROZEN_REJECTIONS, 1);
 	if (e == SD_ERR_UNAUTHORIZED)
 		sd_response_header(resp, "WWW-Authenticate: Bearer");
 	set_json(resp, sd_err_status(e), b);
@@ -118,17 +121,27 @@ static void set_etag(sd_response *resp, int64_t version)
 	sd_response_header(resp, "ETag: \"%lld\"", (long long)version);
 }
 
-/* Find key=VALUE in a query string and normalise it. */
-static sd_err query_key(const char *query, char key[SD_KEY_LEN + 1])
+/* The key in the URL: the query string is empty (*present 0), or exactly
+ * NAME=KEY: one parameter, its name exactly NAME (lower case), so that the
+ * router, which matches names in any case and takes the first, and this
+ * node can never read different keys. Anything else is bad_key. */
+static sd_err query_key(const char *query, const char *name, int *present, char key[SD_KEY_LEN + 1],
+			char msg[SD_MSG_MAX])
 {
-	for (const char *p = query; p && *p;) {
-		const char *amp = strchr(p, '&');
-		size_t n = amp ? (size_t)(amp - p) : strlen(p);
-		if (n >= 4 && strncmp(p, "key=", 4) == 0)
-			return sd_key_normalize(p + 4, n - 4, key);
-		p = amp ? amp + 1 : NULL;
+	*present = query && *query;
+	if (!*present)
+		return SD_OK;
+	size_t nl = strlen(name);
+	if (strncmp(query, name, nl) != 0 || query[nl] != '=' || strchr(query, '&')) {
+		snprintf(msg, SD_MSG_MAX, "The query string must be exactly %s=KEY: one parameter, named in lower case.",
+			 name);
+		return SD_ERR_BAD_KEY;
 	}
-	return SD_ERR_BAD_KEY;
+	if (sd_key_normalize(query + nl + 1, strlen(query + nl + 1), key) != SD_OK) {
+		snprintf(msg, SD_MSG_MAX, "%s in the URL must be exactly 8 letters or digits.", name);
+		return SD_ERR_BAD_KEY;
+	}
+	return SD_OK;
 }
 
 /* The version an entity tag's opaque characters name: our tag for a
@@ -312,14 +325,18 @@ sd_err sd_http_authorize(const sd_app *app, const sd_request *req, const char *k
 		const char *t;
 		size_t n;
 	} presented[] = {{htok, hlen}, {body_token, body_token_len}};
+	/* During a rotation a token made with the previous secret still holds. */
+	const sd_secret *secrets[] = {app->secret, app->previous};
 	for (size_t i = 0; i < sizeof presented / sizeof presented[0]; i++) {
 		if (!presented[i].t)
 			continue;
-		if (sd_token_check(app->secret, SD_TOKEN_WRITE, key, presented[i].t, presented[i].n))
-			return SD_OK;
-		if (need == SD_NEED_READ &&
-		    sd_token_check(app->secret, SD_TOKEN_READ, key, presented[i].t, presented[i].n))
-			return SD_OK;
+		for (size_t j = 0; j < 2 && secrets[j]; j++) {
+			if (sd_token_check(secrets[j], SD_TOKEN_WRITE, key, presented[i].t, presented[i].n))
+				return SD_OK;
+			if (need == SD_NEED_READ &&
+			    sd_token_check(secrets[j], SD_TOKEN_READ, key, presented[i].t, presented[i].n))
+				return SD_OK;
+		}
 	}
 	return SD_ERR_UNAUTHORIZED;
 }
@@ -335,15 +352,24 @@ static json_t *with_expires(json_t *answer, const json_t *doc)
 
 static void do_instantiate(const sd_app *app, const sd_request *req, sd_response *resp)
 {
-	sd_inst_body b;
+	sd_inst_body b = {0};
 	sd_api_result r = {0};
-	sd_err e = sd_doc_parse_inst(req->body, req->body_len, &b, r.msg);
+	char from[SD_KEY_LEN + 1];
+	int in_url;
+	sd_key_draw draw;
+	sd_err e = query_key(req->query, "from", &in_url, from, r.msg);
+	if (e == SD_OK)
+		e = sd_doc_parse_inst_at(req->body, req->body_len, in_url ? from : NULL, &b, r.msg);
+	if (e == SD_OK && b.has_from) /* copying reads the source: a frozen one too */
+		e = sd_node_route(app->view, b.from, 0);
+	if (e == SD_OK) /* the new key: in a bucket this node owns and is not moving */
+		e = sd_node_key_draw(app->view, NULL, NULL, &draw);
 	if (e == SD_OK && b.has_from)
 		e = sd_http_authorize(app, req, b.from, SD_NEED_READ, b.token, b.token_len);
 	if (e == SD_OK)
 		e = sd_doc_check_ttl(&b.ttl, &app->cfg->ttl, 1, r.msg);
 	if (e == SD_OK)
-		e = sd_api_instantiate(app->store, &b, NULL, NULL, &r);
+		e = sd_api_instantiate(app->store, &b, &draw, &r);
 	sd_inst_body_free(&b);
 	if (e == SD_ERR_UNSYNCED) { /* the session exists: the body names it */
 		set_json(resp, sd_err_status(e), json_pack("{s:s, s:s, s:s}", "error", sd_err_code(e), "message",
@@ -371,7 +397,14 @@ static void do_load(const sd_app *app, const sd_request *req, sd_response *resp)
 {
 	char key[SD_KEY_LEN + 1];
 	sd_api_result r = {0};
-	sd_err e = query_key(req->query, key);
+	int in_url;
+	sd_err e = query_key(req->query, "key", &in_url, key, r.msg);
+	if (e == SD_OK && !in_url) {
+		e = SD_ERR_BAD_KEY;
+		snprintf(r.msg, sizeof r.msg, "Send the key in the URL: GET /api/load?key=KEY.");
+	}
+	if (e == SD_OK)
+		e = sd_node_route(app->view, key, 0);
 	if (e == SD_OK)
 		e = sd_http_authorize(app, req, key, SD_NEED_READ, NULL, 0);
 	if (e == SD_OK)
@@ -398,13 +431,21 @@ static void do_save(const sd_app *app, const sd_request *req, sd_response *resp)
 {
 	sd_save_body b = {0};
 	sd_api_result r = {0};
+	char key[SD_KEY_LEN + 1];
+	int in_url = 0;
 	sd_err e = SD_OK;
 	if (req->if_none_match) {
 		e = SD_ERR_BAD_REQUEST;
 		snprintf(r.msg, sizeof r.msg, "If-None-Match is not supported on save; use If-Match.");
 	}
 	if (e == SD_OK)
-		e = sd_doc_parse_save(req->body, req->body_len, &b, r.msg);
+		e = query_key(req->query, "key", &in_url, key, r.msg);
+	if (e == SD_OK)
+		e = sd_doc_parse_save_at(req->body, req->body_len, in_url ? key : NULL, &b, r.msg);
+	if (e == SD_OK && !in_url) /* operators watch this reach 0 before going multi-node */
+		sd_metrics_add(SD_M_SAVES_WITHOUT_URL_KEY, 1);
+	if (e == SD_OK)
+		e = sd_node_route(app->view, b.key, 1);
 	if (e == SD_OK)
 		e = sd_http_authorize(app, req, b.key, SD_NEED_WRITE, b.token, b.token_len);
 	if (e == SD_OK)
@@ -434,7 +475,15 @@ static void do_delete(const sd_app *app, const sd_request *req, sd_response *res
 {
 	sd_delete_body b = {0};
 	sd_api_result r = {0};
-	sd_err e = sd_doc_parse_delete(req->body, req->body_len, &b, r.msg);
+	char key[SD_KEY_LEN + 1];
+	int in_url;
+	sd_err e = query_key(req->query, "key", &in_url, key, r.msg);
+	if (e == SD_OK) /* with the key in the URL the body may be empty */
+		e = in_url && req->body_len == 0 ? sd_doc_parse_delete_at("{}", 2, key, &b, r.msg)
+						 : sd_doc_parse_delete_at(req->body, req->body_len, in_url ? key : NULL,
+									  &b, r.msg);
+	if (e == SD_OK)
+		e = sd_node_route(app->view, b.key, 1);
 	if (e == SD_OK) /* delete is a write: authorized like save */
 		e = sd_http_authorize(app, req, b.key, SD_NEED_WRITE, b.token, b.token_len);
 	sd_precond pre;
@@ -453,6 +502,24 @@ static void do_delete(const sd_app *app, const sd_request *req, sd_response *res
 	sd_api_result_free(&r);
 }
 
+/* Which node answers, its shard table and secret ids (never the secrets). */
+static json_t *with_node(const sd_app *app, json_t *h)
+{
+	const sd_node_view *v = app->view;
+	if (!h || !v)
+		return h;
+	if (v->table) {
+		json_object_set_new(h, "node", json_string(v->id));
+		json_object_set_new(h, "shard_table", json_pack("{s:I, s:i, s:i}", "generation",
+								(json_int_t)sd_shard_generation(v->table),
+								"buckets_owned", v->owned, "buckets_frozen", v->frozen));
+	}
+	json_object_set_new(h, "key_id", json_string(v->key_id));
+	if (v->has_previous)
+		json_object_set_new(h, "previous_key_id", json_string(v->previous_key_id));
+	return h;
+}
+
 static void do_health(const sd_app *app, const sd_request *req, sd_response *resp)
 {
 	(void)req;
@@ -465,28 +532,65 @@ static void do_health(const sd_app *app, const sd_request *req, sd_response *res
 	json_t *storage = json_pack("{s:s, s:I, s:I}", "state", space == SD_OK ? "ok" : "below_min_free",
 				    "free_bytes", (json_int_t)free_b, "min_free_bytes", (json_int_t)min_b);
 	if (e == SD_OK && space == SD_OK) {
-		set_json(resp, 200, json_pack("{s:s, s:s, s:s, s:o*}", "status", "ok", "time", now, "durability",
-					      app->cfg->durability == SD_DURABLE_FULL ? "full" : "none",
-					      "storage", storage));
+		set_json(resp, 200, with_node(app, json_pack("{s:s, s:s, s:s, s:o*}", "status", "ok", "time", now,
+							     "durability",
+							     app->cfg->durability == SD_DURABLE_FULL ? "full" : "none",
+							     "storage", storage)));
 	} else if (e == SD_OK) {
-		set_json(resp, 503, json_pack("{s:s, s:s, s:s, s:o*}", "status", "unavailable", "error",
-					      sd_err_code(space), "message",
-					      "Free space is below --min-free: new sessions and growing saves "
-					      "are refused; loads work.", "storage", storage));
+		set_json(resp, 503, with_node(app, json_pack("{s:s, s:s, s:s, s:o*}", "status", "unavailable", "error",
+							     sd_err_code(space), "message",
+							     "Free space is below --min-free: new sessions and growing "
+							     "saves are refused; loads work.", "storage", storage)));
 	} else {
 		snprintf(msg, sizeof msg, "The data directory does not accept writes: the %s step of a test save failed.",
 			 step);
-		set_json(resp, 503, json_pack("{s:s, s:s, s:s, s:s, s:o*}", "status", "unavailable", "error",
-					      sd_err_code(e), "step", step, "message", msg, "storage", storage));
+		set_json(resp, 503, with_node(app, json_pack("{s:s, s:s, s:s, s:s, s:o*}", "status", "unavailable",
+							     "error", sd_err_code(e), "step", step, "message", msg,
+							     "storage", storage)));
 	}
+}
+
+/* The node's gauges, appended to the process metrics; NULL on no memory. */
+static char *node_metrics(const sd_node_view *v, char *text, size_t *n)
+{
+	char *more = NULL;
+	int m = v ? asprintf(&more,
+			     "# HELP sessiond_buckets_owned Key buckets this node owns in its shard table (all of them "
+			     "without one).\n# TYPE sessiond_buckets_owned gauge\nsessiond_buckets_owned %d\n"
+			     "# HELP sessiond_buckets_frozen Owned buckets frozen for a move.\n"
+			     "# TYPE sessiond_buckets_frozen gauge\nsessiond_buckets_frozen %d\n"
+			     "# HELP sessiond_shard_table_generation Generation of the shard table in use (0: none).\n"
+			     "# TYPE sessiond_shard_table_generation gauge\nsessiond_shard_table_generation %lu\n"
+			     "# HELP sessiond_node_info This node and the ids of the secrets tokens verify against.\n"
+			     "# TYPE sessiond_node_info gauge\n"
+			     "sessiond_node_info{node=\"%s\",key_id=\"%s\",previous_key_id=\"%s\"} 1\n",
+			     v->owned, v->frozen, sd_shard_generation(v->table), v->id, v->key_id,
+			     v->previous_key_id)
+		  : 0;
+	if (m < 0) {
+		free(text);
+		return NULL;
+	}
+	if (!more)
+		return text;
+	char *t = realloc(text, *n + (size_t)m + 1);
+	if (t) {
+		memcpy(t + *n, more, (size_t)m + 1);
+		*n += (size_t)m;
+	} else {
+		free(text);
+	}
+	free(more);
+	return t;
 }
 
 static void do_metrics(const sd_app *app, const sd_request *req, sd_response *resp)
 {
-	(void)app;
 	(void)req;
 	size_t n;
 	char *text = sd_metrics_render(&n);
+	if (text)
+		text = node_metrics(app->view, text, &n);
 	if (!text) {
 		set_error(resp, SD_ERR_INTERNAL, NULL, NULL);
 		return;
@@ -596,10 +700,30 @@ static void count_miss(const sd_app *app, const sd_request *req, const sd_respon
 	}
 }
 
+static void handle(const sd_app *app, const sd_request *req, sd_response *resp);
+
+/* Pin the node's view (shard table, secrets) for the whole request: a
+ * SIGHUP reload swaps in a new one without freeing this. */
 void sd_http_handle(const sd_app *app, const sd_request *req, sd_response *resp)
 {
 	memset(resp, 0, sizeof *resp);
 	resp->endpoint = SD_EP_OTHER;
+	if (!app->node) {
+		handle(app, req, resp);
+		return;
+	}
+	sd_app a = *app;
+	a.view = sd_node_pin(app->node);
+	a.secret = &a.view->secret;
+	a.previous = a.view->has_previous ? &a.view->previous : NULL;
+	if (a.view->id[0])
+		sd_response_header(resp, "X-Sessiond-Node: %s", a.view->id);
+	handle(&a, req, resp);
+	sd_node_unpin(app->node, a.view);
+}
+
+static void handle(const sd_app *app, const sd_request *req, sd_response *resp)
+{
 	const struct route *rt = NULL;
 	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
 		if (req->path && strcmp(req->path, routes[i].path) == 0)

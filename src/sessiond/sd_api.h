@@ -26,11 +26,11 @@ typedef struct sd_api_result {
 
 void sd_api_result_free(sd_api_result *r);
 
-/* Create a session from an instantiate body. rng NULL: libsodium. b->ttl
+/* Create a session from an instantiate body, its key drawn by draw (NULL:
+ * libsodium over every bucket). b->ttl
  * must have passed sd_doc_check_ttl. A "from" session that has expired is
  * SD_ERR_NOT_FOUND. */
-sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, sd_key_rng rng, void *rng_ctx,
-			  sd_api_result *r);
+sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, const sd_key_draw *draw, sd_api_result *r);
 /* Load a session (no lock). An expired one is SD_ERR_NOT_FOUND. A canonical file is returned as its bytes in
  * r->raw, without a parse; anything else is parsed and validated into
  * r->doc. */

@@ -11,6 +11,7 @@
 #include "sd_config.h"
 #include "sd_metrics.h"
 #include "sd_limit.h"
+#include "sd_node.h"
 #include "sd_store.h"
 #include "sd_token.h"
 
@@ -48,7 +49,11 @@ typedef struct sd_app {
 	sd_store *store;
 	const sd_config *cfg;
 	const sd_secret *secret;    /* tokens derive from it */
+	const sd_secret *previous;  /* tokens made with it still verify; NULL: none */
 	sd_limit *limit;            /* the miss limit; NULL: off */
+	sd_node *node;              /* shard table and secrets; NULL: tests' fixed secret */
+	const sd_node_view *view;   /* set by sd_http_handle: node's view, pinned
+				       for this request (NULL: single node) */
 } sd_app;
 
 /* What a keyed request needs the client to hold. */

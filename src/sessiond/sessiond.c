@@ -18,10 +18,8 @@
 #include "sd_sweep.h"
 #include "sd_token.h"
 #include "sd_limit.h"
-
-#ifndef SD_VERSION
-#define SD_VERSION "dev"
-#endif
+#include "sd_version.h"
+#include "sd_node.h"
 
 int main(int argc, char **argv)
 {
@@ -32,7 +30,7 @@ int main(int argc, char **argv)
 		fputs(sd_config_usage(), stdout);
 		return 0;
 	case SD_CONFIG_VERSION:
-		printf("sessiond %s\n", SD_VERSION);
+		printf("sessiond %s\n", sd_version);
 		return 0;
 	case SD_CONFIG_ERROR:
 		fprintf(stderr, "sessiond: %s\n", msg);
@@ -51,6 +49,7 @@ int main(int argc, char **argv)
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -87,24 +86,28 @@ int main(int argc, char **argv)
 	 * 51-56 MiB with one arena, 67-89 MiB with two). */
 	mallopt(M_ARENA_MAX, 1);
 	sd_mem_install(sd_mem_pool(cfg.max_body));
-	/* The secret: in memory for the process's life; never logged. */
-	static sd_secret secret;
+	/* The shard table and the secrets (in memory, never logged); SIGHUP
+	 * reads them again. A bad table or secret file exits 2. */
 	char secret_path[sizeof cfg.secret_file];
 	if (cfg.secret_file[0])
 		snprintf(secret_path, sizeof secret_path, "%s", cfg.secret_file);
 	else
 		snprintf(secret_path, sizeof secret_path, "%s/secret", cfg.data_dir);
 	msg[0] = '\0';
-	sd_err se = sd_secret_load(secret_path, 1, &secret, msg);
+	sd_node_opts no = {.shard_table = cfg.shard_table, .node_id = cfg.node_id, .secret_file = secret_path,
+			   .previous_secret_file = cfg.previous_secret_file};
+	sd_node *node = NULL;
+	sd_err se = sd_node_open(&no, &node, msg);
 	sd_limit *limit = NULL;
 	if (se == SD_OK)
 		se = sd_limit_new(cfg.miss_limit, cfg.miss_limit, &limit);
 	if (se != SD_OK) {
 		fprintf(stderr, "sessiond: %s\n", se == SD_ERR_INTERNAL && !msg[0] ? "out of memory" : msg);
+		sd_node_close(node);
 		sd_store_close(store);
-		return se == SD_ERR_BAD_SECRET ? 2 : 1;
+		return se == SD_ERR_BAD_SECRET || se == SD_ERR_BAD_REQUEST ? 2 : 1; /* the operator's to fix */
 	}
-	sd_app app = {.store = store, .cfg = &cfg, .secret = &secret, .limit = limit};
+	sd_app app = {.store = store, .cfg = &cfg, .node = node, .limit = limit};
 	sd_fcgi *f = NULL;
 	if (sd_fcgi_start(&app, fd, cfg.threads, cfg.max_body, &f) != SD_OK) {
 		sd_log_error("cannot start %d worker threads", cfg.threads);
@@ -120,8 +123,23 @@ int main(int argc, char **argv)
 		    cfg.listen[0] ? cfg.listen : "fd 0", cfg.threads, cfg.data_dir,
 		    cfg.durability == SD_DURABLE_FULL ? "full" : "none", modes[cfg.access], cfg.miss_limit);
 
+	const sd_node_view *v = sd_node_pin(node);
+	if (v->table)
+		sd_log_info("node %s: shard table %s generation %lu, %d buckets owned (%d frozen)", v->id,
+			    cfg.shard_table, sd_shard_generation(v->table), v->owned, v->frozen);
+	sd_node_unpin(node, v);
 	int sig = 0;
-	sigwait(&stop, &sig);
+	while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
+		if (sd_node_reload(node, msg) != SD_OK) {
+			sd_log_error("SIGHUP: reload failed, keeping the shard table and secrets in use: %s", msg);
+			continue;
+		}
+		v = sd_node_pin(node);
+		sd_log_info("SIGHUP: reloaded; shard table generation %lu, %d buckets owned (%d frozen), key id %s%s%s",
+			    sd_shard_generation(v->table), v->owned, v->frozen, v->key_id,
+			    v->has_previous ? ", previous key id " : "", v->previous_key_id);
+		sd_node_unpin(node, v);
+	}
 	sd_log_info("signal %d: finishing requests in progress", sig);
 	sd_sweeper_stop(sweeper);
 	int busy = sd_fcgi_stop(f, SD_FCGI_STOP_GRACE_MS);
@@ -131,7 +149,7 @@ int main(int argc, char **argv)
 		close(fd);
 		sd_store_close(store);
 		sd_limit_free(limit);
-		sodium_memzero(&secret, sizeof secret);
+		sd_node_close(node);
 	}
 	sd_log_info("stopped");
 	return 0;

@@ -22,7 +22,8 @@ static const char *const env_names[] = {
 	"SESSIOND_ACCESS",      "SESSIOND_SECRET_FILE",  "SESSIOND_MISS_LIMIT",
 	"SESSIOND_MIN_FREE",
 	"SESSIOND_MIN_TTL",     "SESSIOND_MAX_TTL",      "SESSIOND_DEFAULT_TTL",
-	"SESSIOND_SWEEP_INTERVAL",
+	"SESSIOND_SWEEP_INTERVAL", "SESSIOND_SHARD_TABLE",  "SESSIOND_NODE_ID",
+	"SESSIOND_PREVIOUS_SECRET_FILE",
 };
 
 static void clear_env(void)
@@ -294,6 +295,11 @@ static const struct {
 	{"--default-ttl", "SESSIOND_DEFAULT_TTL", "1.5d"},
 	{"--sweep-interval", "SESSIOND_SWEEP_INTERVAL", "2h"},
 	{"--sweep-interval", "SESSIOND_SWEEP_INTERVAL", "-1"},
+	{"--node-id", "SESSIOND_NODE_ID", "Alpha"},
+	{"--node-id", "SESSIOND_NODE_ID", "a.b"},
+	{"--node-id", "SESSIOND_NODE_ID", "abcdefghijklmnopqrstuvwxyz0123456"},
+	{"--shard-table", "SESSIOND_SHARD_TABLE", ""},
+	{"--previous-secret-file", "SESSIOND_PREVIOUS_SECRET_FILE", ""},
 	{"--threads", "SESSIOND_THREADS", "0"},
 	{"--threads", "SESSIOND_THREADS", "1025"},
 	{"--threads", "SESSIOND_THREADS", "-1"},
@@ -512,6 +518,28 @@ static void test_reparse(void **state)
 	assert_int_equal(c.threads, 32); /* defaults again, nothing kept */
 }
 
+/* --shard-table and --node-id: both (from either source) or neither. */
+static void test_shard_options(void **state)
+{
+	(void)state;
+	sd_config c;
+	char msg[SD_MSG_MAX];
+	char *one[] = {(char *)"sessiond", (char *)"--shard-table", (char *)"/etc/t", NULL};
+	assert_int_equal(sd_config_parse(&c, 3, one, msg), SD_CONFIG_ERROR);
+	assert_non_null(strstr(msg, "--node-id"));
+	char *other[] = {(char *)"sessiond", (char *)"--node-id", (char *)"n-1_a", NULL};
+	assert_int_equal(sd_config_parse(&c, 3, other, msg), SD_CONFIG_ERROR);
+	setenv("SESSIOND_SHARD_TABLE", "/etc/t", 1);
+	assert_int_equal(sd_config_parse(&c, 3, other, msg), SD_CONFIG_RUN);
+	assert_string_equal(c.shard_table, "/etc/t");
+	assert_string_equal(c.node_id, "n-1_a");
+	char *none[] = {(char *)"sessiond", (char *)"--previous-secret-file", (char *)"/s.old", NULL};
+	clear_env();
+	assert_int_equal(sd_config_parse(&c, 3, none, msg), SD_CONFIG_RUN);
+	assert_string_equal(c.shard_table, "");
+	assert_string_equal(c.previous_secret_file, "/s.old");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -525,6 +553,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_help_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_and_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reparse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shard_options, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

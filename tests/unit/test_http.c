@@ -382,23 +382,24 @@ static void test_load(void **state)
 	json_decref(b);
 	sd_response_free(&r);
 
-	/* Lower case key, other parameters around it, HEAD. */
-	const char *queries[] = {NULL, NULL, NULL};
+	/* Lower case key: the same session. Other parameters around it, or
+	 * the key twice, are bad_key (issue 13: the router and sessiond must
+	 * never read different keys). */
 	char q1[64], q2[64], q3[64];
 	snprintf(q1, sizeof q1, "key=%s", lower(key));
 	snprintf(q2, sizeof q2, "a=1&key=%s&b=2", key);
 	snprintf(q3, sizeof q3, "key=%s&key=ZZZZZZZZ", key);
-	queries[0] = q1;
-	queries[1] = q2;
-	queries[2] = q3;
+	const char *queries[] = {q1, q2, q3};
 	for (int i = 0; i < 3; i++) {
 		q = GET_load(queries[i]);
 		sd_http_handle(&f->app, &q, &r);
-		if (r.status != 200)
+		if (r.status != (i == 0 ? 200 : 400))
 			fail_msg("%s: %d", queries[i], r.status);
-		b = body_json(&r);
-		assert_true(json_equal(b, d));
-		json_decref(b);
+		if (i == 0) {
+			b = body_json(&r);
+			assert_true(json_equal(b, d));
+			json_decref(b);
+		}
 		sd_response_free(&r);
 	}
 	q = GET_load(query);

@@ -307,7 +307,7 @@ static void test_instantiate_collision_retry(void **state)
 	uint64_t coll0 = sd_metrics_get(SD_M_KEY_COLLISIONS);
 	sd_log_level lvl = sd_log_get_level();
 	sd_log_set_level(SD_LOG_ERROR); /* the collision warning is expected */
-	sd_err e = sd_api_instantiate(f->s, &b, scripted, &rng, &r);
+	sd_err e = sd_api_instantiate(f->s, &b, &(sd_key_draw){.rng = scripted, .ctx = &rng}, &r);
 	sd_log_set_level(lvl);
 	assert_int_equal(e, SD_OK);
 	assert_string_equal(r.key, "FRESH002");
@@ -353,7 +353,7 @@ static void test_instantiate_all_collide(void **state)
 	uint64_t coll0 = sd_metrics_get(SD_M_KEY_COLLISIONS);
 	sd_log_level lvl = sd_log_get_level();
 	sd_log_set_level(SD_LOG_ERROR);
-	sd_err e = sd_api_instantiate(f->s, &b, scripted, &rng, &r);
+	sd_err e = sd_api_instantiate(f->s, &b, &(sd_key_draw){.rng = scripted, .ctx = &rng}, &r);
 	sd_log_set_level(lvl);
 	assert_int_equal(e, SD_ERR_BUSY);
 	assert_int_equal(sd_err_status(e), 503);

@@ -226,7 +226,7 @@ static void test_expired_is_gone(void **state)
 	sd_inst_body ib;
 	body = "{\"from\":\"EXPIRED1\"}";
 	assert_int_equal(sd_doc_parse_inst(body, strlen(body), &ib, NULL), SD_OK);
-	assert_int_equal(sd_api_instantiate(f->s, &ib, NULL, NULL, &r), SD_ERR_NOT_FOUND);
+	assert_int_equal(sd_api_instantiate(f->s, &ib, NULL, &r), SD_ERR_NOT_FOUND);
 	sd_inst_body_free(&ib);
 	sd_api_result_free(&r);
 

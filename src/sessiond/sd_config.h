@@ -39,9 +39,9 @@ typedef struct sd_config {
 	unsigned long long min_free_bytes; /* as a size; both 0: off */
 	sd_ttl_limits ttl;        /* --min-ttl (test only), --max-ttl, --default-ttl, in seconds */
 	int sweep_interval_ms;    /* --sweep-interval: pause between sweeper ticks, 0: no sweeper */
-	char shard_table[4096];   /* --shard-table: "" means a single node owning every bucket */
+	char shard_table[SD_PATH_MAX];  /* --shard-table: "" means a single node owning every bucket */
 	char node_id[33];         /* --node-id: this node's name in the table; "" without one */
-	char previous_secret_file[4096]; /* --previous-secret-file: "" when no rotation is under way */
+	char previous_secret_file[SD_PATH_MAX]; /* --previous-secret-file: "" when no rotation is under way */
 } sd_config;
 
 typedef enum { SD_CONFIG_RUN = 0, SD_CONFIG_HELP, SD_CONFIG_VERSION, SD_CONFIG_ERROR } sd_config_result;

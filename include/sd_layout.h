@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include "sd_key.h"
 
+/* The data dir when none is given (sessiond and sessionctl alike). */
+#define SD_DATA_DIR_DEFAULT "./var"
+
 /* The one size of a path buffer (a data dir, a file inside it). */
 #define SD_PATH_MAX 4096
 

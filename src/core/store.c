@@ -420,6 +420,48 @@ static unsigned stripe_of(const char *key)
 #define LOCK_BACKOFF_MIN_US 50
 #define LOCK_BACKOFF_MAX_US 2000
 
+/* I5 and I6 for l, whose stripe is held: open, flock with back-off until
+ * deadline, then check that the path still names the locked inode (else
+ * start again). On SD_OK l->fd is locked and, when *have_held, *held is
+ * its fstat. */
+static sd_err lock_inode(sd_lock *l, int64_t deadline, struct stat *held, int *have_held)
+{
+	sd_err e = SD_OK;
+	long backoff_us = LOCK_BACKOFF_MIN_US;
+	*have_held = 0;
+	for (;;) {
+		l->fd = open_session(l->path, &e, NULL);
+		if (l->fd < 0)
+			return e;
+		if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
+			if (errno != EWOULDBLOCK && errno != EINTR)
+				return SD_ERR_INTERNAL;
+			close(l->fd);
+			l->fd = -1;
+			if (sd_time_mono_ns() >= deadline)
+				return SD_ERR_BUSY;
+			usleep((useconds_t)backoff_us);
+			if (backoff_us < LOCK_BACKOFF_MAX_US)
+				backoff_us *= 2;
+			continue;
+		}
+		if (l->s->skip_inode_check)
+			return SD_OK;
+		struct stat now;
+		if (fstat(l->fd, held) != 0)
+			return SD_ERR_INTERNAL;
+		if (stat(l->path, &now) != 0)
+			return (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+		if (held->st_ino == now.st_ino && held->st_dev == now.st_dev) {
+			*have_held = 1;
+			return SD_OK;
+		}
+		/* Replaced while we waited: this lock guards a dead inode. */
+		close(l->fd);
+		l->fd = -1;
+	}
+}
+
 sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, size_t *len,
 		     int64_t *wait_ns)
 {
@@ -446,49 +488,9 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 		return r == ETIMEDOUT ? SD_ERR_BUSY : SD_ERR_INTERNAL;
 	}
 
-	sd_err e = SD_OK;
-	long backoff_us = LOCK_BACKOFF_MIN_US;
 	struct stat held;
-	int have_held = 0;
-	for (;;) {
-		l->fd = open_session(l->path, &e, NULL);
-		if (l->fd < 0)
-			break;
-		if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
-			if (errno != EWOULDBLOCK && errno != EINTR) {
-				e = SD_ERR_INTERNAL;
-				break;
-			}
-			close(l->fd);
-			l->fd = -1;
-			if (sd_time_mono_ns() >= deadline) {
-				e = SD_ERR_BUSY;
-				break;
-			}
-			usleep((useconds_t)backoff_us);
-			if (backoff_us < LOCK_BACKOFF_MAX_US)
-				backoff_us *= 2;
-			continue;
-		}
-		if (s->skip_inode_check)
-			break;
-		struct stat now;
-		if (fstat(l->fd, &held) != 0) {
-			e = SD_ERR_INTERNAL;
-			break;
-		}
-		if (stat(l->path, &now) != 0) {
-			e = (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
-			break;
-		}
-		if (held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
-			have_held = 1;
-			break;
-		}
-		/* Replaced while we waited: this lock guards a dead inode. */
-		close(l->fd);
-		l->fd = -1;
-	}
+	int have_held;
+	sd_err e = lock_inode(l, deadline, &held, &have_held);
 	if (e == SD_OK)
 		e = read_fd(l->fd, have_held ? &held : NULL, buf, len, NULL);
 	if (wait_ns)

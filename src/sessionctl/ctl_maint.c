@@ -347,6 +347,42 @@ static int gc_option(sd_ctl *c, int ch, const char *arg, void *ctx)
 	return CTL_OK;
 }
 
+/* gc's first lines: the JSON object's head, or the table's. */
+static void gc_head(const sd_ctl *c, const struct gc_args *a, const char *cutoff)
+{
+	if (c->json && a->expired)
+		printf("{\"expired\":true,\"now\":\"%s\",\"dry_run\":%s,\"sessions\":[", cutoff,
+		       a->dry ? "true" : "false");
+	else if (c->json)
+		printf("{\"older_than\":\"%s\",\"cutoff\":\"%s\",\"dry_run\":%s,\"sessions\":[", a->older, cutoff,
+		       a->dry ? "true" : "false");
+	else
+		printf("%-8s  %-24s  %s\n", "KEY", a->expired ? "EXPIRES" : "UPDATED", "ACTION");
+}
+
+/* gc's last lines: the counts of each outcome of n candidates. */
+static void gc_tail(const sd_ctl *c, const struct gc_args *a, size_t n, const int64_t count[GC__N],
+		    const char *cutoff)
+{
+	if (c->json) {
+		printf("%s]", n ? "\n" : "");
+		for (int o = 0; o < GC__N; o++)
+			printf(",\"%s\":%lld", gc_code[o], (long long)count[o]);
+		printf(",\"damaged\":%lld,\"stray\":%lld}\n", (long long)(c->damaged + count[GC_KEPT_DAMAGED]),
+		       (long long)c->stray);
+	} else if (a->dry) {
+		printf("\nwould delete %lld sessions %s %s (dry run: nothing deleted)\n", (long long)count[GC_WOULD],
+		       a->expired ? "expired by" : "not updated since", cutoff);
+	} else {
+		printf("\ndeleted %lld sessions %s %s", (long long)count[GC_DELETED],
+		       a->expired ? "expired by" : "not updated since", cutoff);
+		for (int o = GC_KEPT_UPDATED; o < GC__N; o++)
+			if (count[o])
+				printf("; %s: %lld", gc_text[o], (long long)count[o]);
+		printf("\n");
+	}
+}
+
 int ctl_gc(sd_ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -383,14 +419,7 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 	sd_time_format(g.cutoff, cutoff);
 	int64_t count[GC__N] = {0};
 	const char *field = a.expired ? "expires" : "updated";
-	if (c->json && a.expired)
-		printf("{\"expired\":true,\"now\":\"%s\",\"dry_run\":%s,\"sessions\":[", cutoff,
-		       a.dry ? "true" : "false");
-	else if (c->json)
-		printf("{\"older_than\":\"%s\",\"cutoff\":\"%s\",\"dry_run\":%s,\"sessions\":[", a.older, cutoff,
-		       a.dry ? "true" : "false");
-	else
-		printf("%-8s  %-24s  %s\n", "KEY", a.expired ? "EXPIRES" : "UPDATED", "ACTION");
+	gc_head(c, &a, cutoff);
 	for (size_t i = 0; i < g.n; i++) {
 		int64_t updated = g.v[i].updated;
 		gc_outcome o = a.dry	    ? GC_WOULD
@@ -408,23 +437,7 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 			printf("%-8s  %-24s  %s\n", g.v[i].key, upd, gc_text[o]);
 	}
 	free(g.v);
-	if (c->json) {
-		printf("%s]", g.n ? "\n" : "");
-		for (int o = 0; o < GC__N; o++)
-			printf(",\"%s\":%lld", gc_code[o], (long long)count[o]);
-		printf(",\"damaged\":%lld,\"stray\":%lld}\n", (long long)(c->damaged + count[GC_KEPT_DAMAGED]),
-		       (long long)c->stray);
-	} else if (a.dry) {
-		printf("\nwould delete %lld sessions %s %s (dry run: nothing deleted)\n", (long long)count[GC_WOULD],
-		       a.expired ? "expired by" : "not updated since", cutoff);
-	} else {
-		printf("\ndeleted %lld sessions %s %s", (long long)count[GC_DELETED],
-		       a.expired ? "expired by" : "not updated since", cutoff);
-		for (int o = GC_KEPT_UPDATED; o < GC__N; o++)
-			if (count[o])
-				printf("; %s: %lld", gc_text[o], (long long)count[o]);
-		printf("\n");
-	}
+	gc_tail(c, &a, g.n, count, cutoff);
 	int bad = count[GC_FAILED] || count[GC_KEPT_DAMAGED];
 	return ctl_finish(c, bad ? CTL_PROBLEMS : ctl_status(c));
 }

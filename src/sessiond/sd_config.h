@@ -19,6 +19,8 @@ typedef enum {
 	SD_ACCESS_PRIVATE,   /* loads and copies need a token too (read or write) */
 	SD_ACCESS_OPEN       /* the key alone reads and writes */
 } sd_access;
+/* The --access names, indexed by sd_access. */
+extern const char *const sd_access_names[SD_ACCESS_OPEN + 1];
 
 typedef struct sd_config {
 	char data_dir[SD_PATH_MAX];

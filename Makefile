@@ -51,7 +51,7 @@ endif
 #   src/sessiond/    the FastCGI server: options, requests, the operations
 #   src/sessionctl/  the admin tool
 #   src/loadgen/     the load generator
-CORE      := err key layout log time mem doc docscan store store_scan metrics token sweep shard
+CORE      := err key layout log time mem doc docscan docsplice store store_scan metrics token sweep shard
 SESSIOND_M := config api http limit fcgi node
 CTL       := util view maint import token
 LOADGEN   := hist sched check

@@ -29,7 +29,7 @@ trap 'exit 130' INT TERM
 export BENCH_DIR=$root/bench BENCH_KEYS=$tmp/keys BENCH_DATA=$tmp/data.json
 jq -c . bench/session-data.json > "$BENCH_DATA"
 PORT=$(free_port) || exit 1
-stack_start "$tmp/run" "$PORT" "$tmp/data" --log-level warn "$@" || exit 1
+STACK_LIMITS=off stack_start "$tmp/run" "$PORT" "$tmp/data" --log-level warn "$@" || exit 1
 SD_PID=${STACK_PIDS[0]}
 printf '{"data":%s}' "$(cat "$BENCH_DATA")" > "$tmp/inst.json"
 for ((i = 0; i < NSESS; i++)); do echo "url = \"http://127.0.0.1:$PORT/api/instantiate\""; done > "$tmp/urls"

@@ -43,7 +43,11 @@ SH
 chmod +x "$WRAP"
 : >"$CTL"
 SESSIOND=$WRAP
-it_setup --access open   # faults, not authorization, are under test
+# No sweeper: its reads of the session file are opens in the data dir too,
+# and one landing between a fault line and the save shifted the count
+# ("open 2" then hit the save's read of the session: 500, not 507; seen
+# once in a full make test).
+it_setup --access open --sweep-interval 0   # faults, not authorization, are under test
 trap 'rm -f "$CTL" "$CTL.log" "$WRAP"; it_teardown' EXIT
 
 fault() { printf '%s\n' "$*" >"$CTL"; }

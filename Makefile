@@ -54,7 +54,7 @@ endif
 #   src/sessiond/    the FastCGI server: options, requests, the operations
 #   src/sessionctl/  the admin tool
 #   src/loadgen/     the load generator
-CORE      := err key log time mem doc docscan docsplice store metrics token sweep shard bucket
+CORE      := err key layout log time mem doc docscan docsplice store store_scan metrics token sweep shard bucket
 SESSIOND_M := config api http limit fcgi node
 CTL       := util view maint import token bucket
 LOADGEN   := hist sched check

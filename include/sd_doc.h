@@ -13,6 +13,9 @@
 #include "sd_err.h"
 #include "sd_key.h"
 
+/* The version a new document starts at (docs/api.md: instantiate). */
+#define SD_DOC_FIRST_VERSION 1
+
 /* The largest version a document may reach: 2^53 - 1, the largest integer
  * a JavaScript client holds exactly. A save past it is refused. */
 #define SD_DOC_MAX_VERSION 9007199254740991LL

@@ -42,4 +42,8 @@ sd_err sd_key_normalize(const char *in, size_t len, char out[SD_KEY_LEN + 1]);
 /* 1 when s is exactly a normalised key (8 of A-Z0-9 then NUL). */
 int sd_key_is_canonical(const char *s);
 
+/* The one key character class: the position of c in SD_KEY_ALPHABET
+ * (upper case only), -1 when c is not a key character. */
+int sd_key_pos(int c);
+
 #endif

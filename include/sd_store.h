@@ -18,6 +18,9 @@
 
 typedef enum { SD_DURABLE_FULL = 0, SD_DURABLE_NONE } sd_durability;
 
+/* The default lock timeout, of sessiond (--lock-timeout) and sessionctl. */
+#define SD_STORE_LOCK_TIMEOUT_MS 5000
+
 typedef struct sd_store_opts {
 	const char *data_dir;
 	sd_durability durability;
@@ -140,8 +143,5 @@ sd_err sd_store_remove_temp(sd_store *s, const char *path, int64_t min_age_ms, s
  * "write", "fsync", "rename", "link", "dirsync", and "unlink" in the probe); a non-zero return is
  * taken as that step failing with that errno. */
 extern int (*sd_store_fault_hook)(const char *step);
-
-/* Suffix of temporary files; they are named .KEY.XXXXXX.tmp. */
-#define SD_STORE_TMP_SUFFIX ".tmp"
 
 #endif

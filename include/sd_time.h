@@ -4,8 +4,19 @@
 #define SD_TIME_H
 
 #include <stdint.h>
+#include <time.h>
 
 #define SD_TIME_LEN 25 /* "2026-11-26T20:28:57.123Z" plus NUL */
+
+/* The time units, the one set of conversions between them. */
+#define SD_MS_PER_S 1000LL
+#define SD_NS_PER_MS 1000000LL
+#define SD_NS_PER_S 1000000000LL
+
+/* A timespec (a file's mtime, a clock reading) in ms. */
+int64_t sd_timespec_ms(const struct timespec *t);
+/* Move a timespec (an absolute deadline) ms later. */
+void sd_timespec_add_ms(struct timespec *t, int64_t ms);
 
 /* Format the current wall-clock time into out. */
 void sd_time_now(char out[SD_TIME_LEN]);

@@ -405,7 +405,7 @@ json_t *sd_doc_new(const char *key, const json_t *meta, const json_t *data, cons
 {
 	json_t *m = meta ? json_deep_copy(meta) : json_object();
 	json_t *d = data ? json_deep_copy(data) : json_object();
-	json_t *doc = (m && d) ? doc_build(key, 1, now, now, NULL, m, d) : NULL;
+	json_t *doc = (m && d) ? doc_build(key, SD_DOC_FIRST_VERSION, now, now, NULL, m, d) : NULL;
 	json_decref(m);
 	json_decref(d);
 	return doc;
@@ -441,7 +441,7 @@ sd_err sd_doc_validate(const json_t *doc, const char *expect_key, char msg[SD_MS
 		return SD_ERR_CORRUPT;
 	}
 	json_t *v = json_object_get(doc, "version");
-	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > SD_DOC_MAX_VERSION) {
+	if (!json_is_integer(v) || json_integer_value(v) < SD_DOC_FIRST_VERSION || json_integer_value(v) > SD_DOC_MAX_VERSION) {
 		sd_msgf(msg, "\"version\" is missing or not an integer from 1 to 2^53-1");
 		return SD_ERR_CORRUPT;
 	}

@@ -397,7 +397,7 @@ static int field_value(scan *s, int f, const char *key, int64_t *version)
 	case F_VERSION:
 		if (s->p >= s->end || *s->p == '-' || !number(s, &integer, version))
 			return 0;
-		return integer && *version >= 1 && *version <= SD_DOC_MAX_VERSION;
+		return integer && *version >= SD_DOC_FIRST_VERSION && *version <= SD_DOC_MAX_VERSION;
 	case F_CREATED:
 	case F_UPDATED:
 	case F_EXPIRES:

@@ -34,13 +34,20 @@ void sd_key_draw_new(char out[SD_KEY_LEN + 1], const sd_key_draw *d)
 	out[SD_KEY_LEN] = '\0';
 }
 
+int sd_key_pos(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= '0' && c <= '9')
+		return c - '0' + 26;
+	return -1;
+}
+
+/* A client's key character, upper-cased; -1 when it is none. */
 static int key_char(unsigned char c)
 {
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 'A';
-	if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return c;
-	return -1;
+	int u = (c >= 'a' && c <= 'z') ? c - 'a' + 'A' : c;
+	return sd_key_pos(u) < 0 ? -1 : u;
 }
 
 sd_err sd_key_normalize(const char *in, size_t len, char out[SD_KEY_LEN + 1])
@@ -59,10 +66,8 @@ sd_err sd_key_normalize(const char *in, size_t len, char out[SD_KEY_LEN + 1])
 
 int sd_key_is_canonical(const char *s)
 {
-	for (int i = 0; i < SD_KEY_LEN; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+	for (int i = 0; i < SD_KEY_LEN; i++)
+		if (sd_key_pos((unsigned char)s[i]) < 0)
 			return 0;
-	}
 	return s[SD_KEY_LEN] == '\0';
 }

@@ -1,20 +1,41 @@
 /* store.c: session files, atomic create/replace, and the rename-safe lock.
+ * The admin side (scan, quarantine, temp removal) is store_scan.c.
  *
- * Lock protocol (shared by every process that opens the data dir):
- *   1. threads of this process queue on a striped mutex chosen by key, with
- *      a deadline (pthread_mutex_timedlock), so flock only arbitrates
- *      between processes;
- *   2. open the session file and flock(LOCK_EX|LOCK_NB), polling with a
- *      short back-off until the deadline;
- *   3. fstat the locked descriptor and stat the path: if the path now names
- *      another inode (a writer renamed a new file over it while we waited)
- *      or nothing (gc removed it), the lock guards nothing: drop it and
- *      start again at 2.
- * A writer replaces the file by rename while still holding the lock on the
- * old inode, so any waiter that wins the old inode's lock sees the mismatch
- * and retries on the new one: no read-modify-write can start from a stale
- * copy. */
-#include <dirent.h>
+ * The invariants, written once (docs/design.md refers here by number).
+ *
+ * Durability (with --durability full; none skips every fsync):
+ *   I1. A session file is never written in place. Its bytes go to a
+ *       temporary file in the same folder (sd_layout_temp_template), which
+ *       is fsynced before it gets the session's name, so a reader or a
+ *       crash sees the old file or the new one, never a mix.
+ *   I2. A new session gets its name by link(2): it appears whole or not at
+ *       all, and an existing key is never overwritten (EEXIST).
+ *   I3. A save gets its name by rename(2) over the old file, under the
+ *       session's lock (I5); that rename is the commit point.
+ *   I4. Nothing is acknowledged before the folder holding the new name is
+ *       fsynced; a folder the store makes (DATA_DIR, sessions/, a fan-out
+ *       folder) is fsynced into its parent before any session in it is
+ *       acknowledged. An fsync that fails after the commit point answers
+ *       SD_ERR_UNSYNCED, never "unchanged".
+ *
+ * Locking (shared by every process that opens the data dir):
+ *   I5. Every read-modify-write holds the session's lock from its read to
+ *       its rename: threads of this process first queue on a striped mutex
+ *       chosen by key, with a deadline (pthread_mutex_clocklock), so flock
+ *       only arbitrates between processes; then the session file is opened
+ *       and flock(LOCK_EX|LOCK_NB) polled with a short back-off until the
+ *       deadline (SD_ERR_BUSY after it).
+ *   I6. A lock guards the path only while the path still names the locked
+ *       inode: after flock, fstat of the descriptor is compared with stat
+ *       of the path; another inode (a writer renamed a new file over it
+ *       while we waited) or none (gc removed it) means: drop it and start
+ *       again at the open. A writer renames while still holding the lock on
+ *       the old inode, so every waiter that wins the old inode's lock sees
+ *       the mismatch and retries on the new one: no read-modify-write can
+ *       start from a stale copy.
+ *   I7. Readers take no lock: by I1-I3 every read is of one whole file.
+ *   I8. Removal (delete, gc, the sweeper) unlinks under the same lock (I5),
+ *       so a writer waiting for it then finds nothing (SD_ERR_NOT_FOUND). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,36 +46,21 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
-#include "sd_bucket.h"
 #include "sd_log.h"
 #include "sd_metrics.h"
-#include "sd_store.h"
 #include "sd_time.h"
+#include "store_priv.h"
 
-#define STRIPES 1024
-#define PATH_MAX_LEN 4096
 
 int (*sd_store_fault_hook)(const char *step);
 
-struct sd_store {
-	char dir[PATH_MAX_LEN];
-	char sessions[PATH_MAX_LEN];
-	sd_durability durability;
-	int lock_timeout_ms;
-	int skip_inode_check;
-	double min_free_pct;
-	unsigned long long min_free_bytes;
-	sd_buckets *buckets;     /* the freeze barrier (bucket.c) */
-	unsigned char fan_durable[SD_KEY_ALPHABET_LEN * SD_KEY_ALPHABET_LEN];
-	pthread_mutex_t stripe[STRIPES];
-};
 
 struct sd_lock {
 	sd_store *s;
 	int fd;
 	unsigned stripe;
 	char key[SD_KEY_LEN + 1];
-	char path[PATH_MAX_LEN];
+	char path[SD_PATH_MAX];
 };
 
 /* Switches that break one durability step on purpose. Only the power-loss
@@ -85,9 +91,7 @@ struct sd_lock {
 #define CT_MKDIR_FSYNC 1
 #endif
 
-/* Report a failed system call in er (NULL: only returned): code, errnum
- * and strerror(errnum) (errnum 0: the outcome's sentence). Returns code. */
-static sd_err sys_fail(sd_error *er, sd_err code, int errnum)
+sd_err store_sys_fail(sd_error *er, sd_err code, int errnum)
 {
 	return sd_error_set(er, code, errnum, "%s", errnum ? strerror(errnum) : sd_err_message(code));
 }
@@ -95,13 +99,12 @@ static sd_err sys_fail(sd_error *er, sd_err code, int errnum)
 /* Returns the errno a test wants this step to fail with, 0 normally. */
 static int fault(const char *step) { return sd_store_fault_hook ? sd_store_fault_hook(step) : 0; }
 
-static int sync_dir(const sd_store *s, const char *dir);
 
 /* mkdir -p that fsyncs the parent of every folder it creates, so that a
  * power cut cannot take a new folder (and every session in it) away. */
 static int mkdir_p(const sd_store *s, const char *path, mode_t mode)
 {
-	char buf[PATH_MAX_LEN];
+	char buf[SD_PATH_MAX];
 	snprintf(buf, sizeof buf, "%s", path);
 	for (char *p = buf + 1;; p++) {
 		if (*p && *p != '/')
@@ -112,7 +115,7 @@ static int mkdir_p(const sd_store *s, const char *path, mode_t mode)
 			char *slash = strrchr(buf, '/');
 			if (slash)
 				*slash = '\0';
-			int r = CT_MKDIR_FSYNC ? sync_dir(s, !slash ? "." : slash == buf ? "/" : buf) : 0;
+			int r = CT_MKDIR_FSYNC ? store_sync_dir(s, !slash ? "." : slash == buf ? "/" : buf) : 0;
 			if (slash)
 				*slash = '/';
 			if (r != 0)
@@ -133,7 +136,7 @@ sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX
 	if (!s)
 		return SD_ERR_INTERNAL;
 	snprintf(s->dir, sizeof s->dir, "%s", o->data_dir);
-	snprintf(s->sessions, sizeof s->sessions, "%s/sessions", o->data_dir);
+	snprintf(s->sessions, sizeof s->sessions, "%s/" SD_LAYOUT_SESSIONS, o->data_dir);
 	s->durability = o->durability;
 	s->lock_timeout_ms = o->lock_timeout_ms;
 	s->skip_inode_check = o->skip_inode_check;
@@ -150,7 +153,7 @@ sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX
 		}
 	} else if (mkdir_p(s, s->sessions, 0750) != 0 ||
 		   /* sessions/ may be another process's, made but not yet synced */
-		   (CT_MKDIR_FSYNC && sync_dir(s, s->dir) != 0)) {
+		   (CT_MKDIR_FSYNC && store_sync_dir(s, s->dir) != 0)) {
 		if (msg)
 			snprintf(msg, SD_MSG_MAX, "cannot create %s: %s", s->sessions, strerror(errno));
 		free(s);
@@ -160,7 +163,7 @@ sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX
 		free(s);
 		return SD_ERR_INTERNAL;
 	}
-	for (int i = 0; i < STRIPES; i++)
+	for (int i = 0; i < STORE_STRIPES; i++)
 		pthread_mutex_init(&s->stripe[i], NULL);
 	*out = s;
 	return SD_OK;
@@ -170,7 +173,7 @@ void sd_store_close(sd_store *s)
 {
 	if (!s)
 		return;
-	for (int i = 0; i < STRIPES; i++)
+	for (int i = 0; i < STORE_STRIPES; i++)
 		pthread_mutex_destroy(&s->stripe[i]);
 	sd_buckets_free(s->buckets);
 	free(s);
@@ -180,13 +183,13 @@ const char *sd_store_dir(const sd_store *s) { return s->dir; }
 
 char *sd_store_path(const sd_store *s, const char *key, char *buf, size_t n)
 {
-	snprintf(buf, n, "%s/%.2s/%s.json", s->sessions, key, key);
+	sd_layout_session_path(s->sessions, key, buf, n);
 	return buf;
 }
 
 static void fan_dir(const sd_store *s, const char *key, char *buf, size_t n)
 {
-	snprintf(buf, n, "%s/%.2s", s->sessions, key);
+	sd_layout_fan_dir(s->sessions, key, buf, n);
 }
 
 static int write_all(int fd, const char *buf, size_t len)
@@ -220,7 +223,7 @@ static int do_fsync(int fd, const char *step)
 	return fsync(fd);
 }
 
-static int sync_dir(const sd_store *s, const char *dir)
+int store_sync_dir(const sd_store *s, const char *dir)
 {
 	if (s->durability == SD_DURABLE_NONE)
 		return 0;
@@ -234,11 +237,6 @@ static int sync_dir(const sd_store *s, const char *dir)
 	return r;
 }
 
-static unsigned fan_index(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned)(c - 'A') : (unsigned)(c - '0') + 26;
-}
-
 /* Make sure sessions/XX exists and its name is durable in sessions/. The
  * first create in a folder in this process syncs sessions/ even when the
  * folder was already there: whoever made it may not have synced it yet
@@ -246,14 +244,15 @@ static unsigned fan_index(unsigned char c)
  * failed). After that the folder is known durable and costs nothing. */
 static int ensure_fan_dir(sd_store *s, const char *key)
 {
-	unsigned idx = fan_index((unsigned char)key[0]) * SD_KEY_ALPHABET_LEN + fan_index((unsigned char)key[1]);
+	char fan[3] = {key[0], key[1], '\0'};
+	int idx = sd_layout_fan_index(fan); /* key is canonical: never -1 */
 	if (__atomic_load_n(&s->fan_durable[idx], __ATOMIC_ACQUIRE))
 		return 0;
-	char dir[PATH_MAX_LEN];
+	char dir[SD_PATH_MAX];
 	fan_dir(s, key, dir, sizeof dir);
 	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
 		return -1;
-	if (CT_FANOUT_FSYNC && sync_dir(s, s->sessions) != 0)
+	if (CT_FANOUT_FSYNC && store_sync_dir(s, s->sessions) != 0)
 		return -1;
 	__atomic_store_n(&s->fan_durable[idx], 1, __ATOMIC_RELEASE);
 	return 0;
@@ -276,13 +275,13 @@ static void unlink_temp(const char *tmp)
 static int write_temp(const sd_store *s, const char *dir, const char *key, const char *buf,
 		      size_t len, char *tmp, size_t tmpn)
 {
-	snprintf(tmp, tmpn, "%s/.%s.XXXXXX" SD_STORE_TMP_SUFFIX, dir, key);
+	sd_layout_temp_template(dir, key, tmp, tmpn);
 	int f = fault("open");
 	if (f) {
 		errno = f;
 		return -1;
 	}
-	int fd = mkostemps(tmp, (int)strlen(SD_STORE_TMP_SUFFIX), O_CLOEXEC);
+	int fd = mkostemps(tmp, (int)strlen(SD_LAYOUT_TMP_SUFFIX), O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	if (fchmod(fd, 0640) != 0 || write_all(fd, buf, len) != 0 ||
@@ -311,7 +310,7 @@ static sd_err read_fd(int fd, const struct stat *known, char **buf, size_t *len,
 	if (known)
 		st = *known;
 	else if (fstat(fd, &st) != 0)
-		return sys_fail(er, SD_ERR_INTERNAL, errno);
+		return store_sys_fail(er, SD_ERR_INTERNAL, errno);
 	/* Room for one byte more than the file holds: a read that comes back
 	 * short is the end of this regular file, so a whole file costs one
 	 * pread and no realloc; a file that grew meanwhile fills the room and
@@ -319,13 +318,13 @@ static sd_err read_fd(int fd, const struct stat *known, char **buf, size_t *len,
 	size_t cap = (size_t)st.st_size + 2, n = 0;
 	char *b = malloc(cap);
 	if (!b)
-		return sys_fail(er, SD_ERR_INTERNAL, ENOMEM);
+		return store_sys_fail(er, SD_ERR_INTERNAL, ENOMEM);
 	for (;;) {
 		if (n + 1 >= cap) {
 			char *nb = realloc(b, cap * 2);
 			if (!nb) {
 				free(b);
-				return sys_fail(er, SD_ERR_INTERNAL, ENOMEM);
+				return store_sys_fail(er, SD_ERR_INTERNAL, ENOMEM);
 			}
 			b = nb;
 			cap *= 2;
@@ -337,7 +336,7 @@ static sd_err read_fd(int fd, const struct stat *known, char **buf, size_t *len,
 				continue;
 			int saved = errno;
 			free(b);
-			return sys_fail(er, SD_ERR_INTERNAL, saved);
+			return store_sys_fail(er, SD_ERR_INTERNAL, saved);
 		}
 		n += (size_t)r;
 		if ((size_t)r < want)
@@ -358,7 +357,7 @@ static int open_session(const char *path, sd_err *e, sd_error *er)
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		int saved = errno;
-		*e = sys_fail(er, (saved == ENOENT || saved == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL, saved);
+		*e = store_sys_fail(er, (saved == ENOENT || saved == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL, saved);
 		if (*e == SD_ERR_INTERNAL)
 			sd_log_error("cannot open %s: %s", path, strerror(saved));
 		return -1;
@@ -367,7 +366,7 @@ static int open_session(const char *path, sd_err *e, sd_error *er)
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		sd_log_error("%s is not a regular file; refused (sessionctl fsck reports it as a stray)", path);
 		close(fd);
-		*e = sys_fail(er, SD_ERR_INTERNAL, 0);
+		*e = store_sys_fail(er, SD_ERR_INTERNAL, 0);
 		return -1;
 	}
 	return fd;
@@ -375,7 +374,7 @@ static int open_session(const char *path, sd_err *e, sd_error *er)
 
 sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len, sd_error *er)
 {
-	char path[PATH_MAX_LEN];
+	char path[SD_PATH_MAX];
 	sd_store_path(s, key, path, sizeof path);
 	sd_err e;
 	int fd = open_session(path, &e, er);
@@ -388,7 +387,7 @@ sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len, sd_e
 
 static sd_err create_unfenced(sd_store *s, const char *key, const char *buf, size_t len)
 {
-	char dir[PATH_MAX_LEN], tmp[PATH_MAX_LEN], path[PATH_MAX_LEN];
+	char dir[SD_PATH_MAX], tmp[SD_PATH_MAX], path[SD_PATH_MAX];
 	if (sd_store_space(s, NULL, NULL) != SD_OK)
 		return SD_ERR_STORAGE_FULL;
 	fan_dir(s, key, dir, sizeof dir);
@@ -405,7 +404,7 @@ static sd_err create_unfenced(sd_store *s, const char *key, const char *buf, siz
 	unlink_temp(tmp);
 	if (r != 0)
 		return saved == EEXIST ? SD_ERR_EXISTS : sd_err_from_errno(saved);
-	if (CT_LINK_DIR_FSYNC && sync_dir(s, dir) != 0) {
+	if (CT_LINK_DIR_FSYNC && store_sync_dir(s, dir) != 0) {
 		/* The name is already in place: not "full", not "unchanged". */
 		sd_log_error("session %s was created but the fsync of %s failed: %s", key, dir, strerror(errno));
 		return SD_ERR_UNSYNCED;
@@ -419,7 +418,53 @@ static unsigned stripe_of(const char *key)
 	uint32_t h = 2166136261u;
 	for (int i = 0; i < SD_KEY_LEN; i++)
 		h = (h ^ (unsigned char)key[i]) * 16777619u;
-	return h % STRIPES;
+	return h % STORE_STRIPES;
+}
+
+/* The flock poll's back-off: from the first pause, doubled up to the last. */
+#define LOCK_BACKOFF_MIN_US 50
+#define LOCK_BACKOFF_MAX_US 2000
+
+/* I5 and I6 for l, whose stripe is held: open, flock with back-off until
+ * deadline, then check that the path still names the locked inode (else
+ * start again). On SD_OK l->fd is locked and, when *have_held, *held is
+ * its fstat. */
+static sd_err lock_inode(sd_lock *l, int64_t deadline, struct stat *held, int *have_held)
+{
+	sd_err e = SD_OK;
+	long backoff_us = LOCK_BACKOFF_MIN_US;
+	*have_held = 0;
+	for (;;) {
+		l->fd = open_session(l->path, &e, NULL);
+		if (l->fd < 0)
+			return e;
+		if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
+			if (errno != EWOULDBLOCK && errno != EINTR)
+				return SD_ERR_INTERNAL;
+			close(l->fd);
+			l->fd = -1;
+			if (sd_time_mono_ns() >= deadline)
+				return SD_ERR_BUSY;
+			usleep((useconds_t)backoff_us);
+			if (backoff_us < LOCK_BACKOFF_MAX_US)
+				backoff_us *= 2;
+			continue;
+		}
+		if (l->s->skip_inode_check)
+			return SD_OK;
+		struct stat now;
+		if (fstat(l->fd, held) != 0)
+			return SD_ERR_INTERNAL;
+		if (stat(l->path, &now) != 0)
+			return (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
+		if (held->st_ino == now.st_ino && held->st_dev == now.st_dev) {
+			*have_held = 1;
+			return SD_OK;
+		}
+		/* Replaced while we waited: this lock guards a dead inode. */
+		close(l->fd);
+		l->fd = -1;
+	}
 }
 
 sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, size_t *len,
@@ -427,7 +472,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 {
 	*out = NULL;
 	int64_t t0 = sd_time_mono_ns();
-	int64_t deadline = t0 + (int64_t)s->lock_timeout_ms * 1000000;
+	int64_t deadline = t0 + (int64_t)s->lock_timeout_ms * SD_NS_PER_MS;
 	sd_lock *l = calloc(1, sizeof *l);
 	if (!l)
 		return SD_ERR_INTERNAL;
@@ -439,12 +484,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 
 	struct timespec abs;
 	clock_gettime(CLOCK_MONOTONIC, &abs);
-	abs.tv_sec += s->lock_timeout_ms / 1000;
-	abs.tv_nsec += (long)(s->lock_timeout_ms % 1000) * 1000000;
-	if (abs.tv_nsec >= 1000000000) {
-		abs.tv_sec++;
-		abs.tv_nsec -= 1000000000;
-	}
+	sd_timespec_add_ms(&abs, s->lock_timeout_ms);
 	int r = pthread_mutex_clocklock(&s->stripe[l->stripe], CLOCK_MONOTONIC, &abs);
 	if (r != 0) {
 		free(l);
@@ -453,49 +493,9 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 		return r == ETIMEDOUT ? SD_ERR_BUSY : SD_ERR_INTERNAL;
 	}
 
-	sd_err e = SD_OK;
-	long backoff_us = 50;
 	struct stat held;
-	int have_held = 0;
-	for (;;) {
-		l->fd = open_session(l->path, &e, NULL);
-		if (l->fd < 0)
-			break;
-		if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
-			if (errno != EWOULDBLOCK && errno != EINTR) {
-				e = SD_ERR_INTERNAL;
-				break;
-			}
-			close(l->fd);
-			l->fd = -1;
-			if (sd_time_mono_ns() >= deadline) {
-				e = SD_ERR_BUSY;
-				break;
-			}
-			usleep((useconds_t)backoff_us);
-			if (backoff_us < 2000)
-				backoff_us *= 2;
-			continue;
-		}
-		if (s->skip_inode_check)
-			break;
-		struct stat now;
-		if (fstat(l->fd, &held) != 0) {
-			e = SD_ERR_INTERNAL;
-			break;
-		}
-		if (stat(l->path, &now) != 0) {
-			e = (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
-			break;
-		}
-		if (held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
-			have_held = 1;
-			break;
-		}
-		/* Replaced while we waited: this lock guards a dead inode. */
-		close(l->fd);
-		l->fd = -1;
-	}
+	int have_held;
+	sd_err e = lock_inode(l, deadline, &held, &have_held);
 	if (e == SD_OK)
 		e = read_fd(l->fd, have_held ? &held : NULL, buf, len, NULL);
 	if (wait_ns)
@@ -510,7 +510,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 
 static sd_err replace_unfenced(sd_lock *l, const char *buf, size_t len)
 {
-	char dir[PATH_MAX_LEN], tmp[PATH_MAX_LEN];
+	char dir[SD_PATH_MAX], tmp[SD_PATH_MAX];
 	struct stat st;
 	if ((fstat(l->fd, &st) != 0 || (off_t)len > st.st_size) && sd_store_space(l->s, NULL, NULL) != SD_OK)
 		return SD_ERR_STORAGE_FULL;
@@ -523,7 +523,7 @@ static sd_err replace_unfenced(sd_lock *l, const char *buf, size_t len)
 		unlink_temp(tmp);
 		return sd_err_from_errno(saved);
 	}
-	if (CT_RENAME_DIR_FSYNC && sync_dir(l->s, dir) != 0) {
+	if (CT_RENAME_DIR_FSYNC && store_sync_dir(l->s, dir) != 0) {
 		/* The new file is already in place: not "full", not "unchanged". */
 		sd_log_error("session %s was replaced but the fsync of %s failed: %s", l->key, dir, strerror(errno));
 		return SD_ERR_UNSYNCED;
@@ -533,12 +533,12 @@ static sd_err replace_unfenced(sd_lock *l, const char *buf, size_t len)
 
 static sd_err remove_unfenced(sd_lock *l, sd_error *er)
 {
-	char dir[PATH_MAX_LEN];
+	char dir[SD_PATH_MAX];
 	fan_dir(l->s, l->key, dir, sizeof dir);
 	if (unlink(l->path) != 0)
-		return sys_fail(er, errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL, errno);
-	if (sync_dir(l->s, dir) != 0)
-		return sys_fail(er, sd_err_from_errno(errno), errno);
+		return store_sys_fail(er, errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL, errno);
+	if (store_sync_dir(l->s, dir) != 0)
+		return store_sys_fail(er, sd_err_from_errno(errno), errno);
 	return SD_OK;
 }
 
@@ -580,9 +580,13 @@ void sd_store_unlock(sd_lock *l)
 	free(l);
 }
 
+/* How often sd_store_put goes between lock (the file was removed
+ * meanwhile) and create (it was created meanwhile) before SD_ERR_BUSY. */
+#define PUT_TRIES 100
+
 sd_err sd_store_put(sd_store *s, const char *key, const char *buf, size_t len)
 {
-	for (int tries = 0; tries < 100; tries++) {
+	for (int tries = 0; tries < PUT_TRIES; tries++) {
 		sd_lock *l;
 		char *old;
 		size_t oldlen;
@@ -626,16 +630,16 @@ sd_err sd_store_space(sd_store *s, unsigned long long *free_bytes, unsigned long
 
 sd_err sd_store_probe(sd_store *s, const char **step)
 {
-	char tmp[PATH_MAX_LEN], dst[PATH_MAX_LEN];
+	char tmp[SD_PATH_MAX], dst[SD_PATH_MAX];
 	const char *st = "open";
 	int fd = -1, err = 0;
-	snprintf(tmp, sizeof tmp, "%s/.health.XXXXXX" SD_STORE_TMP_SUFFIX, s->sessions);
-	if ((err = fault("open")) == 0 && (fd = mkostemps(tmp, (int)strlen(SD_STORE_TMP_SUFFIX), O_CLOEXEC)) < 0)
+	snprintf(tmp, sizeof tmp, "%s/.health.XXXXXX" SD_LAYOUT_TMP_SUFFIX, s->sessions);
+	if ((err = fault("open")) == 0 && (fd = mkostemps(tmp, (int)strlen(SD_LAYOUT_TMP_SUFFIX), O_CLOEXEC)) < 0)
 		err = errno;
 	if (fd < 0)
 		goto out;
-	snprintf(dst, sizeof dst, "%.*s.probe" SD_STORE_TMP_SUFFIX,
-		 (int)(strlen(tmp) - strlen(SD_STORE_TMP_SUFFIX)), tmp);
+	snprintf(dst, sizeof dst, "%.*s.probe" SD_LAYOUT_TMP_SUFFIX,
+		 (int)(strlen(tmp) - strlen(SD_LAYOUT_TMP_SUFFIX)), tmp);
 	st = "write";
 	if (write_all(fd, "{}\n", 3) != 0) {
 		err = errno;
@@ -643,7 +647,7 @@ sd_err sd_store_probe(sd_store *s, const char **step)
 		err = errno;
 	} else if (st = "rename", (err = fault("rename")) == 0 && rename(tmp, dst) != 0) {
 		err = errno;
-	} else if (!err && (st = "dirsync", sync_dir(s, s->sessions) != 0)) {
+	} else if (!err && (st = "dirsync", store_sync_dir(s, s->sessions) != 0)) {
 		err = errno;
 		unlink(dst);
 	} else if (!err && (st = "unlink", (err = fault("unlink")) == 0 && unlink(dst) != 0)) {
@@ -661,221 +665,3 @@ out:
 }
 
 sd_err sd_store_check_writable(sd_store *s) { return sd_store_probe(s, NULL); }
-
-static int is_temp_name(const char *name)
-{
-	size_t n = strlen(name), sl = strlen(SD_STORE_TMP_SUFFIX);
-	return name[0] == '.' && n > sl && strcmp(name + n - sl, SD_STORE_TMP_SUFFIX) == 0;
-}
-
-/* KEY.json in folder fan, where KEY is canonical and starts with fan. */
-static int session_name(const char *fan, const char *name, char key[SD_KEY_LEN + 1])
-{
-	if (strlen(name) != SD_KEY_LEN + 5 || strcmp(name + SD_KEY_LEN, ".json") != 0)
-		return 0;
-	memcpy(key, name, SD_KEY_LEN);
-	key[SD_KEY_LEN] = '\0';
-	return sd_key_is_canonical(key) && strncmp(key, fan, 2) == 0;
-}
-
-static int visit(sd_store_visitor fn, void *ctx, sd_entry_kind kind, const char *path,
-		 const char *key)
-{
-	sd_entry e = {.kind = kind, .path = path, .key = key};
-	if (lstat(path, &e.st) != 0) {
-		e.stat_errno = errno;
-		memset(&e.st, 0, sizeof e.st);
-	}
-	if (kind == SD_ENTRY_SESSION && e.stat_errno == 0 && !S_ISREG(e.st.st_mode)) {
-		e.kind = SD_ENTRY_STRAY;
-		e.key = NULL;
-	}
-	return fn(&e, ctx);
-}
-
-static int is_fan_name(const char *name)
-{
-	for (int i = 0; i < 2; i++) {
-		unsigned char c = (unsigned char)name[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
-			return 0;
-	}
-	return name[2] == '\0';
-}
-
-static int scan_fan(const char *fanpath, const char *fan, sd_store_visitor fn, void *ctx)
-{
-	DIR *d = opendir(fanpath);
-	if (!d) {
-		sd_entry e = {.kind = SD_ENTRY_STRAY, .path = fanpath, .stat_errno = errno};
-		lstat(fanpath, &e.st);
-		return fn(&e, ctx);
-	}
-	struct dirent *de;
-	int stop = 0;
-	char path[PATH_MAX_LEN], key[SD_KEY_LEN + 1];
-	while (!stop && (de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof path, "%s/%s", fanpath, de->d_name);
-		if (is_temp_name(de->d_name))
-			stop = visit(fn, ctx, SD_ENTRY_TEMP, path, NULL);
-		else if (session_name(fan, de->d_name, key))
-			stop = visit(fn, ctx, SD_ENTRY_SESSION, path, key);
-		else
-			stop = visit(fn, ctx, SD_ENTRY_STRAY, path, NULL);
-	}
-	closedir(d);
-	return stop;
-}
-
-sd_err sd_store_scan(sd_store *s, sd_store_visitor fn, void *ctx, sd_error *er)
-{
-	DIR *d = opendir(s->sessions);
-	if (!d)
-		return sys_fail(er, SD_ERR_INTERNAL, errno);
-	struct dirent *de;
-	int stop = 0;
-	char path[PATH_MAX_LEN];
-	while (!stop && (de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof path, "%s/%s", s->sessions, de->d_name);
-		struct stat st;
-		int isdir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
-		if (isdir && is_fan_name(de->d_name))
-			stop = scan_fan(path, de->d_name, fn, ctx);
-		else if (!isdir && is_temp_name(de->d_name))
-			stop = visit(fn, ctx, SD_ENTRY_TEMP, path, NULL);
-		else
-			stop = visit(fn, ctx, SD_ENTRY_STRAY, path, NULL);
-	}
-	closedir(d);
-	return SD_OK;
-}
-
-/* path + the length of s->sessions and a slash, or NULL when path is not
- * strictly inside DATA_DIR/sessions. */
-static const char *under_sessions(const sd_store *s, const char *path)
-{
-	size_t n = strlen(s->sessions);
-	if (strncmp(path, s->sessions, n) != 0 || path[n] != '/' || !path[n + 1] ||
-	    strstr(path + n, "/../") || strcmp(path + strlen(path) - 3, "/..") == 0)
-		return NULL;
-	return path + n + 1;
-}
-
-/* The folder part of path into buf. */
-static void parent_of(const char *path, char *buf, size_t n)
-{
-	snprintf(buf, n, "%s", path);
-	char *slash = strrchr(buf, '/');
-	if (slash && slash != buf)
-		*slash = '\0';
-}
-
-/* rename(2) that never replaces an existing to: renameat2 RENAME_NOREPLACE,
- * or, on a file system without it, a check first (the quarantine has one
- * writer in practice: the administrator's fsck). */
-static int rename_noreplace(const char *from, const char *to)
-{
-	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -1;
-	struct stat st;
-	if (lstat(to, &st) == 0) {
-		errno = EEXIST;
-		return -1;
-	}
-	return rename(from, to);
-}
-
-static sd_err quarantine_unfenced(sd_store *s, const char *path, char *dest, size_t n, sd_error *er)
-{
-	const char *rel = under_sessions(s, path);
-	if (!rel)
-		return sys_fail(er, SD_ERR_NOT_IN_STORE, 0);
-	char qdir[PATH_MAX_LEN], flat[PATH_MAX_LEN], from_dir[PATH_MAX_LEN];
-	snprintf(qdir, sizeof qdir, "%s/quarantine", s->dir);
-	if (mkdir(qdir, 0750) == 0) {
-		if (sync_dir(s, s->dir) != 0)
-			return sys_fail(er, sd_err_from_errno(errno), errno);
-	} else if (errno != EEXIST) {
-		return sys_fail(er, sd_err_from_errno(errno), errno);
-	}
-	snprintf(flat, sizeof flat, "%s", rel);
-	for (char *p = flat; *p; p++)
-		if (*p == '/')
-			*p = '_';
-	for (int i = 0; i < 1000; i++) {
-		if (i == 0)
-			snprintf(dest, n, "%s/%s", qdir, flat);
-		else
-			snprintf(dest, n, "%s/%s.%d", qdir, flat, i);
-		if (rename_noreplace(path, dest) == 0) {
-			parent_of(path, from_dir, sizeof from_dir);
-			if (sync_dir(s, qdir) != 0 || sync_dir(s, from_dir) != 0)
-				return sys_fail(er, sd_err_from_errno(errno), errno);
-			return SD_OK;
-		}
-		if (errno == ENOENT)
-			return sys_fail(er, SD_ERR_NOT_FOUND, errno);
-		if (errno != EEXIST)
-			return sys_fail(er, sd_err_from_errno(errno), errno);
-	}
-	return sd_error_set(er, SD_ERR_NAMES_EXHAUSTED, 0, "the quarantine names are all taken");
-}
-
-sd_err sd_store_remove_temp(sd_store *s, const char *path, int64_t min_age_ms, sd_error *er)
-{
-	const char *slash = strrchr(path, '/');
-	if (!under_sessions(s, path) || !slash || !is_temp_name(slash + 1))
-		return sys_fail(er, SD_ERR_NOT_IN_STORE, 0);
-	struct stat st;
-	if (lstat(path, &st) != 0)
-		return sys_fail(er, errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL, errno);
-	if (!S_ISREG(st.st_mode))
-		return sys_fail(er, SD_ERR_NOT_IN_STORE, 0);
-	int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-	if (sd_time_epoch_ms() - mtime_ms < min_age_ms)
-		return sys_fail(er, SD_ERR_TOO_YOUNG, 0);
-	if (unlink(path) != 0)
-		return sys_fail(er, errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL, errno);
-	char dir[PATH_MAX_LEN];
-	parent_of(path, dir, sizeof dir);
-	if (sync_dir(s, dir) != 0)
-		return sys_fail(er, sd_err_from_errno(errno), errno);
-	return SD_OK;
-}
-
-sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n, sd_error *er)
-{
-	/* A damaged file in a frozen bucket stays until the thaw, so the
-	 * bucket does not change under a move. */
-	const char *rel = under_sessions(s, path);
-	int b = rel && strlen(rel) >= 2 && (rel[2] == '/' || rel[2] == '\0') ? sd_bucket_index(rel) : -1;
-	sd_err e = sd_bucket_enter(s->buckets, b);
-	if (e != SD_OK)
-		return e;
-	e = quarantine_unfenced(s, path, dest, n, er);
-	sd_bucket_leave(s->buckets, b);
-	return e;
-}
-
-sd_err sd_store_scan_bucket(sd_store *s, const char *fan, sd_store_visitor fn, void *ctx)
-{
-	char path[PATH_MAX_LEN];
-	snprintf(path, sizeof path, "%s/%.2s", s->sessions, fan);
-	struct stat st;
-	if (strlen(fan) != 2 || !is_fan_name(fan))
-		return SD_ERR_BAD_REQUEST;
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? SD_OK : SD_ERR_INTERNAL;
-	if (!S_ISDIR(st.st_mode)) {
-		visit(fn, ctx, SD_ENTRY_STRAY, path, NULL);
-		return SD_OK;
-	}
-	scan_fan(path, fan, fn, ctx);
-	return SD_OK;
-}

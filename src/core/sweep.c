@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "sd_doc.h"
+#include "sd_layout.h"
 #include "sd_log.h"
 #include "sd_metrics.h"
 #include "sd_sweep.h"
@@ -103,19 +104,11 @@ void sd_sweeper_free(sd_sweeper *w)
 	free(w);
 }
 
-static int fan_of(const char *name)
-{
-	const char *a = strchr(alphabet, name[0]), *b = name[0] ? strchr(alphabet, name[1]) : NULL;
-	if (!name[0] || !name[1] || name[2] || !a || !b)
-		return -1;
-	return (int)(a - alphabet) * SD_KEY_ALPHABET_LEN + (int)(b - alphabet);
-}
-
 /* Start a pass: note which fan-out folders exist now. */
 static void list_folders(sd_sweeper *w)
 {
-	char path[4200];
-	snprintf(path, sizeof path, "%s/sessions", sd_store_dir(w->store));
+	char path[SD_PATH_MAX];
+	snprintf(path, sizeof path, "%s/" SD_LAYOUT_SESSIONS, sd_store_dir(w->store));
 	memset(w->present, 0, sizeof w->present);
 	w->cursor = 0;
 	DIR *d = opendir(path);
@@ -123,7 +116,7 @@ static void list_folders(sd_sweeper *w)
 		return;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		int f = fan_of(de->d_name);
+		int f = sd_layout_fan_index(de->d_name);
 		if (f >= 0)
 			w->present[f] = 1;
 	}
@@ -133,14 +126,14 @@ static void list_folders(sd_sweeper *w)
 /* Open the next listed folder; 0 when the pass is over. */
 static int open_next(sd_sweeper *w)
 {
-	char path[4200];
+	char path[SD_PATH_MAX];
 	for (; w->cursor < FANS; w->cursor++) {
 		if (!w->present[w->cursor])
 			continue;
 		w->fan[0] = alphabet[w->cursor / SD_KEY_ALPHABET_LEN];
 		w->fan[1] = alphabet[w->cursor % SD_KEY_ALPHABET_LEN];
 		w->fan[2] = '\0';
-		snprintf(path, sizeof path, "%s/sessions/%s", sd_store_dir(w->store), w->fan);
+		snprintf(path, sizeof path, "%s/" SD_LAYOUT_SESSIONS "/%s", sd_store_dir(w->store), w->fan);
 		w->dir = opendir(path);
 		if (w->dir)
 			return 1;
@@ -151,11 +144,7 @@ static int open_next(sd_sweeper *w)
 /* KEY.json in the current folder, with a canonical key of that folder. */
 static int key_of(const sd_sweeper *w, const char *name, char key[SD_KEY_LEN + 1])
 {
-	if (strlen(name) != SD_KEY_LEN + 5 || strcmp(name + SD_KEY_LEN, ".json") != 0)
-		return 0;
-	memcpy(key, name, SD_KEY_LEN);
-	key[SD_KEY_LEN] = '\0';
-	return sd_key_is_canonical(key) && strncmp(key, w->fan, 2) == 0;
+	return sd_layout_session_name(name, w->fan, key);
 }
 
 void sd_sweeper_tick(sd_sweeper *w, int64_t now_ms, sd_sweep_stats *st)
@@ -210,12 +199,7 @@ static void *sweep_main(void *arg)
 	while (!w->stop) {
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += w->interval_ms / 1000;
-		until.tv_nsec += (long)(w->interval_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		sd_timespec_add_ms(&until, w->interval_ms);
 		while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &until) != ETIMEDOUT)
 			;
 		if (w->stop)

@@ -7,26 +7,41 @@
 #include <time.h>
 #include "sd_time.h"
 
+int64_t sd_timespec_ms(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * SD_MS_PER_S + t->tv_nsec / SD_NS_PER_MS;
+}
+
+void sd_timespec_add_ms(struct timespec *t, int64_t ms)
+{
+	t->tv_sec += (time_t)(ms / SD_MS_PER_S);
+	t->tv_nsec += (long)(ms % SD_MS_PER_S * SD_NS_PER_MS);
+	if (t->tv_nsec >= SD_NS_PER_S) {
+		t->tv_sec++;
+		t->tv_nsec -= SD_NS_PER_S;
+	}
+}
+
 int64_t sd_time_epoch_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return sd_timespec_ms(&ts);
 }
 
 int64_t sd_time_mono_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return (int64_t)ts.tv_sec * SD_NS_PER_S + ts.tv_nsec;
 }
 
 void sd_time_format(int64_t ms, char out[SD_TIME_LEN])
 {
-	time_t sec = (time_t)(ms / 1000);
-	int frac = (int)(ms % 1000);
+	time_t sec = (time_t)(ms / SD_MS_PER_S);
+	int frac = (int)(ms % SD_MS_PER_S);
 	if (frac < 0) {
-		frac += 1000;
+		frac += SD_MS_PER_S;
 		sec -= 1;
 	}
 	struct tm tm;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "sd_layout.h"
 #include "sd_token.h"
 
 static const char *const domain[] = {
@@ -44,7 +45,7 @@ int sd_token_check(const sd_secret *s, sd_token_kind kind, const char *key, cons
  * reads that same secret. Returns 0, or -1 with errno. */
 static int create_secret(const char *path)
 {
-	char tmp[4096], dir[4096];
+	char tmp[SD_PATH_MAX], dir[SD_PATH_MAX];
 	if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) {
 		errno = ENAMETOOLONG;
 		return -1;

@@ -11,10 +11,10 @@
 #include <string.h>
 #include "sd_ctl.h"
 #include "sd_doc.h"
+#include "sd_layout.h"
 #include "sd_sweep.h"
 #include "sd_time.h"
 
-#define PATH_LEN 4096
 
 /* ---- fsck ---------------------------------------------------------- */
 
@@ -56,7 +56,7 @@ static int repair_session(struct fsck_ctx *f, const sd_entry *e, char *action, s
 {
 	sd_store *s = f->c->store;
 	sd_lock *l;
-	char *buf = NULL, msg[SD_MSG_MAX], dest[PATH_LEN];
+	char *buf = NULL, msg[SD_MSG_MAX], dest[SD_PATH_MAX];
 	size_t len;
 	json_t *doc = NULL;
 	sd_error er;
@@ -87,7 +87,7 @@ static int repair_session(struct fsck_ctx *f, const sd_entry *e, char *action, s
 
 static void check_session(struct fsck_ctx *f, const sd_entry *e)
 {
-	char detail[SD_MSG_MAX + 16], action[PATH_LEN + 64];
+	char detail[SD_MSG_MAX + 16], action[SD_PATH_MAX + 64];
 	json_t *doc;
 	sd_error er;
 	sd_err err = ctl_load(f->c, e->key, &doc, NULL, &er);
@@ -111,7 +111,7 @@ static void check_session(struct fsck_ctx *f, const sd_entry *e)
 
 static void check_stray(struct fsck_ctx *f, const sd_entry *e)
 {
-	char detail[SD_MSG_MAX], action[PATH_LEN + 64], dest[PATH_LEN];
+	char detail[SD_MSG_MAX], action[SD_PATH_MAX + 64], dest[SD_PATH_MAX];
 	if (!ctl_describe_stray(e, detail, sizeof detail))
 		return;
 	if (e->stat_errno) {
@@ -137,7 +137,7 @@ static void check_stray(struct fsck_ctx *f, const sd_entry *e)
 static void check_temp(struct fsck_ctx *f, const sd_entry *e)
 {
 	char detail[SD_MSG_MAX], action[SD_MSG_MAX], age[32];
-	int64_t mtime = (int64_t)e->st.st_mtim.tv_sec * 1000 + e->st.st_mtim.tv_nsec / 1000000;
+	int64_t mtime = sd_timespec_ms(&e->st.st_mtim);
 	ctl_human_age(f->now - mtime, age, sizeof age);
 	if (f->now - mtime < CTL_TEMP_MAX_AGE_MS) {
 		f->writing++;
@@ -349,6 +349,42 @@ static int gc_option(sd_ctl *c, int ch, const char *arg, void *ctx)
 	return CTL_OK;
 }
 
+/* gc's first lines: the JSON object's head, or the table's. */
+static void gc_head(const sd_ctl *c, const struct gc_args *a, const char *cutoff)
+{
+	if (c->json && a->expired)
+		printf("{\"expired\":true,\"now\":\"%s\",\"dry_run\":%s,\"sessions\":[", cutoff,
+		       a->dry ? "true" : "false");
+	else if (c->json)
+		printf("{\"older_than\":\"%s\",\"cutoff\":\"%s\",\"dry_run\":%s,\"sessions\":[", a->older, cutoff,
+		       a->dry ? "true" : "false");
+	else
+		printf("%-8s  %-24s  %s\n", "KEY", a->expired ? "EXPIRES" : "UPDATED", "ACTION");
+}
+
+/* gc's last lines: the counts of each outcome of n candidates. */
+static void gc_tail(const sd_ctl *c, const struct gc_args *a, size_t n, const int64_t count[GC__N],
+		    const char *cutoff)
+{
+	if (c->json) {
+		printf("%s]", n ? "\n" : "");
+		for (int o = 0; o < GC__N; o++)
+			printf(",\"%s\":%lld", gc_code[o], (long long)count[o]);
+		printf(",\"damaged\":%lld,\"stray\":%lld}\n", (long long)(c->damaged + count[GC_KEPT_DAMAGED]),
+		       (long long)c->stray);
+	} else if (a->dry) {
+		printf("\nwould delete %lld sessions %s %s (dry run: nothing deleted)\n", (long long)count[GC_WOULD],
+		       a->expired ? "expired by" : "not updated since", cutoff);
+	} else {
+		printf("\ndeleted %lld sessions %s %s", (long long)count[GC_DELETED],
+		       a->expired ? "expired by" : "not updated since", cutoff);
+		for (int o = GC_KEPT_UPDATED; o < GC__N; o++)
+			if (count[o])
+				printf("; %s: %lld", gc_text[o], (long long)count[o]);
+		printf("\n");
+	}
+}
+
 int ctl_gc(sd_ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -367,7 +403,7 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 		return st;
 	if (!a.older == !a.expired)
 		return ctl_usage_error(c, "give one of --older-than DURATION and --expired");
-	if (a.older && a.age_ms < 60 * 1000 && !a.force)
+	if (a.older && a.age_ms < CTL_GC_MIN_AGE_MS && !a.force)
 		return ctl_usage_error(c, "--older-than %s is under a minute: that deletes sessions in use; "
 				       "add --force if that is what you mean", a.older);
 	st = ctl_open(c, 0);
@@ -385,14 +421,7 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 	sd_time_format(g.cutoff, cutoff);
 	int64_t count[GC__N] = {0};
 	const char *field = a.expired ? "expires" : "updated";
-	if (c->json && a.expired)
-		printf("{\"expired\":true,\"now\":\"%s\",\"dry_run\":%s,\"sessions\":[", cutoff,
-		       a.dry ? "true" : "false");
-	else if (c->json)
-		printf("{\"older_than\":\"%s\",\"cutoff\":\"%s\",\"dry_run\":%s,\"sessions\":[", a.older, cutoff,
-		       a.dry ? "true" : "false");
-	else
-		printf("%-8s  %-24s  %s\n", "KEY", a.expired ? "EXPIRES" : "UPDATED", "ACTION");
+	gc_head(c, &a, cutoff);
 	for (size_t i = 0; i < g.n; i++) {
 		int64_t updated = g.v[i].updated;
 		gc_outcome o = a.dry	    ? GC_WOULD
@@ -410,23 +439,7 @@ int ctl_gc(sd_ctl *c, int argc, char **argv)
 			printf("%-8s  %-24s  %s\n", g.v[i].key, upd, gc_text[o]);
 	}
 	free(g.v);
-	if (c->json) {
-		printf("%s]", g.n ? "\n" : "");
-		for (int o = 0; o < GC__N; o++)
-			printf(",\"%s\":%lld", gc_code[o], (long long)count[o]);
-		printf(",\"damaged\":%lld,\"stray\":%lld}\n", (long long)(c->damaged + count[GC_KEPT_DAMAGED]),
-		       (long long)c->stray);
-	} else if (a.dry) {
-		printf("\nwould delete %lld sessions %s %s (dry run: nothing deleted)\n", (long long)count[GC_WOULD],
-		       a.expired ? "expired by" : "not updated since", cutoff);
-	} else {
-		printf("\ndeleted %lld sessions %s %s", (long long)count[GC_DELETED],
-		       a.expired ? "expired by" : "not updated since", cutoff);
-		for (int o = GC_KEPT_UPDATED; o < GC__N; o++)
-			if (count[o])
-				printf("; %s: %lld", gc_text[o], (long long)count[o]);
-		printf("\n");
-	}
+	gc_tail(c, &a, g.n, count, cutoff);
 	int bad = count[GC_FAILED] || count[GC_KEPT_DAMAGED];
 	return ctl_finish(c, bad ? CTL_PROBLEMS : ctl_status(c));
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sd_ctl.h"
+#include "sd_layout.h"
 #include "sd_token.h"
 
 static int set_secret(sd_ctl *c, int ch, const char *arg, void *ctx)
@@ -29,7 +30,7 @@ int ctl_token(sd_ctl *c, int argc, char **argv)
 	if (optind != argc - 1)
 		return ctl_usage_error(c, optind >= argc ? "which session? give its KEY"
 							 : "give one KEY, not several");
-	char key[SD_KEY_LEN + 1], msg[SD_MSG_MAX], path[4096];
+	char key[SD_KEY_LEN + 1], msg[SD_MSG_MAX], path[SD_PATH_MAX];
 	if (sd_key_normalize(argv[optind], strlen(argv[optind]), key) != SD_OK)
 		return ctl_usage_error(c, "'%s' is not a key (8 letters or digits)", argv[optind]);
 	st = ctl_open(c, 0);

@@ -12,9 +12,9 @@
 #include "sd_ctl.h"
 #include "sd_shard.h"
 #include "sd_doc.h"
+#include "sd_layout.h"
 #include "sd_time.h"
 
-#define CTL_LOCK_TIMEOUT_MS 5000
 
 int ctl_open(sd_ctl *c, int create)
 {
@@ -23,7 +23,7 @@ int ctl_open(sd_ctl *c, int create)
 		return CTL_PROBLEMS;
 	}
 	sd_store_opts o = {.data_dir = c->data_dir, .durability = SD_DURABLE_FULL,
-			   .lock_timeout_ms = CTL_LOCK_TIMEOUT_MS, .must_exist = !create};
+			   .lock_timeout_ms = SD_STORE_LOCK_TIMEOUT_MS, .must_exist = !create};
 	char msg[SD_MSG_MAX] = "";
 	sd_err e = sd_store_open(&o, &c->store, msg);
 	if (e != SD_OK) {
@@ -200,26 +200,15 @@ const char *ctl_human_age(int64_t ms, char *buf, size_t n)
 /* 1 when name is two characters of A-Z 0-9 (a fan-out folder's name). */
 static int fan_like(const char *name, size_t len)
 {
+	char fan[3] = {0};
 	if (len != 2)
 		return 0;
-	for (size_t i = 0; i < 2; i++) {
-		unsigned char ch = (unsigned char)name[i];
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')))
-			return 0;
-	}
-	return 1;
+	memcpy(fan, name, 2);
+	return sd_layout_fan_index(fan) >= 0;
 }
 
 /* 1 when base is KEY.json with a canonical key. */
-static int session_like(const char *base)
-{
-	char key[SD_KEY_LEN + 1];
-	if (strlen(base) != SD_KEY_LEN + 5 || strcmp(base + SD_KEY_LEN, ".json") != 0)
-		return 0;
-	memcpy(key, base, SD_KEY_LEN);
-	key[SD_KEY_LEN] = '\0';
-	return sd_key_is_canonical(key);
-}
+static int session_like(const char *base) { return sd_layout_session_name(base, NULL, NULL); }
 
 int ctl_describe_stray(const sd_entry *e, char *buf, size_t n)
 {

@@ -132,16 +132,16 @@ static int list_option(sd_ctl *c, int ch, const char *arg, void *ctx)
 			return ctl_usage_error(c, "--updated-after: '%s' is not a time or a duration", arg);
 		a->l->has_after = 1;
 		break;
-	case 's':
-		if (strcmp(arg, "key") == 0)
-			a->sort = SORT_KEY;
-		else if (strcmp(arg, "updated") == 0)
-			a->sort = SORT_UPDATED;
-		else if (strcmp(arg, "size") == 0)
-			a->sort = SORT_SIZE;
-		else
+	case 's': {
+		static const char *const names[] = {[SORT_KEY] = "key", [SORT_UPDATED] = "updated", [SORT_SIZE] = "size"};
+		size_t i = 0;
+		while (i < sizeof names / sizeof names[0] && strcmp(arg, names[i]) != 0)
+			i++;
+		if (i == sizeof names / sizeof names[0])
 			return ctl_usage_error(c, "--sort must be updated, size or key, not '%s'", arg);
+		a->sort = (sort_field)i;
 		break;
+	}
 	case 'r':
 		a->reverse = 1;
 		break;

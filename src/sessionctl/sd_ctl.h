@@ -14,11 +14,14 @@
 #include <jansson.h>
 #include "sd_err.h"
 #include "sd_store.h"
+#include "sd_time.h"
 
 enum { CTL_OK = 0, CTL_PROBLEMS = 1, CTL_USAGE = 2 };
 
 /* A temporary file older than this was left by a crash (fsck --repair). */
-#define CTL_TEMP_MAX_AGE_MS (60 * 1000)
+#define CTL_TEMP_MAX_AGE_MS (60 * SD_MS_PER_S)
+/* gc --older-than under this deletes sessions in use: it needs --force. */
+#define CTL_GC_MIN_AGE_MS (60 * SD_MS_PER_S)
 
 typedef struct sd_ctl {
 	sd_store *store;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sd_ctl.h"
+#include "sd_layout.h"
 #include "sd_version.h"
 
 static const struct command {
@@ -120,7 +121,7 @@ static const char usage_text[] =
 	"Usage: sessionctl [--data-dir DIR] [--json] COMMAND [OPTION]...\n"
 	"Inspect and maintain a sessiond store; safe while sessiond is serving (same\n"
 	"layout, same locks, same atomic writes).\n\n"
-	"  --data-dir DIR   the store (SESSIOND_DATA_DIR, default ./var)\n"
+	"  --data-dir DIR   the store (SESSIOND_DATA_DIR, default " SD_DATA_DIR_DEFAULT ")\n"
 	"  --json           JSON output instead of a table\n"
 	"  --help           this text; sessionctl COMMAND --help for a command's\n"
 	"  --version        the version\n\n"
@@ -206,7 +207,7 @@ int main(int argc, char **argv)
 		return CTL_OK;
 	}
 	if (!dir || !*dir)
-		dir = "./var";
+		dir = SD_DATA_DIR_DEFAULT;
 	c.data_dir = dir;
 	c.cmd = cmd->name;
 	int st = cmd->fn(&c, sub_argc, sub_argv);

@@ -168,7 +168,7 @@ static sd_err lock_for_write(sd_store *s, const char *key, sd_lock **l, char **b
 	sd_metrics_lock_wait(waited);
 	if (e == SD_ERR_BUSY) {
 		sd_metrics_add(SD_M_LOCK_TIMEOUTS, 1);
-		sd_log_warn("lock timeout on session %s after %lld ms", key, (long long)(waited / 1000000));
+		sd_log_warn("lock timeout on session %s after %lld ms", key, (long long)(waited / SD_NS_PER_MS));
 	}
 	return e;
 }

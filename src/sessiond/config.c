@@ -61,7 +61,7 @@ const char *sd_config_usage(void)
 	return "Usage: sessiond [OPTION]...\n"
 	       "FastCGI session store. Each option can also be set by the environment\n"
 	       "variable shown; the command line wins.\n\n"
-	       "  --data-dir DIR        session files live under DIR/sessions (SESSIOND_DATA_DIR, default ./var)\n"
+	       "  --data-dir DIR        session files live under DIR/sessions (SESSIOND_DATA_DIR, default " SD_DATA_DIR_DEFAULT ")\n"
 	       "  --listen ADDR         unix:PATH or HOST:PORT to bind; without it the FastCGI\n"
 	       "                        socket is fd 0, as spawn-fcgi passes it (SESSIOND_LISTEN)\n"
 	       "  --threads N           worker threads, 1-1024 (SESSIOND_THREADS, default 32)\n"
@@ -190,7 +190,12 @@ static int parse_origins(sd_config *c, const char *s)
 	return 0;
 }
 
-/* Apply one option value; returns 0 or -1 with msg set. */
+const char *const sd_access_names[SD_ACCESS_OPEN + 1] = {
+	[SD_ACCESS_TOKEN] = "token", [SD_ACCESS_PRIVATE] = "private", [SD_ACCESS_OPEN] = "open"};
+
+/* Apply one option value; returns 0 or -1 with msg set. Longer than 60
+ * lines on purpose: one short case per option, so each option's rule sits
+ * next to its name, as in longopts. */
 static int apply(sd_config *c, int opt, const char *v, char msg[SD_MSG_MAX])
 {
 	long n;
@@ -245,15 +250,12 @@ static int apply(sd_config *c, int opt, const char *v, char msg[SD_MSG_MAX])
 			goto bad;
 		return 0;
 	case O_ACCESS:
-		if (strcmp(v, "token") == 0)
-			c->access = SD_ACCESS_TOKEN;
-		else if (strcmp(v, "private") == 0)
-			c->access = SD_ACCESS_PRIVATE;
-		else if (strcmp(v, "open") == 0)
-			c->access = SD_ACCESS_OPEN;
-		else
-			goto bad;
-		return 0;
+		for (int m = SD_ACCESS_TOKEN; m <= SD_ACCESS_OPEN; m++)
+			if (strcmp(v, sd_access_names[m]) == 0) {
+				c->access = (sd_access)m;
+				return 0;
+			}
+		goto bad;
 	case O_SECRET_FILE:
 		if (!*v || strlen(v) >= sizeof c->secret_file - 16)
 			goto bad;
@@ -318,10 +320,10 @@ bad:
 sd_config_result sd_config_parse(sd_config *c, int argc, char **argv, char msg[SD_MSG_MAX])
 {
 	memset(c, 0, sizeof *c);
-	snprintf(c->data_dir, sizeof c->data_dir, "./var");
+	snprintf(c->data_dir, sizeof c->data_dir, "%s", SD_DATA_DIR_DEFAULT);
 	c->threads = 32;
 	c->max_body = 1024 * 1024;
-	c->lock_timeout_ms = 5000;
+	c->lock_timeout_ms = SD_STORE_LOCK_TIMEOUT_MS;
 	c->durability = SD_DURABLE_FULL;
 	c->log_level = SD_LOG_INFO;
 	c->backlog = 1024;

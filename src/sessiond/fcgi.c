@@ -305,7 +305,7 @@ int sd_fcgi_stop(sd_fcgi *f, int grace_ms)
 	 * not ours, and must still listen for the next sessiond. A worker that
 	 * was between its check and accept() misses one signal, so keep
 	 * sending until it is done or the grace runs out. */
-	int64_t deadline = sd_time_mono_ns() + (int64_t)grace_ms * 1000000;
+	int64_t deadline = sd_time_mono_ns() + (int64_t)grace_ms * SD_NS_PER_MS;
 	int stuck = 0;
 	for (int i = 0; i < f->n; i++) {
 		while (!__atomic_load_n(&f->done[i], __ATOMIC_ACQUIRE) && sd_time_mono_ns() < deadline) {

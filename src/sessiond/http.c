@@ -284,6 +284,21 @@ static void word_condition(sd_err e, const sd_api_result *r, int64_t body_versio
 		sd_msgf(msg, "Version %lld is stale; the current version is %lld.", (long long)body_version, cur);
 }
 
+/* A save (sb) or a delete (db) under the request's If-Match, with the
+ * words of a refused condition in r->msg. */
+static sd_err write_under_if_match(const sd_app *app, const sd_request *req, const sd_save_body *sb,
+				   const sd_delete_body *db, sd_api_result *r)
+{
+	sd_precond pre;
+	int64_t *room;
+	sd_err e = if_match_precond(req->if_match, &pre, &room);
+	if (e == SD_OK)
+		e = sb ? sd_api_save(app->store, sb, &pre, r) : sd_api_delete(app->store, db, &pre, r);
+	free(room);
+	word_condition(e, r, sb ? sb->version : db->version, r->msg);
+	return e;
+}
+
 static int media_ok(const char *ct)
 {
 	if (!ct)
@@ -379,7 +394,7 @@ static void do_instantiate(const sd_app *app, const sd_request *req, sd_response
 	} else {
 		char tok[SD_TOKEN_LEN + 1], rtok[SD_TOKEN_LEN + 1];
 		sd_token_derive(app->secret, SD_TOKEN_WRITE, r.key, tok);
-		json_t *a = json_pack("{s:s, s:i, s:O, s:O, s:s}", "key", r.key, "version", 1, "created",
+		json_t *a = json_pack("{s:s, s:i, s:O, s:O, s:s}", "key", r.key, "version", SD_DOC_FIRST_VERSION, "created",
 				      time_field(r.doc, "created"), "updated", time_field(r.doc, "updated"),
 				      "token", tok);
 		if (a && app->cfg->access == SD_ACCESS_PRIVATE) {
@@ -387,7 +402,7 @@ static void do_instantiate(const sd_app *app, const sd_request *req, sd_response
 			json_object_set_new(a, "read_token", json_string(rtok));
 		}
 		sd_response_header(resp, "Location: /api/load?key=%s", r.key);
-		set_etag(resp, 1);
+		set_etag(resp, SD_DOC_FIRST_VERSION);
 		set_json(resp, 201, with_expires(a, r.doc));
 	}
 	sd_api_result_free(&r);
@@ -450,14 +465,8 @@ static void do_save(const sd_app *app, const sd_request *req, sd_response *resp)
 		e = sd_http_authorize(app, req, b.key, SD_NEED_WRITE, b.token, b.token_len);
 	if (e == SD_OK)
 		e = sd_doc_check_ttl(&b.ttl, &app->cfg->ttl, 0, r.msg);
-	sd_precond pre;
-	int64_t *room = NULL;
 	if (e == SD_OK)
-		e = if_match_precond(req->if_match, &pre, &room);
-	if (e == SD_OK)
-		e = sd_api_save(app->store, &b, &pre, &r);
-	free(room);
-	word_condition(e, &r, b.version, r.msg);
+		e = write_under_if_match(app, req, &b, NULL, &r);
 	sd_save_body_free(&b);
 	if (e != SD_OK) {
 		set_error(resp, e, r.msg, r.doc);
@@ -486,14 +495,8 @@ static void do_delete(const sd_app *app, const sd_request *req, sd_response *res
 		e = sd_node_route(app->view, b.key, 1);
 	if (e == SD_OK) /* delete is a write: authorized like save */
 		e = sd_http_authorize(app, req, b.key, SD_NEED_WRITE, b.token, b.token_len);
-	sd_precond pre;
-	int64_t *room = NULL;
 	if (e == SD_OK)
-		e = if_match_precond(req->if_match, &pre, &room);
-	if (e == SD_OK)
-		e = sd_api_delete(app->store, &b, &pre, &r);
-	free(room);
-	word_condition(e, &r, b.version, r.msg);
+		e = write_under_if_match(app, req, NULL, &b, &r);
 	sd_delete_body_free(&b);
 	if (e != SD_OK)
 		set_error(resp, e, r.msg, r.doc);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sd_limit.h"
+#include "sd_time.h"
 
 typedef struct {
 	char addr[SD_LIMIT_ADDR_MAX]; /* "" when free */
@@ -94,7 +95,7 @@ int sd_limit_check(sd_limit *l, const char *addr, int64_t now_ns)
 	if (e) {
 		int64_t over = ahead(e, now_ns) - (l->tau - l->interval);
 		if (over > 0) /* seconds until one miss has refilled, rounded up */
-			wait_s = (int)((over + 999999999) / 1000000000);
+			wait_s = (int)((over + SD_NS_PER_S - 1) / SD_NS_PER_S);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return wait_s;

@@ -27,5 +27,7 @@ sd_err sd_fcgi_start(const sd_app *app, int listen_fd, int threads, size_t max_b
  * by a kept-alive connection) when the grace ran out: then f is left to
  * them and the caller must not free what they use. */
 int sd_fcgi_stop(sd_fcgi *f, int grace_ms);
+/* The grace sessiond gives requests in progress when it stops. */
+#define SD_FCGI_STOP_GRACE_MS 5000
 
 #endif

@@ -540,6 +540,40 @@ static void test_shard_options(void **state)
 	assert_string_equal(c.previous_secret_file, "/s.old");
 }
 
+/* Every default the --help text states is the default the code applies:
+ * passing the stated value changes nothing. The text is read as written
+ * ("  --NAME" starts an option, "default VALUE" ends at ')', ':', ',' or
+ * a space); defaults that are not values ("none", "DATA_DIR/secret") are
+ * skipped. Seen failing with the usage text saying "default 16" threads. */
+static void test_usage_defaults_match(void **state)
+{
+	(void)state;
+	const char *u = sd_config_usage();
+	char opt[64] = "", val[64], msg[SD_MSG_MAX];
+	int checked = 0;
+	for (const char *p = u; *p; p++) {
+		if ((p == u || p[-1] == '\n') && strncmp(p, "  --", 4) == 0) {
+			size_t n = strcspn(p + 2, " \n");
+			snprintf(opt, sizeof opt, "%.*s", (int)n, p + 2);
+		}
+		if (strncmp(p, "default ", 8) != 0)
+			continue;
+		size_t n = strcspn(p + 8, "):, \n");
+		snprintf(val, sizeof val, "%.*s", (int)n, p + 8);
+		if (strcmp(val, "none") == 0 || strstr(val, "DATA_DIR"))
+			continue;
+		sd_config dflt, given;
+		assert_int_equal(parse(&dflt, msg, NULL), SD_CONFIG_RUN);
+		const char *args[] = {opt, val, NULL};
+		if (parse(&given, msg, args) != SD_CONFIG_RUN)
+			fail_msg("--help says %s defaults to %s, which it refuses: %s", opt, val, msg);
+		if (memcmp(&dflt, &given, sizeof dflt) != 0)
+			fail_msg("--help says %s defaults to %s, but the default differs", opt, val);
+		checked++;
+	}
+	assert_true(checked >= 14);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -554,6 +588,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_option_or_missing_value_is_an_error_naming_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parsing_again_starts_from_a_clean_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shard_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_usage_defaults_match, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

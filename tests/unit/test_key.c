@@ -17,6 +17,7 @@
 #include <sodium.h>
 #include "sd_api.h"
 #include "sd_key.h"
+#include "sd_layout.h"
 #include "sd_log.h"
 #include "sd_metrics.h"
 #include "sd_store.h"
@@ -369,6 +370,40 @@ static void test_instantiate_gives_up_when_every_draw_collides_writing_nothing(v
 	sd_api_result_free(&r);
 }
 
+/* The one key character class agrees with SD_KEY_ALPHABET, and the layout
+ * names built on it: fan-out folders, session files, temporary files. */
+static void test_key_class_and_layout_names(void **state)
+{
+	(void)state;
+	for (int c = 0; c < 256; c++) {
+		const char *p = c ? strchr(SD_KEY_ALPHABET, c) : NULL;
+		assert_int_equal(sd_key_pos(c), p ? (int)(p - SD_KEY_ALPHABET) : -1);
+	}
+	assert_int_equal(sd_layout_fan_index("AA"), 0);
+	assert_int_equal(sd_layout_fan_index("A1"), 27);
+	assert_int_equal(sd_layout_fan_index("99"), 36 * 36 - 1);
+	assert_int_equal(sd_layout_fan_index("aA"), -1);
+	assert_int_equal(sd_layout_fan_index("A"), -1);
+	assert_int_equal(sd_layout_fan_index("ABC"), -1);
+	char key[SD_KEY_LEN + 1];
+	assert_true(sd_layout_session_name("ABCD1234.json", "AB", key));
+	assert_string_equal(key, "ABCD1234");
+	assert_true(sd_layout_session_name("ABCD1234.json", NULL, NULL));
+	assert_false(sd_layout_session_name("ABCD1234.json", "AC", key));
+	assert_false(sd_layout_session_name("abcd1234.json", NULL, key));
+	assert_false(sd_layout_session_name("ABCD1234.jso", NULL, key));
+	assert_false(sd_layout_session_name("ABCD12345.json", NULL, key));
+	assert_true(sd_layout_is_temp(".ABCD1234.x1y2z3.tmp"));
+	assert_false(sd_layout_is_temp("ABCD1234.tmp"));
+	assert_false(sd_layout_is_temp(".tmp"));
+	char path[SD_PATH_MAX];
+	sd_layout_session_path("/d/sessions", "ABCD1234", path, sizeof path);
+	assert_string_equal(path, "/d/sessions/AB/ABCD1234.json");
+	sd_layout_temp_template("/d/sessions/AB", "ABCD1234", path, sizeof path);
+	assert_string_equal(path, "/d/sessions/AB/.ABCD1234.XXXXXX.tmp");
+	assert_true(sd_layout_is_temp(strrchr(path, '/') + 1));
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -381,6 +416,7 @@ int main(void)
 		cmocka_unit_test(test_normalize_upper_cases_valid_keys),
 		cmocka_unit_test(test_normalize_refuses_bad_keys),
 		cmocka_unit_test(test_only_normalised_keys_are_canonical),
+		cmocka_unit_test(test_key_class_and_layout_names),
 		cmocka_unit_test_setup_teardown(test_instantiate_draws_again_on_a_taken_key_leaving_it_untouched, store_setup, store_teardown),
 		cmocka_unit_test_setup_teardown(test_instantiate_gives_up_when_every_draw_collides_writing_nothing, store_setup, store_teardown),
 	};

@@ -47,6 +47,7 @@
 #include <time.h>
 #include "sd_doc.h"
 #include "sd_metrics.h"
+#include "sd_layout.h"
 #include "sd_store.h"
 #include "sd_time.h"
 #include "sd_test_util.h"
@@ -109,12 +110,12 @@ static void assert_no_temp(const fixture *f, const char *key)
 {
 	char fan[4096];
 	fan_path(f, key, fan, sizeof fan);
-	int n = sdt_count_suffix(fan, SD_STORE_TMP_SUFFIX);
+	int n = sdt_count_suffix(fan, SD_LAYOUT_TMP_SUFFIX);
 	if (n > 0)
 		fail_msg("%d temporary file(s) left in %s", n, fan);
 	char top[4096];
 	snprintf(top, sizeof top, "%s/sessions", f->dir);
-	assert_true(sdt_count_suffix(top, SD_STORE_TMP_SUFFIX) <= 0);
+	assert_true(sdt_count_suffix(top, SD_LAYOUT_TMP_SUFFIX) <= 0);
 }
 
 static void assert_bytes(fixture *f, const char *key, const char *want, size_t wlen)

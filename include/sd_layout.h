@@ -1,0 +1,45 @@
+/* sd_layout: the names inside a data dir, each rule written once. store,
+ * its admin scan, the sweeper and sessionctl all ask here:
+ *   DATA_DIR/sessions/XY/                  a fan-out folder: XY is a key's
+ *                                          first two characters (its bucket)
+ *   DATA_DIR/sessions/XY/KEY.json          a session, KEY canonical
+ *   DATA_DIR/sessions/XY/.KEY.XXXXXX.tmp   a write in progress (or a crash's
+ *                                          leftover); also .health.*.tmp
+ *   DATA_DIR/quarantine/                   what fsck --repair moved aside
+ * The key character class itself is sd_key_pos (sd_key.h). */
+#ifndef SD_LAYOUT_H
+#define SD_LAYOUT_H
+
+#include <stddef.h>
+#include "sd_key.h"
+
+/* The data dir when none is given (sessiond and sessionctl alike). */
+#define SD_DATA_DIR_DEFAULT "./var"
+
+/* The one size of a path buffer (a data dir, a file inside it). */
+#define SD_PATH_MAX 4096
+
+#define SD_LAYOUT_SESSIONS "sessions"
+#define SD_LAYOUT_QUARANTINE "quarantine"
+#define SD_LAYOUT_SESSION_EXT ".json"
+#define SD_LAYOUT_TMP_SUFFIX ".tmp"
+
+/* The fan-out folder index of name (0 <= i < 36*36, in SD_KEY_ALPHABET
+ * order) when name is exactly two key characters, else -1. */
+int sd_layout_fan_index(const char *name);
+
+/* 1 when name is KEY.json with a canonical KEY (and, when fan is not NULL,
+ * KEY starts with fan's two characters); key (may be NULL) gets KEY. */
+int sd_layout_session_name(const char *name, const char *fan, char key[SD_KEY_LEN + 1]);
+
+/* 1 when name is a temporary file's: a dot first, the suffix last. */
+int sd_layout_is_temp(const char *name);
+
+/* Paths under sessions (the DATA_DIR/sessions folder), into buf. */
+void sd_layout_fan_dir(const char *sessions, const char *key, char *buf, size_t n);
+void sd_layout_session_path(const char *sessions, const char *key, char *buf, size_t n);
+/* The mkostemps template of a temporary file for key in folder dir; its
+ * last strlen(SD_LAYOUT_TMP_SUFFIX) characters are the suffix. */
+void sd_layout_temp_template(const char *dir, const char *key, char *buf, size_t n);
+
+#endif

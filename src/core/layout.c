@@ -1,0 +1,49 @@
+/* layout.c: the names inside a data dir (see sd_layout.h). */
+#include <stdio.h>
+#include <string.h>
+#include "sd_layout.h"
+
+int sd_layout_fan_index(const char *name)
+{
+	int a = sd_key_pos((unsigned char)name[0]);
+	int b = a < 0 ? -1 : sd_key_pos((unsigned char)name[1]);
+	if (b < 0 || name[2] != '\0')
+		return -1;
+	return a * SD_KEY_ALPHABET_LEN + b;
+}
+
+int sd_layout_session_name(const char *name, const char *fan, char key[SD_KEY_LEN + 1])
+{
+	char k[SD_KEY_LEN + 1];
+	size_t el = strlen(SD_LAYOUT_SESSION_EXT);
+	if (strlen(name) != SD_KEY_LEN + el || strcmp(name + SD_KEY_LEN, SD_LAYOUT_SESSION_EXT) != 0)
+		return 0;
+	memcpy(k, name, SD_KEY_LEN);
+	k[SD_KEY_LEN] = '\0';
+	if (!sd_key_is_canonical(k) || (fan && strncmp(k, fan, 2) != 0))
+		return 0;
+	if (key)
+		memcpy(key, k, sizeof k);
+	return 1;
+}
+
+int sd_layout_is_temp(const char *name)
+{
+	size_t n = strlen(name), sl = strlen(SD_LAYOUT_TMP_SUFFIX);
+	return name[0] == '.' && n > sl && strcmp(name + n - sl, SD_LAYOUT_TMP_SUFFIX) == 0;
+}
+
+void sd_layout_fan_dir(const char *sessions, const char *key, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%.2s", sessions, key);
+}
+
+void sd_layout_session_path(const char *sessions, const char *key, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%.2s/%s" SD_LAYOUT_SESSION_EXT, sessions, key, key);
+}
+
+void sd_layout_temp_template(const char *dir, const char *key, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/.%s.XXXXXX" SD_LAYOUT_TMP_SUFFIX, dir, key);
+}

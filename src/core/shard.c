@@ -22,12 +22,10 @@ struct sd_shard {
 	unsigned char state[SD_BUCKETS];
 };
 
+/* A bucket character in any case: its position in SD_KEY_ALPHABET. */
 static int alpha_pos(unsigned char c)
 {
-	if (c >= 'a' && c <= 'z')
-		c = (unsigned char)(c - 'a' + 'A');
-	const char *p = c ? strchr(SD_KEY_ALPHABET, c) : NULL;
-	return p ? (int)(p - SD_KEY_ALPHABET) : -1;
+	return sd_key_pos(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
 }
 
 int sd_bucket_index(const char *key)

@@ -634,7 +634,7 @@ static void add_cors(const sd_app *app, const sd_request *req, sd_response *resp
 		sd_response_header(resp, "Access-Control-Allow-Headers: Authorization, Content-Type, If-Match, If-None-Match");
 		sd_response_header(resp, "Access-Control-Max-Age: 600");
 	} else {
-		sd_response_header(resp, "Access-Control-Expose-Headers: ETag, Location, Retry-After");
+		sd_response_header(resp, "Access-Control-Expose-Headers: ETag, Location, Retry-After, X-Sessiond-Node");
 	}
 }
 

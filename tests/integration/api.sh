@@ -200,7 +200,7 @@ eq "preflight headers" "$(hdr Access-Control-Allow-Headers)" "Authorization, Con
 req GET "/api/load?key=$KO" -H 'Origin: http://app.example'
 eq "allowed origin gets Allow-Origin" "$(hdr Access-Control-Allow-Origin)" http://app.example
 eq "Vary: Origin" "$(hdr Vary)" Origin
-eq "Expose-Headers" "$(hdr Access-Control-Expose-Headers)" "ETag, Location, Retry-After"
+eq "Expose-Headers" "$(hdr Access-Control-Expose-Headers)" "ETag, Location, Retry-After, X-Sessiond-Node"
 eq "Allow-Credentials, with the origin echoed (never *)" "$(hdr Access-Control-Allow-Credentials)" true
 req GET "/api/load?key=$KO" -H 'Origin: http://evil.example'
 ok "other origin: no CORS headers" no_header Access-Control-

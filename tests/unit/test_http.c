@@ -971,7 +971,7 @@ static void assert_cors_simple(const sd_response *r, const char *origin)
 {
 	assert_hdr(r, "Access-Control-Allow-Origin", origin);
 	assert_hdr(r, "Vary", "Origin");
-	assert_hdr(r, "Access-Control-Expose-Headers", "ETag, Location, Retry-After");
+	assert_hdr(r, "Access-Control-Expose-Headers", "ETag, Location, Retry-After, X-Sessiond-Node");
 	assert_hdr(r, "Access-Control-Allow-Credentials", "true");
 	assert_null(hdr(r, "Access-Control-Allow-Methods"));
 }

@@ -15,7 +15,7 @@
 
 const DEFAULTS = {
   timeoutMs: 10000,      // one request, body included
-  retries: 4,            // extra attempts after a network error, 429 or 503
+  retries: 4,            // extra attempts after a network error, 421, 429 or 503
   retryBaseMs: 200,      // backoff: base * 2^n, jittered
   retryMaxMs: 15000,     // no single wait is longer (Retry-After included)
   autosaveMs: 800,       // debounce of change()
@@ -242,8 +242,10 @@ export class Client {
   url(path) { return new URL(path.replace(/^\//, ''), this.baseUrl).href; }
 
   /**
-   * One HTTP exchange with retries (network errors, 429, 503; Retry-After
-   * honoured) and a timeout per attempt. Errors are thrown typed.
+   * One HTTP exchange with retries (network errors, 429, 503 with
+   * Retry-After honoured; 421 from a node that no longer owns the key during
+   * a bucket move: nothing was touched, and RFC 9110 lets any method be
+   * retried) and a timeout per attempt. Errors are thrown typed.
    * @returns {Promise<{status:number, headers:Headers, json:any, networkRetried:boolean}>}
    */
   async request(method, path, { body, bearer, signal, retries = this.opts.retries, keepalive } = {}) {
@@ -273,7 +275,7 @@ export class Client {
         throw new SessiondNetworkError(url, e, timedOut);
       }
       ts.clear();
-      if ((res.status === 429 || res.status === 503) && attempt < retries) {
+      if ((res.status === 421 || res.status === 429 || res.status === 503) && attempt < retries) {
         const ra = retryAfterMs(res.headers);
         await sleep(Math.min(this.opts.retryMaxMs, ra !== undefined ? ra : backoff(attempt + 1, this.opts.retryBaseMs, this.opts.retryMaxMs)), signal);
         continue;

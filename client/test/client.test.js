@@ -146,6 +146,20 @@ test('typed errors: 404, 400, 409 with current, and a network error that names t
   s.close(); other.close();
 });
 
+test('retries a 421 from a node that gave the key away (a bucket move), then succeeds', async () => {
+  // Without 421 in the retried statuses this test fails: open() throws
+  // SessiondError 421 misdirected after one hit.
+  const stub = await stubServer((req, res, n) => {
+    if (n === 1) { res.writeHead(421, { 'Content-Type': 'application/json' }); res.end('{"error":"misdirected","message":"not mine"}'); return; }
+    res.writeHead(200, { 'Content-Type': 'application/json', ETag: '"1"' });
+    res.end('{"key":"ABCDEFGH","version":1,"meta":{},"data":{"ok":true}}');
+  });
+  const s = await createClient({ baseUrl: stub.url, retryBaseMs: 10 }).open('ABCDEFGH');
+  assert.deepEqual(s.data, { ok: true });
+  assert.equal(stub.hits.length, 2);
+  await stub.close();
+});
+
 test('retries 429 and 503 honouring Retry-After, then gives up with the typed error', async () => {
   const stub = await stubServer((req, res, n) => {
     if (n === 1) { res.writeHead(429, { 'Retry-After': '1', 'Content-Type': 'application/json' }); res.end('{"error":"rate_limited","message":"slow down"}'); return; }

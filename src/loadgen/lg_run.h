@@ -123,6 +123,7 @@ typedef struct stats {
 	lg_hist hist[EP__COUNT];
 	uint64_t status[EP__COUNT][NSTATUS]; /* [ep][0]: transport error */
 	uint64_t completed, transport_errors, http_5xx, unexpected, conflicts, retries, gave_up;
+	uint64_t busy; /* 503 busy or 421 misdirected: refused, nothing changed, retried */
 	uint64_t acked, uncertain;
 } stats;
 

@@ -101,6 +101,9 @@ void report_text(run *r, const lg_hist *all, double secs, uint64_t matched)
 	printf("requests: %" PRIu64 " completed, %" PRIu64 " transport errors, %" PRIu64 " 5xx, %" PRIu64
 	       " other unexpected status\n",
 	       r->st.completed, r->st.transport_errors, r->st.http_5xx, r->st.unexpected);
+	if (r->st.busy)
+		printf("refused: %" PRIu64 " answers 503 busy or 421 misdirected (nothing changed; retried)\n",
+		       r->st.busy);
 	printf("latency, ms (%s):\n", r->open_loop ? "from each request's intended send time"
 						   : "from each request's send time");
 	printf("  %-12s %9s %9s %9s %9s %9s %9s\n", "endpoint", "count", "p50", "p90", "p99", "p99.9", "max");
@@ -166,13 +169,13 @@ int report_json(run *r, const lg_hist *all, double secs)
 	for (int i = 0; i < r->n_samples; i++)
 		json_array_append_new(samples, json_string(r->samples[i]));
 	json_t *doc = json_pack(
-		"{s:s, s:s, s:i, s:i, s:s, s:f, s:o, s:f, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:I, s:I, s:I, "
+		"{s:s, s:s, s:i, s:i, s:s, s:f, s:o, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:I, s:I, s:I, "
 		"s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:b}",
 		"scenario", sc_names[o->sc], "url", o->url, "users", o->users, "keys", r->n_hot, "loop",
 		r->open_loop ? "open" : "closed", "duration_s", secs, "offered_rps",
 		r->open_loop ? json_real(o->rate) : json_null(), "achieved_rps", (double)r->st.completed / secs,
 		"requests", (json_int_t)r->st.completed, "transport_errors", (json_int_t)r->st.transport_errors,
-		"http_5xx", (json_int_t)r->st.http_5xx, "unexpected_status", (json_int_t)r->st.unexpected,
+		"http_5xx", (json_int_t)r->st.http_5xx, "unexpected_status", (json_int_t)r->st.unexpected, "busy", (json_int_t)r->st.busy,
 		"not_sent_backlog", (json_int_t)r->backlog_at_end, "latency", eps, "latency_all", hist_json(all),
 		"status", status, "conflicts", (json_int_t)r->st.conflicts, "retries", (json_int_t)r->st.retries,
 		"gave_up", (json_int_t)r->st.gave_up, "uncertain", (json_int_t)r->st.uncertain, "acknowledged",

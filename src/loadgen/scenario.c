@@ -237,6 +237,24 @@ static void unexpected(run *r, vu *u, long status)
 }
 
 /* Stop tracking own session idx (gone); its slot is reused. */
+/* A refusal that changed nothing, to be retried: 503 "busy" (a bucket
+ * frozen while it moves, a lock timeout; Retry-After: 1) and 421
+ * "misdirected" (a node that has just given the key's bucket away, while
+ * the router reloads; RFC 9110 lets any method be retried). The JS client
+ * retries both the same way. Not an error, and not unsure. */
+static int refused_retry(const vu *u, long status)
+{
+	return (status == 503 && u->resp.p && strstr(u->resp.p, "\"error\":\"busy\"")) || status == 421;
+}
+
+/* Wait before the user's next request: Retry-After (1 s) for busy, a
+ * moment for a misdirected request. */
+static void back_off_refused(run *r, vu *u, long status)
+{
+	if (r->ph == PH_RUN)
+		u->sleep_ns = status == 503 ? 1000 * MS : 20 * MS;
+}
+
 static void forget_owned(vu *u, int idx)
 {
 	owned_sess *s = &u->own[idx];
@@ -252,7 +270,8 @@ static void forget_owned(vu *u, int idx)
 /* The answer to a save of an own session. */
 static void on_owned_save(run *r, vu *u, owned_sess *s, long status, json_t *j)
 {
-	int unsure = status == 0 || status >= 500;
+	int busy = refused_retry(u, status);
+	int unsure = status == 0 || (status >= 500 && !busy);
 	u->want_load = 1;
 	int64_t v;
 	json_t *cur = json_object_get(j, "current"), *cd;
@@ -262,6 +281,8 @@ static void on_owned_save(run *r, vu *u, owned_sess *s, long status, json_t *j)
 	} else if (status == 409 && cur && !doc_fields(cur, s->key, &v, &cd)) {
 		r->st.conflicts += r->ph == PH_RUN;
 		verdict(r, u, lg_owned_conflict(&s->st, v, cd), "409 on a session only this user writes");
+	} else if (busy) {
+		back_off_refused(r, u, status); /* the save was refused whole: the session is as it was */
 	} else if (unsure) {
 		r->st.uncertain += r->ph == PH_RUN;
 		lg_owned_uncertain(&s->st, u->sent_data);
@@ -273,7 +294,8 @@ static void on_owned_save(run *r, vu *u, owned_sess *s, long status, json_t *j)
 
 static void on_owned(run *r, vu *u, long status, json_t *j)
 {
-	int unsure = status == 0 || status >= 500;
+	int refused = refused_retry(u, status); /* nothing changed: loaded again, deleted or made later */
+	int unsure = status == 0 || status >= 500 || refused;
 	if (u->next == NX_INSTANTIATE) {
 		const char *key = json_string_value(json_object_get(j, "key"));
 		const char *tok = json_string_value(json_object_get(j, "token"));
@@ -316,6 +338,8 @@ static void on_owned(run *r, vu *u, long status, json_t *j)
 		if (r->ph != PH_RUN)
 			return;
 		forget_owned(u, u->idx); /* the slot is reused by the next instantiate */
+	} else if (refused) {
+		back_off_refused(r, u, status);
 	} else if (!unsure) {
 		unexpected(r, u, status);
 	}
@@ -324,7 +348,8 @@ static void on_owned(run *r, vu *u, long status, json_t *j)
 static void on_counter(run *r, vu *u, long status, json_t *j)
 {
 	hot *h = &r->hot[u->idx];
-	int unsure = status == 0 || status >= 500;
+	int busy = refused_retry(u, status);
+	int unsure = status == 0 || (status >= 500 && !busy);
 	int64_t v, c;
 	json_t *data;
 	if (u->next == NX_LOAD) {
@@ -343,6 +368,8 @@ static void on_counter(run *r, vu *u, long status, json_t *j)
 				u->cur_counter = c;
 				u->retries = 0;
 			}
+		} else if (busy) {
+			back_off_refused(r, u, status);
 		} else if (!unsure) {
 			unexpected(r, u, status);
 		}
@@ -375,6 +402,8 @@ static void on_counter(run *r, vu *u, long status, json_t *j)
 		} else {
 			r->st.gave_up++;
 		}
+	} else if (busy) {
+		back_off_refused(r, u, status); /* not applied: load, and increment again */
 	} else if (unsure) {
 		r->st.uncertain++;
 		lg_counter_uncertain(&h->c);
@@ -419,6 +448,8 @@ static void count_answer(run *r, vu *u, CURLcode res, long status, int64_t now)
 		r->verify_errors += r->ph != PH_RUN;
 		sample(r, "transport error on %s %s: %s", u->body ? "POST" : "GET", u->url + strlen(r->o.url),
 		       res == CURLE_OK ? "no status" : curl_easy_strerror(res));
+	} else if (refused_retry(u, status)) {
+		r->st.busy += r->ph == PH_RUN;
 	} else if (status >= 500) {
 		r->st.http_5xx += r->ph == PH_RUN;
 		r->verify_errors += r->ph != PH_RUN;

@@ -345,36 +345,44 @@ static void on_owned(run *r, vu *u, long status, json_t *j)
 	}
 }
 
+/* The answer to a load of a counter. */
+static void on_counter_load(run *r, vu *u, hot *h, long status, json_t *j)
+{
+	int64_t v, c;
+	json_t *data;
+	u->have_doc = 0;
+	if (status == 200 && !doc_fields(j, h->key, &v, &data) && !get_int(data, "counter", &c)) {
+		if (!etag_ok(u, v))
+			verdict(r, u, LG_CHECK_MISMATCH, "ETag is not the version");
+		verdict(r, u, lg_counter_observed(&h->c, u->floor, v, c), "load of a counter");
+		if (r->ph == PH_VERIFY) {
+			h->verified = 1;
+			h->final_version = v;
+			h->final_counter = c;
+		} else {
+			u->have_doc = 1;
+			u->cur_version = v;
+			u->cur_counter = c;
+			u->retries = 0;
+		}
+	} else if (refused_retry(u, status)) {
+		back_off_refused(r, u, status);
+	} else if (status != 0 && status < 500) {
+		unexpected(r, u, status);
+	}
+}
+
 static void on_counter(run *r, vu *u, long status, json_t *j)
 {
 	hot *h = &r->hot[u->idx];
+	if (u->next == NX_LOAD) {
+		on_counter_load(r, u, h, status, j);
+		return;
+	}
 	int busy = refused_retry(u, status);
 	int unsure = status == 0 || (status >= 500 && !busy);
 	int64_t v, c;
 	json_t *data;
-	if (u->next == NX_LOAD) {
-		u->have_doc = 0;
-		if (status == 200 && !doc_fields(j, h->key, &v, &data) && !get_int(data, "counter", &c)) {
-			if (!etag_ok(u, v))
-				verdict(r, u, LG_CHECK_MISMATCH, "ETag is not the version");
-			verdict(r, u, lg_counter_observed(&h->c, u->floor, v, c), "load of a counter");
-			if (r->ph == PH_VERIFY) {
-				h->verified = 1;
-				h->final_version = v;
-				h->final_counter = c;
-			} else {
-				u->have_doc = 1;
-				u->cur_version = v;
-				u->cur_counter = c;
-				u->retries = 0;
-			}
-		} else if (busy) {
-			back_off_refused(r, u, status);
-		} else if (!unsure) {
-			unexpected(r, u, status);
-		}
-		return;
-	}
 	/* save of an increment */
 	json_t *cur = json_object_get(j, "current");
 	u->have_doc = 0;

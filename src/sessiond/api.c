@@ -206,6 +206,37 @@ static int save_spliced(const sd_save_body *b, const sd_precond *pre, char *buf,
 	return 1;
 }
 
+/* Write a staged save (bytes, owned and freed here, from *doc) or answer
+ * why it was not staged (e): on SD_OK the new document moves to r->doc. */
+static sd_err write_staged(sd_lock *l, const char *key, json_t **doc, char *bytes, size_t len, sd_err e,
+			   sd_api_result *r)
+{
+	if (e == SD_OK && !bytes)
+		e = SD_ERR_INTERNAL;
+	if (e == SD_ERR_INTERNAL && sd_mem_exceeded()) { /* nothing was written */
+		e = sd_mem_error(e);
+		snprintf(r->msg, sizeof r->msg, "%s", sd_mem_message());
+	}
+	if (e == SD_OK)
+		e = sd_store_replace(l, bytes, len);
+	free(bytes);
+	if (e == SD_OK) {
+		r->doc = *doc;
+		*doc = NULL;
+	} else if (e == SD_ERR_UNSYNCED) {
+		snprintf(r->msg, sizeof r->msg,
+			 "The new version %lld may be in place: the server could not confirm it is on disk. "
+			 "Load the session before saving again.", (long long)sd_doc_version(*doc));
+	} else if (e == SD_ERR_TOO_LARGE || e == SD_ERR_BUSY || e == SD_ERR_VERSION_LIMIT || e == SD_ERR_FROZEN) {
+		/* refused before any write (memory budget, version ceiling, a frozen bucket) */
+	} else if (e == SD_ERR_STORAGE_FULL) {
+		sd_log_error("storage full while saving session %s; the old document stays", key);
+	} else {
+		sd_log_error("write failed for session %s", key);
+	}
+	return e;
+}
+
 sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_precond *pre, sd_api_result *r)
 {
 	result_init(r);
@@ -246,31 +277,8 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_precond *pre, sd
 			e = sd_doc_set_expiry(doc, &b->ttl, now_ms);
 		bytes = e == SD_OK ? sd_doc_dump(doc, &len) : NULL;
 	}
-	if (staged) {
-		if (e == SD_OK && !bytes)
-			e = SD_ERR_INTERNAL;
-		if (e == SD_ERR_INTERNAL && sd_mem_exceeded()) { /* nothing was written */
-			e = sd_mem_error(e);
-			snprintf(r->msg, sizeof r->msg, "%s", sd_mem_message());
-		}
-		if (e == SD_OK)
-			e = sd_store_replace(l, bytes, len);
-		free(bytes);
-		if (e == SD_OK) {
-			r->doc = doc;
-			doc = NULL;
-		} else if (e == SD_ERR_UNSYNCED) {
-			snprintf(r->msg, sizeof r->msg,
-				 "The new version %lld may be in place: the server could not confirm it is on disk. "
-				 "Load the session before saving again.", (long long)sd_doc_version(doc));
-		} else if (e == SD_ERR_TOO_LARGE || e == SD_ERR_BUSY || e == SD_ERR_VERSION_LIMIT) {
-			/* refused before any write (memory budget, version ceiling): answered as such */
-		} else if (e == SD_ERR_STORAGE_FULL) {
-			sd_log_error("storage full while saving session %s; the old document stays", b->key);
-		} else {
-			sd_log_error("write failed for session %s", b->key);
-		}
-	}
+	if (staged)
+		e = write_staged(l, b->key, &doc, bytes, len, e, r);
 	json_decref(doc);
 	sd_store_unlock(l);
 	return e;
@@ -305,7 +313,7 @@ sd_err sd_api_delete(sd_store *s, const sd_delete_body *b, const sd_precond *pre
 			sd_metrics_add(expired ? SD_M_SESSIONS_EXPIRED : SD_M_SESSIONS_DELETED, 1);
 			if (expired)
 				e = SD_ERR_NOT_FOUND; /* it was already gone for clients */
-		} else if (e != SD_ERR_NOT_FOUND) {
+		} else if (e != SD_ERR_NOT_FOUND && e != SD_ERR_FROZEN) { /* frozen: refused, nothing removed */
 			sd_log_error("delete failed for session %s", b->key);
 		}
 	}

@@ -38,6 +38,8 @@ typedef enum sd_err {
 			         of the kind asked for */
 	SD_ERR_NAMES_EXHAUSTED, /* store: every quarantine name for an entry is taken */
 	SD_ERR_BAD_SECRET,    /* token: the secret file is unusable (mode, size, type) */
+	SD_ERR_BAD_CONFIG,    /* a configuration file (the shard table, --node-id) is
+			         unusable: the operator's to fix */
 	SD_ERR_FROZEN,        /* the key's bucket is frozen for a move (503, Retry-After: 1) */
 	SD_ERR__COUNT
 } sd_err;

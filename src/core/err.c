@@ -35,6 +35,7 @@ static const struct {
 	[SD_ERR_NOT_IN_STORE] = {400, "bad_request", "The path is not an entry of this store's sessions folder."},
 	[SD_ERR_NAMES_EXHAUSTED] = {503, "busy", "Every quarantine name for the entry is taken."},
 	[SD_ERR_BAD_SECRET] = {500, "internal", "The secret file is unusable."},
+	[SD_ERR_BAD_CONFIG] = {500, "internal", "The server's configuration is unusable."},
 	[SD_ERR_FROZEN] = {503, "busy", "The session's bucket is frozen while it moves to another node; nothing was changed, retry in a second."},
 };
 

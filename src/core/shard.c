@@ -236,7 +236,7 @@ sd_err sd_shard_load(const char *path, sd_shard **out, char msg[SD_MSG_MAX])
 	free(pd);
 	if (!ok) {
 		free(t);
-		return SD_ERR_BAD_REQUEST;
+		return SD_ERR_BAD_CONFIG;
 	}
 	*out = t;
 	return SD_OK;

@@ -58,11 +58,11 @@ static sd_err view_load(const sd_node *n, int create, view **out, char msg[SD_MS
 	sd_err e = SD_OK;
 	if (n->shard_table) {
 		if (sd_shard_load(n->shard_table, &w->table, msg) != SD_OK)
-			e = SD_ERR_BAD_REQUEST; /* unreadable or invalid: the operator's to fix */
+			e = SD_ERR_BAD_CONFIG; /* unreadable or invalid: the operator's to fix */
 		if (e == SD_OK && !sd_shard_node_addr(w->table, n->node_id)) {
 			snprintf(msg, SD_MSG_MAX, "%s: no \"node %s ADDRESS\" line: --node-id must name a node the "
 				 "table declares", n->shard_table, n->node_id);
-			e = SD_ERR_BAD_REQUEST;
+			e = SD_ERR_BAD_CONFIG;
 		}
 		if (e == SD_OK) {
 			snprintf(w->id, sizeof w->id, "%s", n->node_id);
@@ -86,7 +86,7 @@ static sd_err view_load(const sd_node *n, int create, view **out, char msg[SD_MS
 	}
 	if (e != SD_OK) {
 		view_free(w);
-		return e == SD_ERR_NOT_FOUND ? SD_ERR_BAD_REQUEST : e;
+		return e == SD_ERR_NOT_FOUND ? SD_ERR_BAD_CONFIG : e;
 	}
 	sd_node_key_id(&w->v.secret, w->v.key_id);
 	if (w->v.has_previous) {

@@ -144,7 +144,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sessiond: %s\n", se == SD_ERR_INTERNAL && !msg[0] ? "out of memory" : msg);
 		sd_node_close(node);
 		sd_store_close(store);
-		return se == SD_ERR_BAD_SECRET || se == SD_ERR_BAD_REQUEST ? 2 : 1; /* the operator's to fix */
+		return se == SD_ERR_BAD_SECRET || se == SD_ERR_BAD_CONFIG ? 2 : 1; /* the operator's to fix */
 	}
 	sd_app app = {.store = store, .cfg = &cfg, .node = node, .limit = limit};
 	sd_fcgi *f = NULL;

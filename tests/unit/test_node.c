@@ -206,17 +206,17 @@ static void test_open(void **state)
 	sd_node_close(n);
 	/* an undeclared node */
 	no = (sd_node_opts){.shard_table = f->table, .node_id = "gamma", .secret_file = f->secret};
-	assert_int_equal(sd_node_open(&no, &n, msg), SD_ERR_BAD_REQUEST);
+	assert_int_equal(sd_node_open(&no, &n, msg), SD_ERR_BAD_CONFIG);
 	assert_null(n);
 	assert_non_null(strstr(msg, "gamma"));
 	/* a bad table, and a missing one */
 	snprintf(bad, sizeof bad, "%s/bad.table", f->dir);
 	assert_int_equal(sdt_write_file(bad, "generation 1\nnode alpha h:1\nAA alpha owned\n"), 0);
 	no = (sd_node_opts){.shard_table = bad, .node_id = "alpha", .secret_file = f->secret};
-	assert_int_equal(sd_node_open(&no, &n, msg), SD_ERR_BAD_REQUEST);
+	assert_int_equal(sd_node_open(&no, &n, msg), SD_ERR_BAD_CONFIG);
 	assert_non_null(strstr(msg, "bucket AB is not listed"));
 	snprintf(bad, sizeof bad, "%s/none.table", f->dir);
-	assert_int_equal(sd_node_open(&no, &n, msg), SD_ERR_BAD_REQUEST);
+	assert_int_equal(sd_node_open(&no, &n, msg), SD_ERR_BAD_CONFIG);
 	assert_null(n);
 }
 
@@ -547,7 +547,7 @@ static void test_rotation(void **state)
 	expect(f, call(f, "POST", "/api/save", q, "{\"data\":5}", newauth), 200, NULL);
 	/* a bad reload keeps what is in use */
 	assert_int_equal(sdt_write_file(f->table, "generation 9\n"), 0);
-	assert_int_equal(sd_node_reload(f->node, msg), SD_ERR_BAD_REQUEST);
+	assert_int_equal(sd_node_reload(f->node, msg), SD_ERR_BAD_CONFIG);
 	assert_non_null(strstr(msg, "is not listed"));
 	v = sd_node_pin(f->node);
 	assert_int_equal(sd_shard_generation(v->table), 7);

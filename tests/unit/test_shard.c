@@ -82,7 +82,7 @@ static void expect_fail(char *text, const char *needle)
 	free(text);
 	if (e == SD_OK || !strstr(msg, needle))
 		fail_msg("expected failure with \"%s\", got %d \"%s\"", needle, e, msg);
-	assert_int_equal(e, SD_ERR_BAD_REQUEST);
+	assert_int_equal(e, SD_ERR_BAD_CONFIG);
 	assert_null(t);
 }
 

@@ -236,7 +236,6 @@ static void unexpected(run *r, vu *u, long status)
 	       u->url + strlen(r->o.url), u->resp.p ? u->resp.p : "");
 }
 
-/* Stop tracking own session idx (gone); its slot is reused. */
 /* A refusal that changed nothing, to be retried: 503 "busy" (a bucket
  * frozen while it moves, a lock timeout; Retry-After: 1) and 421
  * "misdirected" (a node that has just given the key's bucket away, while
@@ -255,6 +254,7 @@ static void back_off_refused(run *r, vu *u, long status)
 		u->sleep_ns = status == 503 ? 1000 * MS : 20 * MS;
 }
 
+/* Stop tracking own session idx (gone); its slot is reused. */
 static void forget_owned(vu *u, int idx)
 {
 	owned_sess *s = &u->own[idx];

@@ -42,6 +42,9 @@ SESSIOND_LISTEN="unix:$IT_TMP/env.sock" SESSIOND_DATA_DIR="$IT_TMP/envdata" "$SE
 pid=$!
 stack_wait 50 test -S "$IT_TMP/env.sock"
 ok "SESSIOND_LISTEN is used" test -S "$IT_TMP/env.sock"
+# sessiond listens first and opens the store after: wait for that too
+# (seen once in CI: the check ran between the two and failed).
+stack_wait 50 test -d "$IT_TMP/envdata/sessions"
 ok "SESSIOND_DATA_DIR is used" test -d "$IT_TMP/envdata/sessions"
 err=$("$SESSIOND" --listen "unix:$IT_TMP/env.sock" --data-dir "$IT_TMP/envdata" 2>&1 </dev/null); rc=$?
 ok "a second server on a live socket is refused" failed "$rc" "$err" 'in use'

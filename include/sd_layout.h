@@ -5,6 +5,9 @@
  *   DATA_DIR/sessions/XY/KEY.json          a session, KEY canonical
  *   DATA_DIR/sessions/XY/.KEY.XXXXXX.tmp   a write in progress (or a crash's
  *                                          leftover); also .health.*.tmp
+ *   DATA_DIR/sessions/XY/.KEY.spare        the session's spare inode: its
+ *                                          previous version, or the next
+ *                                          one being written (store.c, I1)
  *   DATA_DIR/quarantine/                   what fsck --repair moved aside
  * The key character class itself is sd_key_pos (sd_key.h). */
 #ifndef SD_LAYOUT_H
@@ -23,6 +26,7 @@
 #define SD_LAYOUT_QUARANTINE "quarantine"
 #define SD_LAYOUT_SESSION_EXT ".json"
 #define SD_LAYOUT_TMP_SUFFIX ".tmp"
+#define SD_LAYOUT_SPARE_SUFFIX ".spare"
 
 /* The fan-out folder index of name (0 <= i < 36*36, in SD_KEY_ALPHABET
  * order) when name is exactly two key characters, else -1. */
@@ -35,11 +39,17 @@ int sd_layout_session_name(const char *name, const char *fan, char key[SD_KEY_LE
 /* 1 when name is a temporary file's: a dot first, the suffix last. */
 int sd_layout_is_temp(const char *name);
 
+/* 1 when name is .KEY.spare with a canonical KEY (starting with fan's two
+ * characters when fan is not NULL); key (may be NULL) gets KEY. */
+int sd_layout_spare_name(const char *name, const char *fan, char key[SD_KEY_LEN + 1]);
+
 /* Paths under sessions (the DATA_DIR/sessions folder), into buf. */
 void sd_layout_fan_dir(const char *sessions, const char *key, char *buf, size_t n);
 void sd_layout_session_path(const char *sessions, const char *key, char *buf, size_t n);
 /* The mkostemps template of a temporary file for key in folder dir; its
  * last strlen(SD_LAYOUT_TMP_SUFFIX) characters are the suffix. */
 void sd_layout_temp_template(const char *dir, const char *key, char *buf, size_t n);
+/* The spare file of key in its folder dir. */
+void sd_layout_spare_path(const char *dir, const char *key, char *buf, size_t n);
 
 #endif

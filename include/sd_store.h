@@ -99,13 +99,15 @@ sd_err sd_store_check_writable(sd_store *s);
 typedef enum {
 	SD_ENTRY_SESSION,   /* sessions/XX/KEY.json with a canonical key */
 	SD_ENTRY_TEMP,      /* a temporary file left by an interrupted write */
+	SD_ENTRY_SPARE,     /* sessions/XX/.KEY.spare, a regular file: the
+	                       inode a save writes next (store.c, I1) */
 	SD_ENTRY_STRAY      /* anything else: wrong name, wrong folder, a dir... */
 } sd_entry_kind;
 
 typedef struct sd_entry {
 	sd_entry_kind kind;
 	const char *path;   /* full path */
-	const char *key;    /* canonical key for SD_ENTRY_SESSION, else NULL */
+	const char *key;    /* canonical key for SD_ENTRY_SESSION and _SPARE, else NULL */
 	struct stat st;     /* lstat of path (st_mode 0 when lstat failed) */
 	int stat_errno;     /* errno from lstat, 0 when it worked */
 } sd_entry;

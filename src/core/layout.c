@@ -12,12 +12,17 @@ int sd_layout_fan_index(const char *name)
 	return a * SD_KEY_ALPHABET_LEN + b;
 }
 
-int sd_layout_session_name(const char *name, const char *fan, char key[SD_KEY_LEN + 1])
+/* 1 when name is prefix, a canonical key (in fan when fan is given), then
+ * suffix, and nothing else; key (may be NULL) gets the key. */
+static int key_between(const char *name, const char *prefix, const char *suffix, const char *fan,
+		       char key[SD_KEY_LEN + 1])
 {
 	char k[SD_KEY_LEN + 1];
-	size_t el = strlen(SD_LAYOUT_SESSION_EXT);
-	if (strlen(name) != SD_KEY_LEN + el || strcmp(name + SD_KEY_LEN, SD_LAYOUT_SESSION_EXT) != 0)
+	size_t pl = strlen(prefix), el = strlen(suffix);
+	if (strlen(name) != pl + SD_KEY_LEN + el || strncmp(name, prefix, pl) != 0 ||
+	    strcmp(name + pl + SD_KEY_LEN, suffix) != 0)
 		return 0;
+	name += pl;
 	memcpy(k, name, SD_KEY_LEN);
 	k[SD_KEY_LEN] = '\0';
 	if (!sd_key_is_canonical(k) || (fan && strncmp(k, fan, 2) != 0))
@@ -25,6 +30,16 @@ int sd_layout_session_name(const char *name, const char *fan, char key[SD_KEY_LE
 	if (key)
 		memcpy(key, k, sizeof k);
 	return 1;
+}
+
+int sd_layout_session_name(const char *name, const char *fan, char key[SD_KEY_LEN + 1])
+{
+	return key_between(name, "", SD_LAYOUT_SESSION_EXT, fan, key);
+}
+
+int sd_layout_spare_name(const char *name, const char *fan, char key[SD_KEY_LEN + 1])
+{
+	return key_between(name, ".", SD_LAYOUT_SPARE_SUFFIX, fan, key);
 }
 
 int sd_layout_is_temp(const char *name)
@@ -46,4 +61,9 @@ void sd_layout_session_path(const char *sessions, const char *key, char *buf, si
 void sd_layout_temp_template(const char *dir, const char *key, char *buf, size_t n)
 {
 	snprintf(buf, n, "%s/.%s.XXXXXX" SD_LAYOUT_TMP_SUFFIX, dir, key);
+}
+
+void sd_layout_spare_path(const char *dir, const char *key, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/.%s" SD_LAYOUT_SPARE_SUFFIX, dir, key);
 }

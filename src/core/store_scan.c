@@ -25,7 +25,7 @@ static int visit(sd_store_visitor fn, void *ctx, sd_entry_kind kind, const char 
 		e.stat_errno = errno;
 		memset(&e.st, 0, sizeof e.st);
 	}
-	if (kind == SD_ENTRY_SESSION && e.stat_errno == 0 && !S_ISREG(e.st.st_mode)) {
+	if ((kind == SD_ENTRY_SESSION || kind == SD_ENTRY_SPARE) && e.stat_errno == 0 && !S_ISREG(e.st.st_mode)) {
 		e.kind = SD_ENTRY_STRAY;
 		e.key = NULL;
 	}
@@ -51,6 +51,8 @@ static int scan_fan(const char *fanpath, const char *fan, sd_store_visitor fn, v
 			stop = visit(fn, ctx, SD_ENTRY_TEMP, path, NULL);
 		else if (sd_layout_session_name(de->d_name, fan, key))
 			stop = visit(fn, ctx, SD_ENTRY_SESSION, path, key);
+		else if (sd_layout_spare_name(de->d_name, fan, key))
+			stop = visit(fn, ctx, SD_ENTRY_SPARE, path, key);
 		else
 			stop = visit(fn, ctx, SD_ENTRY_STRAY, path, NULL);
 	}

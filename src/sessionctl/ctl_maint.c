@@ -109,10 +109,15 @@ static void check_session(struct fsck_ctx *f, const sd_entry *e)
 	finding(f, "damaged", e->path, detail, f->repair ? action : NULL, 1, done);
 }
 
-static void check_stray(struct fsck_ctx *f, const sd_entry *e)
+/* An entry that belongs nowhere, described by detail (NULL: as
+ * ctl_describe_stray words it): a finding, and with --repair it moves to
+ * the quarantine. */
+static void check_stray(struct fsck_ctx *f, const sd_entry *e, const char *why)
 {
 	char detail[SD_MSG_MAX], action[SD_PATH_MAX + 64], dest[SD_PATH_MAX];
-	if (!ctl_describe_stray(e, detail, sizeof detail))
+	if (why)
+		snprintf(detail, sizeof detail, "%s", why);
+	else if (!ctl_describe_stray(e, detail, sizeof detail))
 		return;
 	if (e->stat_errno) {
 		finding(f, "unreadable", e->path, detail, f->repair ? "left in place: fix its permissions" : NULL, 1, 0);
@@ -159,6 +164,20 @@ static void check_temp(struct fsck_ctx *f, const sd_entry *e)
 	finding(f, "temp", e->path, detail, f->repair ? action : NULL, 1, done);
 }
 
+/* A spare (the previous version of a saved session) is in order while its
+ * session exists. Without one (a crash between a delete's two unlinks, a
+ * session moved to the quarantine, a copy by hand) it is old data nothing
+ * will read: a stray. */
+static void check_spare(struct fsck_ctx *f, const sd_entry *e)
+{
+	char path[SD_PATH_MAX];
+	struct stat st;
+	sd_store_path(f->c->store, e->key, path, sizeof path);
+	if (lstat(path, &st) == 0 || errno != ENOENT)
+		return;
+	check_stray(f, e, "the spare of a session that does not exist (its previous version)");
+}
+
 static int fsck_visit(const sd_entry *e, void *arg)
 {
 	struct fsck_ctx *f = arg;
@@ -166,8 +185,10 @@ static int fsck_visit(const sd_entry *e, void *arg)
 		check_session(f, e);
 	else if (e->kind == SD_ENTRY_TEMP && e->stat_errno == 0 && S_ISREG(e->st.st_mode))
 		check_temp(f, e);
+	else if (e->kind == SD_ENTRY_SPARE)
+		check_spare(f, e);
 	else if (!(e->kind == SD_ENTRY_TEMP && e->stat_errno == ENOENT)) /* renamed into place */
-		check_stray(f, e);
+		check_stray(f, e, NULL);
 	return 0;
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/ab.sh: two sessiond binaries side by side on a save storm, measured
+# bench/ab.sh: two sessiond binaries side by side on a save storm (or, with
+# AB_ENDPOINT=instantiate or load, an instantiate or load storm), measured
 # alternately (A, B, A, B, ...), so that a change to the save path is seen
 # against its parent in the same minutes of a shared machine.
 #   bench/ab.sh OLD_BINARY NEW_BINARY [sessiond options...]
@@ -18,7 +19,8 @@ root=$(pwd)
 [ $# -ge 2 ] || { echo "usage: bench/ab.sh OLD_BINARY NEW_BINARY [sessiond options...]" >&2; exit 2; }
 A=$(realpath "$1") B=$(realpath "$2")
 shift 2
-ROUNDS=${AB_ROUNDS:-3} SECS=${AB_SECONDS:-5} NSESS=${AB_SESSIONS:-200}
+ROUNDS=${AB_ROUNDS:-3} SECS=${AB_SECONDS:-5} NSESS=${AB_SESSIONS:-200} EP=${AB_ENDPOINT:-save}
+case $EP in save | load | instantiate) ;; *) echo "ab: AB_ENDPOINT is save, load or instantiate" >&2; exit 2 ;; esac
 for tool in wrk jq curl nginx; do
   command -v "$tool" >/dev/null || { echo "ab: $tool is missing (scripts/deps.sh --bench)" >&2; exit 1; }
 done
@@ -43,10 +45,10 @@ round() {
   timeout 120 curl -s --parallel --parallel-max 16 -H 'Content-Type: application/json' \
     --data-binary "@$tmp/inst.json" -K "$tmp/urls" 2>/dev/null |
     jq -r 'if .token then "\(.key) \(.token)" else .key end' > "$BENCH_KEYS"
-  timeout 30 wrk -t2 -c100 -d1s -s bench/wrk-save.lua "http://127.0.0.1:$port/api/save" >/dev/null 2>&1
+  timeout 30 wrk -t2 -c100 -d1s -s "bench/wrk-$EP.lua" "http://127.0.0.1:$port/api/$EP" >/dev/null 2>&1
   local u0 s0 u1 s1 w
   read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-  w=$(timeout $((SECS + 60)) wrk -t2 -c100 -d"${SECS}s" -s bench/wrk-save.lua "http://127.0.0.1:$port/api/save" 2>&1 | grep '^WRK ')
+  w=$(timeout $((SECS + 60)) wrk -t2 -c100 -d"${SECS}s" -s "bench/wrk-$EP.lua" "http://127.0.0.1:$port/api/$EP" 2>&1 | grep '^WRK ')
   read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
   stack_stop
   local n rps bad
@@ -58,7 +60,7 @@ round() {
     'BEGIN { printf "%s %s %.0f %.0f\n", l, r, du * 1e6 / t / n, ds * 1e6 / t / n }'
 }
 
-echo "round binary saves/s user_us/save sys_us/save  (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "round binary ${EP}s/s user_us/$EP sys_us/$EP  (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
 : > "$tmp/rounds"
 for ((r = 1; r <= ROUNDS; r++)); do
   for side in A B; do
@@ -74,4 +76,4 @@ for side in A B; do
     grep "^$side " "$tmp/rounds" | awk -v c=$col '{print $c}' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
   done | paste -sd' ' | sed "s/^/$side /"
 done | tee "$tmp/med"
-awk 'NR == 1 {r = $2; u = $3; s = $4} NR == 2 {printf "B / A: saves/s %.2fx, user CPU per save %.2fx, system CPU per save %.2fx\n", $2 / r, $3 / u, $4 / s}' "$tmp/med"
+awk -v ep="$EP" 'NR == 1 {r = $2; u = $3; s = $4} NR == 2 {printf "B / A: %ss/s %.2fx, user CPU per %s %.2fx, system CPU per %s %.2fx\n", ep, $2 / r, ep, $3 / u, ep, $4 / s}' "$tmp/med"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/profile.sh: where sessiond's time goes during a save storm (or,
-# with PROFILE_ENDPOINT=load, a load storm).
+# with PROFILE_ENDPOINT=load or instantiate, a load or instantiate storm).
 # Starts nginx + sessiond (scripts/stack.sh) on a free loopback port,
 # pre-creates PROFILE_SESSIONS (200) sessions, runs wrk's save script for
 # PROFILE_SECONDS (10) at 100 connections and records sessiond with
@@ -11,7 +11,8 @@
 #   symbols (self and with callees), and sessiond's CPU time and context
 #   switches per save (perf stat).
 # Usage: bench/profile.sh [sessiond options...], e.g. --durability none
-# --threads 4. Output also in build/bench/profile-*.txt.
+# --threads 4. Output also in build/bench/profile-*.txt, and the recording
+# in build/bench/perf-*.data.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -19,7 +20,7 @@ root=$(pwd)
 SECS=${PROFILE_SECONDS:-10}
 NSESS=${PROFILE_SESSIONS:-200}
 EP=${PROFILE_ENDPOINT:-save}
-case $EP in save | load) ;; *) echo "profile: PROFILE_ENDPOINT is save or load" >&2; exit 2 ;; esac
+case $EP in save | load | instantiate) ;; *) echo "profile: PROFILE_ENDPOINT is save, load or instantiate" >&2; exit 2 ;; esac
 for tool in wrk jq curl nginx perf; do
   command -v "$tool" >/dev/null || { echo "profile: $tool is missing (scripts/deps.sh --bench)" >&2; exit 1; }
 done
@@ -65,5 +66,6 @@ ops=$(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$w")
   perf report -i "$tmp/perf.data" --children --sort sym --stdio -g none 2>/dev/null |
     grep -E '^ +[0-9].*\] (sd_|serve_one|read_body|write_response|worker|parse_stored|FCGX_|json_)' | head -n 30
 } > "$out"
+mv "$tmp/perf.data" "build/bench/perf${tag:+-$tag}.data"
 cat "$out"
-echo "(also in $out)"
+echo "(also in $out; the recording is build/bench/perf${tag:+-$tag}.data for perf report -i)"

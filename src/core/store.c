@@ -426,7 +426,10 @@ sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len, sd_e
 		int fd = open_session(path, &e, er);
 		if (fd < 0)
 			return e;
-		if (ofd_lock(fd, F_RDLCK) != 0)
+		int f = fault("read"); /* a test pauses a reader here */
+		if (f)
+			e = store_sys_fail(er, SD_ERR_INTERNAL, f);
+		else if (ofd_lock(fd, F_RDLCK) != 0)
 			e = store_sys_fail(er, SD_ERR_INTERNAL, errno);
 		else
 			e = read_fd(fd, NULL, buf, len, er);

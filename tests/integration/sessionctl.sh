@@ -32,11 +32,13 @@ path() { echo "$1/sessions/${2:0:2}/$2.json"; }
 js() { jq -e "$1" "$O" >/dev/null 2>&1; }  # a jq test on the last stdout
 jqf() { jq -e "$1" "$2" >/dev/null 2>&1; }  # a jq test on a file
 lines() { wc -l <"$O" | tr -d ' '; }
-# Same file names and byte-identical contents under two sessions folders.
+# Same session file names and byte-identical contents under two sessions
+# folders (a saved session's spare, .KEY.spare, is not part of a backup).
+tree_sessions() { (cd "$1/sessions" && find . -type f ! -name '.*' | sort); }
 same_tree() {
-  [ "$(cd "$1/sessions" && find . -type f | sort)" = "$(cd "$2/sessions" && find . -type f | sort)" ] || return 1
+  [ "$(tree_sessions "$1")" = "$(tree_sessions "$2")" ] || return 1
   local f
-  while read -r f; do cmp -s "$1/sessions/$f" "$2/sessions/$f" || return 1; done < <(cd "$1/sessions" && find . -type f)
+  while read -r f; do cmp -s "$1/sessions/$f" "$2/sessions/$f" || return 1; done < <(tree_sessions "$1")
 }
 # JSON Lines of N sessions KEY = PREFIX + number, updated at time T.
 gen() { # PREFIX N T

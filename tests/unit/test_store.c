@@ -319,6 +319,164 @@ static void test_remove_under_the_lock_deletes_the_file(void **state)
 	assert_int_equal(sd_store_create(f->s, "GONE0000", "[]", 2), SD_OK);
 }
 
+static void inode_of(const char *path, ino_t *ino)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		fail_msg("stat %s: %s", path, strerror(errno));
+	*ino = st.st_ino;
+}
+
+static void save_version(fixture *f, const char *key, int64_t v, sd_err want)
+{
+	char data[32];
+	size_t len;
+	snprintf(data, sizeof data, "{\"v\":%lld}", (long long)v);
+	char *bytes = doc_bytes(key, v, data, &len);
+	sd_lock *l;
+	char *buf;
+	size_t blen;
+	assert_int_equal(sd_store_lock(f->s, key, &l, &buf, &blen, NULL), SD_OK);
+	free(buf);
+	assert_int_equal(sd_store_replace(l, bytes, len), want);
+	sd_store_unlock(l);
+	free(bytes);
+}
+
+/* I1/I3: saves swap the session file with its spare, so after the first
+ * save the session owns the same two inodes for good (no inode is made or
+ * freed per save), the spare holds the previous version, and delete takes
+ * both. Before the spare (a new temporary file renamed over KEY.json),
+ * every save gave KEY.json a new inode, and the first assert_true below on
+ * the inode set failed. */
+static void test_saves_trade_two_inodes_and_delete_takes_both(void **state)
+{
+	fixture *f = *state;
+	const char *key = "SPARE000";
+	size_t len;
+	char *v1 = doc_bytes(key, 1, "{\"v\":1}", &len);
+	assert_int_equal(sd_store_create(f->s, key, v1, len), SD_OK);
+	char path[4096], fan[4096], spare[4096];
+	sd_store_path(f->s, key, path, sizeof path);
+	fan_path(f, key, fan, sizeof fan);
+	sd_layout_spare_path(fan, key, spare, sizeof spare);
+	ino_t a, b, cur, sp;
+	inode_of(path, &a);
+	save_version(f, key, 2, SD_OK);
+	inode_of(path, &b);
+	inode_of(spare, &sp);
+	assert_int_equal(sp, a); /* the created file is now the spare ... */
+	char *buf;
+	size_t blen;
+	buf = sdt_read_file(spare, &blen);
+	assert_non_null(buf);
+	assert_int_equal(blen, len);
+	assert_memory_equal(buf, v1, len); /* ... and holds version 1 */
+	free(buf);
+	for (int64_t v = 3; v <= 9; v++) {
+		save_version(f, key, v, SD_OK);
+		inode_of(path, &cur);
+		inode_of(spare, &sp);
+		assert_true((cur == a && sp == b) || (cur == b && sp == a));
+		assert_int_equal(cur, v % 2 ? a : b);
+	}
+	assert_no_temp(f, key);
+	assert_int_equal(sd_store_read(f->s, key, &buf, &blen, NULL), SD_OK);
+	assert_non_null(strstr(buf, "\"version\": 9"));
+	free(buf);
+	sd_lock *l;
+	assert_int_equal(sd_store_lock(f->s, key, &l, &buf, &blen, NULL), SD_OK);
+	free(buf);
+	assert_int_equal(sd_store_remove(l, NULL), SD_OK);
+	sd_store_unlock(l);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(access(spare, F_OK), -1); /* the old data goes too */
+	free(v1);
+}
+
+/* A reader that opened the session file just before two saves holds the
+ * inode that the second save writes as its spare. The second save fails
+ * after writing (at its exchange). The reader must return version 2 (the
+ * current one), never version 3 (never saved) nor an empty file. The test
+ * pauses the reader between its open and its read (the "read" step) and
+ * lets it go while the failing save holds its written spare.
+ * Seen failing: with the reader's F_OFD read lock removed from
+ * sd_store_read, the reader returned version 3; with the lock but without
+ * the read again of an emptied file, it returned 0 bytes. */
+static pthread_mutex_t race_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t race_cv = PTHREAD_COND_INITIALIZER;
+static int race_phase; /* 1: the reader has opened; 2: it may read */
+static int race_fail_exchange;
+
+static int race_hook(const char *step)
+{
+	if (strcmp(step, "read") == 0) {
+		pthread_mutex_lock(&race_mu);
+		if (race_phase == 0) {
+			race_phase = 1;
+			pthread_cond_broadcast(&race_cv);
+			while (race_phase < 2)
+				pthread_cond_wait(&race_cv, &race_mu);
+		}
+		pthread_mutex_unlock(&race_mu);
+		return 0;
+	}
+	if (strcmp(step, "rename") == 0 && race_fail_exchange) {
+		pthread_mutex_lock(&race_mu);
+		race_phase = 2;
+		pthread_cond_broadcast(&race_cv);
+		pthread_mutex_unlock(&race_mu);
+		usleep(sdt_under_valgrind() ? 500000 : 100000); /* the reader reaches its lock (or, without one, reads) */
+		return EIO;
+	}
+	return 0;
+}
+
+struct race_read {
+	sd_store *s;
+	char *buf;
+	size_t len;
+	sd_err e;
+};
+
+static void *race_reader(void *p)
+{
+	struct race_read *r = p;
+	r->e = sd_store_read(r->s, "RACE0000", &r->buf, &r->len, NULL);
+	return NULL;
+}
+
+static void test_reader_of_a_spare_never_takes_an_unsaved_version(void **state)
+{
+	fixture *f = *state;
+	size_t len, len2;
+	char *v1 = doc_bytes("RACE0000", 1, "{\"v\":1}", &len);
+	char *v2 = doc_bytes("RACE0000", 2, "{\"v\":2}", &len2);
+	assert_int_equal(sd_store_create(f->s, "RACE0000", v1, len), SD_OK);
+	race_phase = 0;
+	race_fail_exchange = 0;
+	sd_store_fault_hook = race_hook;
+	struct race_read r = {.s = f->s};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, race_reader, &r), 0);
+	pthread_mutex_lock(&race_mu);
+	while (race_phase < 1)
+		pthread_cond_wait(&race_cv, &race_mu);
+	pthread_mutex_unlock(&race_mu);
+	save_version(f, "RACE0000", 2, SD_OK);        /* the reader's inode becomes the spare */
+	race_fail_exchange = 1;
+	save_version(f, "RACE0000", 3, SD_ERR_INTERNAL); /* written into it, never exchanged */
+	assert_int_equal(pthread_join(t, NULL), 0);
+	sd_store_fault_hook = NULL;
+	assert_int_equal(r.e, SD_OK);
+	assert_int_equal(r.len, len2);
+	assert_memory_equal(r.buf, v2, len2);
+	free(r.buf);
+	assert_bytes(f, "RACE0000", v2, len2);
+	free(v1);
+	free(v2);
+}
+
 static void test_put_creates_then_replaces(void **state)
 {
 	fixture *f = *state;
@@ -489,7 +647,7 @@ static const char *fault_step;
 static int fault_errno;
 static int fault_hits;     /* times the faulty step was reached */
 static int steps_seen[8];  /* every step reached, by index in step_names */
-static const char *const step_names[] = {"open", "write", "fsync", "rename", "link", "dirsync", NULL};
+static const char *const step_names[] = {"open", "write", "fsync", "rename", "link", "dirsync", "read", NULL};
 
 static int fault_hook(const char *step)
 {
@@ -1016,6 +1174,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock_of_a_missing_session_is_not_found, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_at_a_session_path_is_refused_at_once, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_under_the_lock_deletes_the_file, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_saves_trade_two_inodes_and_delete_takes_both, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_reader_of_a_spare_never_takes_an_unsaved_version, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_put_creates_then_replaces, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_writable_check_leaves_nothing_behind, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_held_by_another_process_times_out, setup_full, teardown),

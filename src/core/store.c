@@ -487,6 +487,26 @@ static unsigned stripe_of(const char *key)
  * deadline, then check that the path still names the locked inode (else
  * start again). On SD_OK l->fd is locked and, when *have_held, *held is
  * its fstat. */
+/* One flock(LOCK_EX | LOCK_NB) poll of fd: 0 when taken, else -1 with
+ * errno: ETIMEDOUT once deadline has passed (after sleeping *backoff_us,
+ * which doubles up to its cap: call again), another errno for a failure. */
+static int flock_poll(int fd, int64_t deadline, long *backoff_us)
+{
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK && errno != EINTR)
+		return -1;
+	if (sd_time_mono_ns() >= deadline) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	usleep((useconds_t)*backoff_us);
+	if (*backoff_us < LOCK_BACKOFF_MAX_US)
+		*backoff_us *= 2;
+	errno = EWOULDBLOCK;
+	return -1;
+}
+
 static sd_err lock_inode(sd_lock *l, int64_t deadline, struct stat *held, int *have_held)
 {
 	sd_err e = SD_OK;
@@ -496,16 +516,14 @@ static sd_err lock_inode(sd_lock *l, int64_t deadline, struct stat *held, int *h
 		l->fd = open_session(l->path, &e, NULL);
 		if (l->fd < 0)
 			return e;
-		if (flock(l->fd, LOCK_EX | LOCK_NB) != 0) {
-			if (errno != EWOULDBLOCK && errno != EINTR)
-				return SD_ERR_INTERNAL;
+		if (flock_poll(l->fd, deadline, &backoff_us) != 0) {
+			int saved = errno;
 			close(l->fd);
 			l->fd = -1;
-			if (sd_time_mono_ns() >= deadline)
+			if (saved == ETIMEDOUT)
 				return SD_ERR_BUSY;
-			usleep((useconds_t)backoff_us);
-			if (backoff_us < LOCK_BACKOFF_MAX_US)
-				backoff_us *= 2;
+			if (saved != EWOULDBLOCK)
+				return SD_ERR_INTERNAL;
 			continue;
 		}
 		if (l->s->skip_inode_check)
@@ -566,11 +584,18 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 	return SD_OK;
 }
 
-/* Open the session's spare (I1) for writing and lock it against readers
- * that still hold it from when it was the session's file. -1 with errno;
- * errno 0 when the spare is not a plain file of ours (a symbolic link, a
- * folder, a FIFO, a second link): the caller uses a temporary file. */
-static int open_spare(const char *spare)
+/* Open the session's spare (I1) for writing, and lock it twice:
+ *  - flock, held by the writer that made it the spare (its session lock,
+ *    I5) until that writer's folder fsync: before that, the exchange may
+ *    not be on the disk, and the spare may still be KEY.json there. Within
+ *    one process the stripe mutex already orders this; between processes
+ *    (sessionctl import, a second sessiond) only this lock does;
+ *  - the F_OFD write lock, against readers that still hold it from when it
+ *    was the session's file (I7).
+ * -1 with errno (ETIMEDOUT: the flock did not come before the lock
+ * deadline); errno 0 when the spare is not a plain file of ours (a symbolic
+ * link, a folder, a FIFO, a second link): the caller uses a temporary file. */
+static int open_spare(const sd_store *s, const char *spare)
 {
 	int f = fault("open");
 	if (f) {
@@ -583,8 +608,13 @@ static int open_spare(const char *spare)
 			errno = 0;
 		return -1;
 	}
+	int64_t deadline = sd_time_mono_ns() + (int64_t)s->lock_timeout_ms * SD_NS_PER_MS;
+	long backoff_us = LOCK_BACKOFF_MIN_US;
+	int r;
+	while ((r = flock_poll(fd, deadline, &backoff_us)) != 0 && errno == EWOULDBLOCK)
+		;
 	struct stat st;
-	if (ofd_lock(fd, F_WRLCK) != 0 || fstat(fd, &st) != 0) {
+	if (r != 0 || ofd_lock(fd, F_WRLCK) != 0 || fstat(fd, &st) != 0) {
 		int saved = errno;
 		close(fd);
 		errno = saved;
@@ -615,11 +645,11 @@ static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, siz
 	if (__atomic_load_n(&no_exchange, __ATOMIC_RELAXED))
 		return 1;
 	sd_layout_spare_path(dir, l->key, spare, sizeof spare);
-	int fd = open_spare(spare);
+	int fd = open_spare(l->s, spare);
 	if (fd < 0) {
 		if (errno == 0)
 			return 1;
-		*out = sd_err_from_errno(errno);
+		*out = errno == ETIMEDOUT ? SD_ERR_BUSY : sd_err_from_errno(errno);
 		return 0;
 	}
 	int f = 0, saved = 0;

@@ -477,6 +477,79 @@ static void test_reader_of_a_spare_never_takes_an_unsaved_version(void **state)
 	free(v2);
 }
 
+/* A second writer of the store (another process: sessionctl import, a
+ * second sessiond; here a second handle, whose stripe mutexes are its own)
+ * may lock KEY.json as soon as the first writer's exchange has put the new
+ * inode there, before the first writer's folder fsync: until then the
+ * exchange may not be on the disk, and the spare the second writer would
+ * write may still be KEY.json there (a power cut would tear it). It waits
+ * for the spare's flock, which the first writer holds until its unlock.
+ * Seen failing (found by the power-loss checker's review): without the
+ * spare's flock in open_spare, the second save wrote the spare at once and
+ * the check after 200 ms found it changed. */
+struct second_writer {
+	fixture *f;
+	sd_store *s2;
+	sd_err e;
+};
+
+static void *second_save(void *p)
+{
+	struct second_writer *w = p;
+	size_t len;
+	char *v3 = doc_bytes("TWOPROC0", 3, "{\"v\":3}", &len);
+	sd_lock *l;
+	char *buf;
+	size_t blen;
+	w->e = sd_store_lock(w->s2, "TWOPROC0", &l, &buf, &blen, NULL);
+	if (w->e == SD_OK) {
+		free(buf);
+		w->e = sd_store_replace(l, v3, len);
+		sd_store_unlock(l);
+	}
+	free(v3);
+	return NULL;
+}
+
+static void test_second_writer_waits_until_the_spare_is_released(void **state)
+{
+	fixture *f = *state;
+	sd_store *s2;
+	char msg[SD_MSG_MAX] = "";
+	assert_int_equal(sd_store_open(&f->o, &s2, msg), SD_OK);
+	size_t len, len2;
+	char *v1 = doc_bytes("TWOPROC0", 1, "{\"v\":1}", &len);
+	char *v2 = doc_bytes("TWOPROC0", 2, "{\"v\":2}", &len2);
+	assert_int_equal(sd_store_create(f->s, "TWOPROC0", v1, len), SD_OK);
+	char fan[4096], spare[4096];
+	fan_path(f, "TWOPROC0", fan, sizeof fan);
+	sd_layout_spare_path(fan, "TWOPROC0", spare, sizeof spare);
+	sd_lock *l;
+	char *buf;
+	size_t blen;
+	assert_int_equal(sd_store_lock(f->s, "TWOPROC0", &l, &buf, &blen, NULL), SD_OK);
+	free(buf);
+	assert_int_equal(sd_store_replace(l, v2, len2), SD_OK); /* v1's inode is now the spare */
+	struct second_writer w = {.f = f, .s2 = s2};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, second_save, &w), 0);
+	usleep(200000);
+	char *sp = sdt_read_file(spare, &blen);
+	assert_non_null(sp);
+	assert_int_equal(blen, len);
+	assert_memory_equal(sp, v1, len); /* not written while the first writer holds it */
+	free(sp);
+	sd_store_unlock(l);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(w.e, SD_OK);
+	assert_int_equal(sd_store_read(f->s, "TWOPROC0", &buf, &blen, NULL), SD_OK);
+	assert_non_null(strstr(buf, "\"version\": 3"));
+	free(buf);
+	sd_store_close(s2);
+	free(v1);
+	free(v2);
+}
+
 static void test_put_creates_then_replaces(void **state)
 {
 	fixture *f = *state;
@@ -1176,6 +1249,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_remove_under_the_lock_deletes_the_file, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_saves_trade_two_inodes_and_delete_takes_both, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_of_a_spare_never_takes_an_unsaved_version, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_second_writer_waits_until_the_spare_is_released, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_put_creates_then_replaces, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_writable_check_leaves_nothing_behind, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_held_by_another_process_times_out, setup_full, teardown),

@@ -522,7 +522,11 @@ class Checker:
     def _acks(self):
         self.acks = []          # (answered, key, version)
         self.sent = {}          # key -> [data sent]
+        self.deletes = {}       # key -> (sent, answered when acknowledged, else None)
         for q in self.r.requests:
+            if q["op"] == "delete":
+                self.deletes[q["key"]] = (q["sent"], q["answered"] if q["status"] == 200 else None)
+                continue
             if q.get("key"):
                 self.sent.setdefault(q["key"], []).append(q["data"])
             ok = (q["op"] == "create" and q["status"] == 201) or (q["op"] == "save" and q["status"] == 200)
@@ -558,6 +562,8 @@ class Checker:
         promise, but sessionctl fsck reports them). via: path (relative to
         top) -> the call that gave that name its inode, for the texts."""
         problems, versions, strays = [], {}, []
+        files, spares = set(), set()    # keys with a KEY.json (any content), with a spare
+        self.last_names = files, spares
         sess = os.path.join(top, self.data_rel, "sessions")
         if not os.path.isdir(sess):
             return problems, versions, strays
@@ -573,12 +579,14 @@ class Checker:
                 if sp:
                     # any content is fine (an older version, a save's torn
                     # bytes, nothing); only its session must be there
+                    spares.add(sp.group(1))
                     if sp.group(1)[:2] != fan or sp.group(1) + ".json" not in names:
                         strays.append(f"{fan}/{name}: a spare without its session")
                     continue
                 with open(os.path.join(fp, name), "rb") as fh:
                     raw = fh.read()
                 key = name[:-5] if name.endswith(".json") else None
+                files.add(key)
                 how = (via or {}).get(os.path.join(self.data_rel, "sessions", fan, name))
                 where = f"{fan}/{name}" + (f" (named by {how})" if how else "")
                 if not key or not KEY_RE.match(key) or key[:2] != fan:
@@ -630,18 +638,31 @@ class Checker:
             top = os.path.join(self.work, f"s{len(self.state_results)}")
             materialize(tree, top)
             probs, versions, strays = self.check_dir(top, self.rep.via)
-            res = {"dir": top, "problems": probs, "versions": versions, "strays": strays}
+            res = {"dir": top, "problems": probs, "versions": versions, "strays": strays,
+                   "files": self.last_names[0], "spares": self.last_names[1]}
             self.state_results[dg] = res
         return dg, res
 
     def lost(self, res, t):
-        """Acknowledged before time t and missing (or older) in the state."""
+        """Changes acknowledged before time t that the state does not show:
+        a version missing (or older), or a deleted session (or its spare)
+        still there. While a delete is in flight, no session is as good as
+        the acknowledged version."""
         out = []
         latest = {}
         for ans, key, v in self.acks:
             if ans >= t:
                 break
             latest[key] = max(latest.get(key, 0), v)
+        for key, (sent, acked) in self.deletes.items():
+            if acked is not None and acked < t:
+                latest.pop(key, None)
+                left = [w for w, there in (("the session file", key in res["files"]),
+                                           ("its spare", key in res["spares"])) if there]
+                if left:
+                    out.append(f"{key} deletion acknowledged, state has {' and '.join(left)}")
+            elif sent < t and key in latest and key not in res["files"]:
+                latest.pop(key)
         for key, v in latest.items():
             have = res["versions"].get(key)
             if have is None or have < v:

@@ -23,6 +23,9 @@ import tempfile
 
 KEY_RE = re.compile(r"^[A-Z0-9]{8}$")
 TMP_RE = re.compile(r"^\..*\.tmp$")
+# a session's spare (.KEY.spare): the inode a save writes and then exchanges
+# with KEY.json; after a crash it may hold anything (I1-I3 in store.c)
+SPARE_RE = re.compile(r"^\.([A-Z0-9]{8})\.spare$")
 LINE_RE = re.compile(r"^(\d+)\s+(\d+\.\d+)\s+(.*)$")
 RET_RE = re.compile(r"^\s*=\s*(-?\d+|0x[0-9a-f]+|\?)[^<]*(?:<(\d+\.\d+)>)?\s*$")
 AT_FDCWD = "AT_FDCWD"
@@ -308,6 +311,11 @@ class Recording:
                     continue
                 self._entry(start, end, [(loc[0], loc[1], None)], "unlink " + path)
             elif name in ("link", "linkat", "rename", "renameat", "renameat2"):
+                flags = set(a[4].split("|")) if name == "renameat2" and len(a) > 4 else set()
+                flags.discard("0")
+                if flags - {"RENAME_NOREPLACE", "RENAME_EXCHANGE"} or \
+                        flags >= {"RENAME_NOREPLACE", "RENAME_EXCHANGE"}:
+                    raise Unmodelled(f"renameat2 with flags {'|'.join(sorted(flags))}")
                 if name in ("linkat", "renameat", "renameat2"):
                     src, dst = self._path(a[0], a[1]), self._path(a[2], a[3])
                 else:
@@ -320,6 +328,11 @@ class Recording:
                 ino = self.live[s[0]][s[1]]
                 if name.startswith("link"):
                     self._entry(start, end, [(t[0], t[1], ino)], f"link {src} -> {dst}")
+                elif "RENAME_EXCHANGE" in flags:
+                    # one atomic change of two entries: each name gets the
+                    # other's inode (both exist, or the call failed)
+                    self._entry(start, end, [(s[0], s[1], self.live[t[0]][t[1]]), (t[0], t[1], ino)],
+                                f"exchange {src} <-> {dst}")
                 else:
                     self._entry(start, end, [(s[0], s[1], None), (t[0], t[1], ino)],
                                 f"rename {src} -> {dst}")
@@ -361,10 +374,12 @@ class Replayer:
         r = self.r
         ent = {d: dict(e) for d, e in r.base_entries.items()}
         data = {i: bytearray(b) for i, b in r.base_data.items()}
+        origin = {}     # (dir, name) -> the call that gave the name its inode
         for op, var in applied:
             if op.kind == "entry":
                 for d, name, ino in op.changes:
                     ent.setdefault(d, {})
+                    origin[(d, name)] = op.what.split(" ", 1)[0]
                     if ino is None:
                         ent[d].pop(name, None)
                     else:
@@ -390,10 +405,12 @@ class Replayer:
                     b.extend(bytes(op.size - len(b)))
         # walk from the base folder: what a mount after the crash would show
         tree = {}
+        self.via = {}   # path -> how its name got its inode ("base" before the run)
 
         def walk(d, prefix):
             for name, ino in ent.get(d, {}).items():
                 p = prefix + name
+                self.via[p] = origin.get((d, name), "base")
                 if r.kind[ino] == "d":
                     tree[p] = None
                     walk(ino, p + "/")
@@ -409,6 +426,8 @@ def tree_digest(tree, relevant_only):
         if relevant_only and is_temp(os.path.basename(p)):
             continue
         h.update(p.encode() + b"\0")
+        if relevant_only and SPARE_RE.match(os.path.basename(p)):
+            continue      # no check reads a spare: only whether it is there counts
         h.update(b"D" if tree[p] is None else b"F" + hashlib.sha256(tree[p]).digest())
     return h.hexdigest()
 
@@ -503,7 +522,11 @@ class Checker:
     def _acks(self):
         self.acks = []          # (answered, key, version)
         self.sent = {}          # key -> [data sent]
+        self.deletes = {}       # key -> (sent, answered when acknowledged, else None)
         for q in self.r.requests:
+            if q["op"] == "delete":
+                self.deletes[q["key"]] = (q["sent"], q["answered"] if q["status"] == 200 else None)
+                continue
             if q.get("key"):
                 self.sent.setdefault(q["key"], []).append(q["data"])
             ok = (q["op"] == "create" and q["status"] == 201) or (q["op"] == "save" and q["status"] == 200)
@@ -515,37 +538,57 @@ class Checker:
         self.written = {}
         for rel, b in self.r.snapshot_files.items():
             self.written.setdefault(os.path.basename(rel), set()).add(b)
-        content = {}
+        content = {i: bytearray(b) for i, b in self.r.base_data.items()}
         for op in self.ops:
             if op.kind == "write":
                 b = content.setdefault(op.ino, bytearray())
                 if len(b) < op.off:
                     b.extend(bytes(op.off - len(b)))
                 b[op.off:op.off + len(op.data)] = op.data
+            elif op.kind == "trunc":
+                b = content.setdefault(op.ino, bytearray())
+                del b[op.size:]
+                b.extend(bytes(op.size - len(b)))
             elif op.kind == "entry":
                 for d, name, ino in op.changes:
                     if ino is not None and not is_temp(name) and self.r.kind[ino] == "f":
                         self.written.setdefault(name, set()).add(bytes(content.get(ino, b"")))
 
     # -- the three checks on one state folder
-    def check_dir(self, top):
-        """(problems, versions) for the state at folder top. problems: list of
-        (kind, text) for checks 1 and 3; versions: key -> stored version."""
-        problems, versions = [], {}
+    def check_dir(self, top, via=None):
+        """(problems, versions, strays) for the state at folder top. problems:
+        list of (kind, text) for checks 1 and 3; versions: key -> stored
+        version; strays: spares whose session is missing (not a broken
+        promise, but sessionctl fsck reports them). via: path (relative to
+        top) -> the call that gave that name its inode, for the texts."""
+        problems, versions, strays = [], {}, []
+        files, spares = set(), set()    # keys with a KEY.json (any content), with a spare
+        self.last_names = files, spares
         sess = os.path.join(top, self.data_rel, "sessions")
         if not os.path.isdir(sess):
-            return problems, versions
+            return problems, versions, strays
         for fan in sorted(os.listdir(sess)):
             fp = os.path.join(sess, fan)
             if not os.path.isdir(fp):
                 continue
-            for name in sorted(os.listdir(fp)):
+            names = sorted(os.listdir(fp))
+            for name in names:
                 if is_temp(name):
+                    continue
+                sp = SPARE_RE.match(name)
+                if sp:
+                    # any content is fine (an older version, a save's torn
+                    # bytes, nothing); only its session must be there
+                    spares.add(sp.group(1))
+                    if sp.group(1)[:2] != fan or sp.group(1) + ".json" not in names:
+                        strays.append(f"{fan}/{name}: a spare without its session")
                     continue
                 with open(os.path.join(fp, name), "rb") as fh:
                     raw = fh.read()
                 key = name[:-5] if name.endswith(".json") else None
-                where = f"{fan}/{name}"
+                files.add(key)
+                how = (via or {}).get(os.path.join(self.data_rel, "sessions", fan, name))
+                where = f"{fan}/{name}" + (f" (named by {how})" if how else "")
                 if not key or not KEY_RE.match(key) or key[:2] != fan:
                     problems.append(("invalid", f"{where}: not a session file name"))
                     continue
@@ -566,7 +609,7 @@ class Checker:
                     problems.append(("garbage", f"{where}: data no client sent"))
                     continue
                 versions[key] = doc["version"]
-        return problems, versions
+        return problems, versions, strays
 
     @staticmethod
     def _invalid(doc, key):
@@ -594,19 +637,32 @@ class Checker:
         if res is None:
             top = os.path.join(self.work, f"s{len(self.state_results)}")
             materialize(tree, top)
-            probs, versions = self.check_dir(top)
-            res = {"dir": top, "problems": probs, "versions": versions}
+            probs, versions, strays = self.check_dir(top, self.rep.via)
+            res = {"dir": top, "problems": probs, "versions": versions, "strays": strays,
+                   "files": self.last_names[0], "spares": self.last_names[1]}
             self.state_results[dg] = res
         return dg, res
 
     def lost(self, res, t):
-        """Acknowledged before time t and missing (or older) in the state."""
+        """Changes acknowledged before time t that the state does not show:
+        a version missing (or older), or a deleted session (or its spare)
+        still there. While a delete is in flight, no session is as good as
+        the acknowledged version."""
         out = []
         latest = {}
         for ans, key, v in self.acks:
             if ans >= t:
                 break
             latest[key] = max(latest.get(key, 0), v)
+        for key, (sent, acked) in self.deletes.items():
+            if acked is not None and acked < t:
+                latest.pop(key, None)
+                left = [w for w, there in (("the session file", key in res["files"]),
+                                           ("its spare", key in res["spares"])) if there]
+                if left:
+                    out.append(f"{key} deletion acknowledged, state has {' and '.join(left)}")
+            elif sent < t and key in latest and key not in res["files"]:
+                latest.pop(key)
         for key, v in latest.items():
             have = res["versions"].get(key)
             if have is None or have < v:
@@ -725,7 +781,10 @@ class Checker:
             report[model] = {"crash_points": n + 1, "states": states,
                              "exhaustive_points": exhaustive_points,
                              "violating_states": len(viol), "violations": viol[:20],
-                             "kinds": sorted(set(p.split(":")[0] for v in viol for p in v["problems"]))}
+                             "kinds": sorted(set(p.split(":")[0] for v in viol for p in v["problems"])),
+                             # how the damaged files got their names (exchange, rename, link, ...)
+                             "named_by": sorted(set(x for v in viol for p in v["problems"]
+                                                    for x in re.findall(r"\(named by (\w+)\)", p)))}
         report["distinct_states_written"] = len(self.state_results)
         return report
 
@@ -741,11 +800,11 @@ class Checker:
         """Run sessionctl fsck on up to n written states (every state with a
         damaged file first, then a fixed-seed sample); compare with check 1."""
         res = list(self.state_results.values())
-        bad = [x for x in res if x["problems"]]
-        good = [x for x in res if not x["problems"]]
+        bad = [x for x in res if x["problems"] or x["strays"]]
+        good = [x for x in res if not (x["problems"] or x["strays"])]
         self.rnd.shuffle(good)
         sample = (bad[: n // 2] + good)[:n]
-        agree = disagree = damaged = 0
+        agree = disagree = damaged = orphans = 0
         notes = []
         for x in sample:
             data = os.path.join(x["dir"], self.data_rel)
@@ -753,14 +812,19 @@ class Checker:
                 continue          # no store at all: fsck says so; nothing to compare
             p = subprocess.run([sessionctl, "--data-dir", data, "fsck"], capture_output=True, text=True)
             fsck_clean = p.returncode == 0
-            mine_clean = not any(k in ("torn", "invalid") for k, _ in x["problems"])
-            damaged += not mine_clean
+            # fsck finds torn or invalid session files, and spares whose
+            # session is missing (strays); a spare's content is never its
+            # business (the next save overwrites it)
+            mine_damaged = any(k in ("torn", "invalid") for k, _ in x["problems"])
+            mine_clean = not mine_damaged and not x["strays"]
+            damaged += mine_damaged
+            orphans += bool(x["strays"])
             if fsck_clean == mine_clean:
                 agree += 1
             else:
                 disagree += 1
-                notes.append(f"{x['dir']}: fsck exit {p.returncode}, checker {x['problems'][:2]}")
-        return {"sampled": agree + disagree, "damaged": damaged, "agree": agree,
+                notes.append(f"{x['dir']}: fsck exit {p.returncode}, checker {(x['problems'] + x['strays'])[:2]}")
+        return {"sampled": agree + disagree, "damaged": damaged, "orphan_spares": orphans, "agree": agree,
                 "disagree": disagree, "notes": notes[:5]}
 
     def cleanup(self):
@@ -806,13 +870,15 @@ def main():
         for m in models:
             x = rep[m]
             print(f"check: {m}: {x['crash_points']} crash points ({x['exhaustive_points']} exhaustive), "
-                  f"{x['states']} states, {x['violating_states']} violating {x['kinds']}")
+                  f"{x['states']} states, {x['violating_states']} violating {x['kinds']}"
+                  + (f", damaged files named by {x['named_by']}" if x["named_by"] else ""))
             for v in x["violations"][:3]:
                 print(f"    after #{v['crash_point']} ({v['after']}): {'; '.join(v['problems'][:3])}")
             bad += x["violating_states"]
         if a.fsck:
             f = rep["fsck"]
-            print(f"check: fsck on {f['sampled']} states ({f['damaged']} with a torn or invalid file): "
+            print(f"check: fsck on {f['sampled']} states ({f['damaged']} with a torn or invalid file, "
+                  f"{f['orphan_spares']} with a spare without its session): "
                   f"agrees on {f['agree']}, disagrees on {f['disagree']}")
             for nline in f["notes"]:
                 print("    " + nline)

@@ -5,9 +5,10 @@
   client.py seed URL KEYS.json N        create N sessions (the "existing store")
   client.py workload URL LOG.jsonl [--keys KEYS.json] [--scale N]
 
-The workload logs one JSON line per request: what was sent (op, key, data,
-conditional version), when it was sent and answered (time.time(), the same
-clock as strace -ttt), the status and the version the server acknowledged.
+The workload logs one JSON line per request: what was sent (op: create, save
+or delete; key, data, conditional version), when it was sent and answered
+(time.time(), the same clock as strace -ttt), the status and the version the
+server acknowledged.
 Every request is bounded by a timeout; the request count is fixed."""
 import base64
 import http.client
@@ -99,6 +100,14 @@ class Client:
                       "current_version": ans.get("version") if st != 200 else None})
         return st, ans.get("version")
 
+    def delete(self, key):
+        hdr = {"Authorization": "Bearer " + self.tokens[key]} if key in self.tokens else {}
+        sent = time.time()
+        st, ans = self._post("/api/delete", {"key": key}, hdr)
+        done = time.time()
+        self._record({"op": "delete", "key": key, "sent": sent, "answered": done, "status": st})
+        return st
+
 
 def parallel(fns):
     ts = [threading.Thread(target=f) for f in fns]
@@ -136,6 +145,11 @@ def workload(url, logpath, keysfile, scale):
         st2, _ = c.save(keys[0], version=v)
         if st2 != 409:
             sys.exit(f"workload: stale conditional save answered {st2}, want 409")
+        # deletes of saved sessions (each has a spare): one alone, then two at once
+        st = c.delete(keys[0])
+        if st != 200:
+            sys.exit(f"workload: delete answered {st}, want 200")
+        parallel([lambda k=k: c.delete(k) for k in keys[1:3]])
 
 
 def seed(url, out, n):

@@ -22,28 +22,11 @@
 #include "sd_store.h"
 #include "sd_test_util.h"
 
-/* {"data":[{},{},...]} of about n bytes. */
-static char *worst(size_t n, size_t *len)
-{
-	char *s = malloc(n + 16);
-	assert_non_null(s);
-	size_t k = (size_t)sprintf(s, "{\"data\":[");
-	while (k < n) {
-		memcpy(s + k, "{},", 3);
-		k += 3;
-	}
-	s[k - 1] = ']';
-	s[k++] = '}';
-	s[k] = '\0';
-	*len = k;
-	return s;
-}
-
 static void test_parse_over_the_request_budget_fails_and_frees_everything(void **state)
 {
 	(void)state;
 	size_t len;
-	char *s = worst(20000, &len);
+	char *s = sdt_worst_json(20000, &len);
 	size_t base = sd_mem_in_use();
 	json_t *v;
 	char msg[SD_MSG_MAX];
@@ -75,12 +58,12 @@ static void test_request_finding_the_pool_taken_is_busy(void **state)
 {
 	(void)state;
 	size_t len;
-	char *s = worst(100000, &len);
+	char *s = sdt_worst_json(100000, &len);
 	json_t *held, *v;
 	char msg[SD_MSG_MAX];
 	/* Another "request" holds most of the 4 MiB pool... */
 	sd_mem_begin(64 * 1024 * 1024);
-	char *small = worst(40000, &len);
+	char *small = sdt_worst_json(40000, &len);
 	assert_int_equal(sd_doc_parse_object(small, len, &held, msg), SD_OK);
 	sd_mem_end();
 	/* ...so this one, within its own budget, finds the pool taken. */
@@ -119,7 +102,7 @@ static void test_instantiate_finding_the_pool_taken_says_so(void **state)
 	assert_non_null(b.data);
 	/* ...while another "request" holds most of the 4 MiB pool. */
 	size_t len;
-	char *small = worst(40000, &len);
+	char *small = sdt_worst_json(40000, &len);
 	json_t *held;
 	char msg[SD_MSG_MAX];
 	sd_mem_begin(64 * 1024 * 1024);

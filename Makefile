@@ -3,6 +3,7 @@
 #   make run        install what is missing, build, serve on 127.0.0.1:$(PORT)
 #                   (LIMITS=off: no rate or miss limits, for load tests;
 #                   CORS_ORIGIN=LIST: allowed origins, sessiond and nginx)
+#   make current    make all, but not for a new version alone (after a commit)
 #   make cluster    NODES sessiond nodes behind a routing nginx on 127.0.0.1:$(PORT),
 #                   data in ./var/cluster/ (docs/cluster.md)
 #   make test       install what is missing, run every test, then again under ASan+UBSan
@@ -66,7 +67,9 @@ CTL_O     := $(CTL:%=$(O)/obj/sessionctl/ctl_%.o)
 LG_O      := $(LOADGEN:%=$(O)/obj/loadgen/lg_%.o)
 LG_RUN_O  := $(LOADGEN_RUN:%=$(O)/obj/loadgen/%.o)
 # The version (include/sd_version.h): regenerated on every make, but the
-# file is only rewritten when it changes; only the programs link it.
+# file is only rewritten when it changes; only the programs link it. So a
+# commit alone relinks the three programs on the next make all; `make
+# current` (what make cluster and scripts/loadtest use) does not: see there.
 VERSION_C := $(O)/gen/version.c
 VERSION_O := $(O)/obj/gen/version.o
 LIBCORE   := $(O)/libcore.a
@@ -88,8 +91,16 @@ REPLAY_BIN := $(FUZZ_NAMES:%=$(O)/tests/replay_%)
 # Tests and harnesses see every program's private headers.
 TEST_INC := -Isrc/sessiond -Isrc/sessionctl -Isrc/loadgen
 
-.PHONY: all deps run cluster test check bench valgrind crashcheck fuzz fuzz-build clean install FORCE
+.PHONY: all current deps run cluster test check bench valgrind crashcheck fuzz fuzz-build clean install FORCE
 all: $(SESSIOND) $(O)/sessionctl $(O)/loadgen
+
+# make all only when something besides the version string is missing or out
+# of date: asked with make -q and the version file taken as it is. A commit
+# alone then relinks nothing, so a suite or a cluster running from this
+# tree keeps its binaries; when a source did change, make all builds it and
+# the version with it.
+current:
+	@$(MAKE) --no-print-directory -q VERSION_AS_IS=1 all || $(MAKE) --no-print-directory all
 
 $(O)/obj/core/%.o: src/core/%.c | $(O)/obj/core
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -101,7 +112,13 @@ $(O)/obj/sessionctl/%.o: src/sessionctl/%.c | $(O)/obj/sessionctl
 $(O)/obj/loadgen/%.o: src/loadgen/%.c | $(O)/obj/loadgen
 	$(CC) $(CFLAGS) $(CURL_CFLAGS) -Isrc/loadgen -c -o $@ $<
 
+# VERSION_AS_IS=1: the version file as it is (made only when missing);
+# only make current's question to make -q sets it.
+ifeq ($(VERSION_AS_IS),1)
+$(VERSION_C):
+else
 $(VERSION_C): FORCE
+endif
 	@mkdir -p $(dir $@)
 	@scripts/version.sh $@ '$(VERSION)'
 $(VERSION_O): $(VERSION_C)
@@ -153,7 +170,7 @@ run: deps
 	@exec scripts/run.sh --port $(PORT) --data-dir $(DATA_DIR) --limits '$(LIMITS)' --cors-origin '$(CORS_ORIGIN)'
 
 cluster: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory current
 	@exec scripts/cluster.sh --nodes $(NODES) --port $(PORT) --dir $(CURDIR)/var/cluster --limits '$(LIMITS)'
 
 # The whole suite: normal build, then ASan+UBSan build; one summary line.

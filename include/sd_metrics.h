@@ -37,6 +37,7 @@ typedef enum {
 	SD_M_SAVES_WITHOUT_URL_KEY, /* saves whose key came only in the body */
 	SD_M_MISDIRECTED,         /* 421: keys of buckets another node owns */
 	SD_M_FROZEN_REJECTIONS,   /* writes refused: bucket frozen for a move */
+	SD_M_POOL_REFUSALS,       /* 503: the memory pool all requests share was taken */
 	SD_M__COUNT
 } sd_counter;
 

@@ -165,6 +165,8 @@ static const struct {
 	{SD_M_MISDIRECTED, "sessiond_misdirected_total", "Requests for keys whose bucket another node owns (421)."},
 	{SD_M_FROZEN_REJECTIONS, "sessiond_frozen_rejections_total",
 	 "Writes refused because the key's bucket is frozen for a move (503)."},
+	{SD_M_POOL_REFUSALS, "sessiond_memory_pool_refusals_total",
+	 "Requests refused because the JSON memory all requests share was taken by other large requests (503)."},
 };
 
 char *sd_metrics_render(size_t *len)

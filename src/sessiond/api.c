@@ -75,7 +75,8 @@ sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, const sd_key_draw 
 	char now[SD_TIME_LEN];
 	sd_time_format(now_ms, now);
 	sd_err e = SD_ERR_BUSY;
-	for (int i = 0; i < SD_API_KEY_TRIES; i++) {
+	int i;
+	for (i = 0; i < SD_API_KEY_TRIES; i++) {
 		char key[SD_KEY_LEN + 1];
 		sd_key_draw_new(key, draw);
 		json_t *doc = sd_doc_new(key, meta, data, now);
@@ -85,7 +86,14 @@ sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, const sd_key_draw 
 		}
 		size_t len;
 		char *bytes = doc ? sd_doc_dump(doc, &len) : NULL;
-		e = bytes ? sd_store_create(s, key, bytes, len) : sd_mem_error(SD_ERR_INTERNAL);
+		if (!bytes) { /* out of memory (the request's budget, the pool): no key was tried */
+			json_decref(doc);
+			e = sd_mem_error(SD_ERR_INTERNAL);
+			if (sd_mem_exceeded())
+				snprintf(r->msg, sizeof r->msg, "%s", sd_mem_message());
+			break;
+		}
+		e = sd_store_create(s, key, bytes, len);
 		free(bytes);
 		if (e == SD_OK) {
 			memcpy(r->key, key, sizeof key);
@@ -111,7 +119,7 @@ sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, const sd_key_draw 
 		sd_log_warn("key collision: %s already exists, drawing again", key);
 		e = SD_ERR_BUSY;
 	}
-	if (e == SD_ERR_BUSY)
+	if (i == SD_API_KEY_TRIES) /* every key drawn was taken, or in a frozen bucket */
 		snprintf(r->msg, sizeof r->msg, "Every key drawn (%d) was taken; retry.", SD_API_KEY_TRIES);
 	json_decref(src);
 	return e;

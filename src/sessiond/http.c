@@ -109,6 +109,10 @@ static void set_error(sd_response *resp, sd_err e, const char *msg, const json_t
 	}
 	if (e == SD_ERR_BUSY || e == SD_ERR_FROZEN)
 		sd_response_header(resp, "Retry-After: 1");
+	/* busy's causes apart for operators: lock timeouts and frozen buckets
+	 * have their counters, the memory pool this one (sd_mem says which) */
+	if (e == SD_ERR_BUSY && sd_mem_exceeded() == SD_MEM_OVER_POOL)
+		sd_metrics_add(SD_M_POOL_REFUSALS, 1);
 	if (e == SD_ERR_MISDIRECTED || e == SD_ERR_FROZEN)
 		sd_metrics_add(e == SD_ERR_MISDIRECTED ? SD_M_MISDIRECTED : SD_M_FROZEN_REJECTIONS, 1);
 	if (e == SD_ERR_UNAUTHORIZED)

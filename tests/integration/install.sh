@@ -3,7 +3,8 @@
 # systemd units (ExecStart following PREFIX) and the nginx files; the
 # installed programs run and print the build's version; the default PREFIX
 # is /usr/local; a second make with the version unchanged compiles nothing
-# (seen failing with version.sh rewriting its file every time). No server
+# (seen failing with version.sh rewriting its file every time), and make
+# current and scripts/loadtest relink nothing for a new version alone. No server
 # is started. Under the sanitizer variant
 # (SD_BUILD=.../san) it installs that build.
 # shellcheck source=tests/integration/lib.sh
@@ -52,6 +53,27 @@ ok "the installed nginx-cors-map prints the origin map" \
 # changes: with the version the same, make compiles and links nothing.
 compiles_nothing() { ! make -C "$IT_ROOT" --no-print-directory "${san[@]}" all 2>&1 | grep -q -- ' -o '; }
 ok "make again with the version unchanged compiles and links nothing" compiles_nothing
+
+# make current (what make cluster and scripts/loadtest run) builds nothing
+# for a new version alone: a commit must not relink the programs under a
+# suite or a cluster running from this tree. Another VERSION stands in for
+# the commit. Seen failing before make current: scripts/loadtest ran make
+# all, which relinked the three programs (new mtimes, --version 0.0.0-other).
+# stays_built BUILD-DIR SESSIOND CMD...: CMD exits 0 and the three programs
+# keep their files and version.
+stays_built() {
+  local b=$1 sd=$2 before after; shift 2
+  before=$(stat -c '%y %n' "$sd" "$b/sessionctl" "$b/loadgen" && "$b/loadgen" --version) || return 1
+  "$@" >"$IT_TMP/current.out" 2>&1 || { cat "$IT_TMP/current.out"; return 1; }
+  after=$(stat -c '%y %n' "$sd" "$b/sessionctl" "$b/loadgen" && "$b/loadgen" --version)
+  [ "$before" = "$after" ] || { printf 'before:\n%s\nafter:\n%s\n' "$before" "$after"; return 1; }
+}
+ok "make current with another version relinks nothing" \
+  stays_built "$(dirname "$SESSIONCTL")" "$SESSIOND" make -C "$IT_ROOT" "${san[@]}" current VERSION=0.0.0-other
+# scripts/loadtest builds the normal variant: bring it up to date first
+ok "make current builds what is missing or out of date" make -s -C "$IT_ROOT" current
+ok "scripts/loadtest with another version relinks nothing" \
+  stays_built "$IT_ROOT/build" "$IT_ROOT/cgi-bin/sessiond" env MAKEFLAGS=VERSION=0.0.0-other "$IT_ROOT/scripts/loadtest" --version
 
 # Without PREFIX: /usr/local, and the unit follows.
 D2=$IT_TMP/dest2

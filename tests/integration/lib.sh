@@ -8,6 +8,7 @@
 #   ok NAME CONDITION-COMMAND...     one check
 #   eq NAME ACTUAL EXPECTED          one check
 #   it_done                          prints the tally; exit status
+#   hot_run NAME                     loadgen on one hot key in the background; sets HOT, HOT_PID
 # Named predicates for ok, below it_done (instead of bash -c strings): the
 # last answer (answered, answered_empty, answered_header, status_in,
 # body_json, body_lacks, has_header, header_has, no_header), text (contains,
@@ -89,6 +90,24 @@ it_done() {
   it_teardown
   echo "$IT_PASS passed, $IT_FAIL failed"
   [ "$IT_FAIL" -eq 0 ]
+}
+
+# hot_run NAME: start the load generator in the background on one hot key
+# (contention, 4 users, 8 s; report in $IT_TMP/NAME.json, output in
+# $IT_TMP/NAME.out) and wait up to 10 s for that key's session to be on
+# disk (setup is then over). Sets HOT_PID and HOT (the key; "" if none).
+hot_run() {
+  touch "$IT_TMP/$1.mark"
+  timeout 60 "$LOADGEN" --url "$BASE" --quiet --json "$IT_TMP/$1.json" \
+    --scenario contention --users 4 --keys 1 --duration 8s --backoff 10ms > "$IT_TMP/$1.out" 2>&1 &
+  HOT_PID=$! HOT=""
+  local f
+  for _ in $(seq 1 100); do
+    f=$(find "$DATA/sessions" -name '*.json' -newer "$IT_TMP/$1.mark" | head -n1)
+    [ -n "$f" ] && { HOT=$(basename "$f" .json); return 0; }
+    sleep 0.1
+  done
+  return 1
 }
 
 # ---- predicates for ok: each a named check of the last req, a file or

@@ -221,4 +221,24 @@ static inline int sdt_count_suffix(const char *dir, const char *suffix)
 	return n;
 }
 
+/* {"data":[{},{},...]} of about n bytes (malloc'd; length in *len): the
+ * body that needs the most memory parsed per byte of text (sd_mem). */
+static inline char *sdt_worst_json(size_t n, size_t *len)
+{
+	char *s = malloc(n + 16);
+	*len = 0;
+	if (!s)
+		return NULL;
+	size_t k = (size_t)sprintf(s, "{\"data\":[");
+	while (k < n) {
+		memcpy(s + k, "{},", 3);
+		k += 3;
+	}
+	s[k - 1] = ']';
+	s[k++] = '}';
+	s[k] = '\0';
+	*len = k;
+	return s;
+}
+
 #endif

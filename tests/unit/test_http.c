@@ -21,6 +21,7 @@
 #include "sd_config.h"
 #include "sd_http.h"
 #include "sd_log.h"
+#include "sd_mem.h"
 #include "sd_metrics.h"
 #include "sd_store.h"
 #include "sd_time.h"
@@ -754,6 +755,52 @@ static void test_full_disk_failed_write_and_held_lock_answer_507_500_503(void **
 	sd_response_free(&r);
 }
 
+/* The shared memory pool (main installs 4 MiB) taken by another request:
+ * 503 busy with Retry-After and the pool's message, counted apart from lock
+ * timeouts in sessiond_memory_pool_refusals_total, nothing written. */
+static void test_a_request_finding_the_memory_pool_taken_answers_503_counted(void **state)
+{
+	fixture *f = *state;
+	/* Another "request" holds 4 MB of parsed JSON ([{},{},...]). */
+	size_t len;
+	char *big = sdt_worst_json(50000, &len);
+	assert_non_null(big);
+	sd_mem_begin(64 * 1024 * 1024);
+	json_t *held = json_loadb(big, len, 0, NULL);
+	sd_mem_end();
+	assert_non_null(held);
+	/* A body of 4.5 KB of {}: about 0.6 MB parsed, over the 64 KiB every
+	 * request may hold anyway and over what the pool has left. (Not one long
+	 * string: jansson 2.14 mishandles a refused allocation while it grows a
+	 * token's buffer, and reads and writes past it; akheron/jansson#362.) */
+	char *body = sdt_worst_json(4500, &len);
+	assert_non_null(body);
+	uint64_t pool0 = sd_metrics_get(SD_M_POOL_REFUSALS), locks0 = sd_metrics_get(SD_M_LOCK_TIMEOUTS);
+	sd_request q = POST("/api/instantiate", body);
+	char *before = sdt_snapshot(f->dir);
+	sd_response r;
+	sd_http_handle(&f->app, &q, &r);
+	json_t *b = check_error(&r, 503, "busy");
+	assert_non_null(strstr(json_string_value(json_object_get(b, "message")), "other large requests"));
+	json_decref(b);
+	assert_hdr(&r, "Retry-After", "1");
+	sd_response_free(&r);
+	char *after = sdt_snapshot(f->dir);
+	assert_string_equal(before, after);
+	assert_int_equal(sd_metrics_get(SD_M_POOL_REFUSALS), pool0 + 1);
+	assert_int_equal(sd_metrics_get(SD_M_LOCK_TIMEOUTS), locks0);
+	/* Once the other request is over, the same body is stored. */
+	json_decref(held);
+	sd_http_handle(&f->app, &q, &r);
+	assert_int_equal(r.status, 201);
+	sd_response_free(&r);
+	assert_int_equal(sd_metrics_get(SD_M_POOL_REFUSALS), pool0 + 1);
+	free(before);
+	free(after);
+	free(body);
+	free(big);
+}
+
 /* ---- methods, paths, health, metrics --------------------------------------- */
 
 /* After the commit point (durability full): the folder fsync after an
@@ -1346,6 +1393,7 @@ int main(void)
 {
 	if (sodium_init() < 0)
 		return 1;
+	sd_mem_install(4u * 1024 * 1024); /* as sessiond does, with a small pool */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_instantiate_answers_201_with_the_document_and_its_headers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_instantiate_takes_empty_json_and_text_plain_bodies, setup, teardown),
@@ -1362,6 +1410,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_condition_words, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_save_requests_answer_json_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_disk_failed_write_and_held_lock_answer_507_500_503, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_request_finding_the_memory_pool_taken_answers_503_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_after_the_commit_answers_500_saying_it_may_be_in_place, setup_durable, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_method_answers_405_with_allow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_paths_answer_404, setup, teardown),

@@ -3,6 +3,9 @@
  * - a body over the request's budget is SD_ERR_TOO_LARGE with the "too
  *   complex" message, the same body under a larger budget parses;
  * - over the shared pool it is SD_ERR_BUSY;
+ * - an instantiate whose new document does not fit in the pool is answered
+ *   with the pool's message, not as if every key drawn had been taken, and
+ *   writes nothing;
  * - everything a request allocated is given back (the process total
  *   returns to where it was), and outside a request nothing is refused. */
 #include <setjmp.h>
@@ -13,31 +16,17 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "sd_api.h"
 #include "sd_doc.h"
 #include "sd_mem.h"
-
-/* {"data":[{},{},...]} of about n bytes. */
-static char *worst(size_t n, size_t *len)
-{
-	char *s = malloc(n + 16);
-	assert_non_null(s);
-	size_t k = (size_t)sprintf(s, "{\"data\":[");
-	while (k < n) {
-		memcpy(s + k, "{},", 3);
-		k += 3;
-	}
-	s[k - 1] = ']';
-	s[k++] = '}';
-	s[k] = '\0';
-	*len = k;
-	return s;
-}
+#include "sd_store.h"
+#include "sd_test_util.h"
 
 static void test_parse_over_the_request_budget_fails_and_frees_everything(void **state)
 {
 	(void)state;
 	size_t len;
-	char *s = worst(20000, &len);
+	char *s = sdt_worst_json(20000, &len);
 	size_t base = sd_mem_in_use();
 	json_t *v;
 	char msg[SD_MSG_MAX];
@@ -69,12 +58,12 @@ static void test_request_finding_the_pool_taken_is_busy(void **state)
 {
 	(void)state;
 	size_t len;
-	char *s = worst(100000, &len);
+	char *s = sdt_worst_json(100000, &len);
 	json_t *held, *v;
 	char msg[SD_MSG_MAX];
 	/* Another "request" holds most of the 4 MiB pool... */
 	sd_mem_begin(64 * 1024 * 1024);
-	char *small = worst(40000, &len);
+	char *small = sdt_worst_json(40000, &len);
 	assert_int_equal(sd_doc_parse_object(small, len, &held, msg), SD_OK);
 	sd_mem_end();
 	/* ...so this one, within its own budget, finds the pool taken. */
@@ -92,6 +81,59 @@ static void test_request_finding_the_pool_taken_is_busy(void **state)
 	free(s);
 }
 
+/* The new document is made and written inside the request: when the pool
+ * refuses it, the answer is the pool's (503 busy, "other large requests"),
+ * not "every key drawn was taken" (which instantiate said before). */
+static void test_instantiate_finding_the_pool_taken_says_so(void **state)
+{
+	(void)state;
+	char *dir = sdt_mkdtemp("mem");
+	assert_non_null(dir);
+	sd_store_opts o = {.data_dir = dir, .durability = SD_DURABLE_NONE, .lock_timeout_ms = 1000};
+	sd_store *s;
+	assert_int_equal(sd_store_open(&o, &s, NULL), SD_OK);
+	/* Data of 1 MB, made outside any request... */
+	char *big = malloc(1000001);
+	assert_non_null(big);
+	memset(big, 'x', 1000000);
+	big[1000000] = '\0';
+	sd_inst_body b = {0};
+	b.data = json_pack("{s:s}", "s", big);
+	assert_non_null(b.data);
+	/* ...while another "request" holds most of the 4 MiB pool. */
+	size_t len;
+	char *small = sdt_worst_json(40000, &len);
+	json_t *held;
+	char msg[SD_MSG_MAX];
+	sd_mem_begin(64 * 1024 * 1024);
+	assert_int_equal(sd_doc_parse_object(small, len, &held, msg), SD_OK);
+	sd_mem_end();
+	sd_key_draw draw = {0};
+	sd_api_result r;
+	char *snap = sdt_snapshot(dir);
+	sd_mem_begin(64 * 1024 * 1024);
+	sd_err e = sd_api_instantiate(s, &b, &draw, &r);
+	assert_int_equal(sd_mem_exceeded(), SD_MEM_OVER_POOL);
+	sd_mem_end();
+	/* What http.c answers: the outcome through sd_mem_error, r.msg or the
+	 * pool's message when r.msg is empty. */
+	assert_int_equal(sd_mem_error(e), SD_ERR_BUSY);
+	if (r.msg[0] && !strstr(r.msg, "other large requests"))
+		fail_msg("instantiate refused by the pool says: %s", r.msg);
+	sd_api_result_free(&r);
+	char *snap2 = sdt_snapshot(dir); /* nothing written, no temporary file left */
+	assert_string_equal(snap, snap2);
+	free(snap);
+	free(snap2);
+	json_decref(held);
+	json_decref(b.data);
+	free(small);
+	free(big);
+	sd_store_close(s);
+	assert_int_equal(sdt_rm_rf(dir), 0);
+	free(dir);
+}
+
 static void test_budget_and_pool_scale_with_max_body(void **state)
 {
 	(void)state;
@@ -107,6 +149,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_over_the_request_budget_fails_and_frees_everything),
 		cmocka_unit_test(test_request_finding_the_pool_taken_is_busy),
+		cmocka_unit_test(test_instantiate_finding_the_pool_taken_says_so),
 		cmocka_unit_test(test_budget_and_pool_scale_with_max_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

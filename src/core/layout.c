@@ -12,6 +12,13 @@ int sd_layout_fan_index(const char *name)
 	return a * SD_KEY_ALPHABET_LEN + b;
 }
 
+void sd_layout_fan_name(int i, char out[3])
+{
+	out[0] = SD_KEY_ALPHABET[(i / SD_KEY_ALPHABET_LEN) % SD_KEY_ALPHABET_LEN];
+	out[1] = SD_KEY_ALPHABET[i % SD_KEY_ALPHABET_LEN];
+	out[2] = '\0';
+}
+
 int sd_layout_session_name(const char *name, const char *fan, char key[SD_KEY_LEN + 1])
 {
 	char k[SD_KEY_LEN + 1];

@@ -130,13 +130,11 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     esac
   done
   [[ $nodes =~ ^[1-9][0-9]?$ ]] || { echo "cluster: NODES must be 1 to 99" >&2; exit 2; }
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  if port_taken "$port"; then
     echo "cluster: something already listens on 127.0.0.1:$port (make cluster PORT=...)" >&2
     exit 1
   fi
-  stopping=0
-  stop() { stopping=1; echo; echo "cluster: stopping the router and the nodes"; cluster_stop; exit 0; }
-  trap stop INT TERM
+  stack_foreground_trap cluster "the router and the nodes" cluster_stop
   STACK_LIMITS=$limits STACK_ACCESS_LOG="$dir/run/access.log" cluster_start "$dir" "$port" "$nodes" || exit 1
   cat <<MSG
 Router on http://127.0.0.1:$port, $nodes nodes (${CLUSTER_NODES[*]}); shard table $CLUSTER_DIR/shard.table,
@@ -147,10 +145,5 @@ Try:
 Move a bucket (docs/cluster.md): scripts/move-bucket --dir $CLUSTER_DIR XY n1 n2
 Press Ctrl-C to stop.
 MSG
-  while [ "$stopping" -eq 0 ]; do
-    for p in "${STACK_PIDS[@]}"; do
-      if ! stack_alive "$p"; then echo "cluster: a server exited; stopping" >&2; cluster_stop; exit 1; fi
-    done
-    sleep 1 & wait $!
-  done
+  stack_foreground || exit 1
 fi

@@ -28,21 +28,11 @@
 # moved. Its rule is loadgen's: the final counter of each key must equal the
 # increments acknowledged with 200; lost = acknowledged - final.
 . "$(dirname "$0")/lib.sh"
-IT_TMP=$(mktemp -d /tmp/sessiond-cluster.XXXXXX)
-CDIR=$IT_TMP/cluster RUN=$CDIR/run
-PORT=$(free_port) || { echo "no free port" >&2; exit 1; }
-BASE=http://127.0.0.1:$PORT HDRS=$IT_TMP/headers
 . "$IT_ROOT/scripts/cluster.sh"
-cleanup() {
-  cluster_stop
-  if grep -lE 'Sanitizer|runtime error' "$RUN"/*.log 2>/dev/null; then
-    echo "FAIL: sanitizer report in a node's log" >&2
-    grep -hE -A30 'Sanitizer|runtime error' "$RUN"/*.log | head -60 >&2
-    IT_FAIL=$((IT_FAIL + 1))
-  fi
-  [ "${IT_KEEP:-}" = 1 ] || rm -rf "$IT_TMP"
-}
-trap cleanup EXIT
+# lib.sh's folder, port and teardown (which stops the nodes and the router
+# and checks their logs, all in $RUN), without its single-node stack.
+it_prepare
+CDIR=$IT_TMP/cluster RUN=$IT_TMP/cluster/run
 cluster_start "$CDIR" "$PORT" 3 2>"$IT_TMP/start.err" || { cat "$IT_TMP/start.err"; echo "cluster did not start"; exit 1; }
 TABLE=$CDIR/shard.table
 NODE_TABLE=0

@@ -31,6 +31,9 @@
 /* The fan-out folder index of name (0 <= i < 36*36, in SD_KEY_ALPHABET
  * order) when name is exactly two key characters, else -1. */
 int sd_layout_fan_index(const char *name);
+/* Its inverse: the two characters of folder index i (0 <= i < 36*36) and
+ * a NUL. sd_bucket_name (sd_shard.h) is this mapping too. */
+void sd_layout_fan_name(int i, char out[3]);
 
 /* 1 when name is KEY.json with a canonical KEY (and, when fan is not NULL,
  * KEY starts with fan's two characters); key (may be NULL) gets KEY. */

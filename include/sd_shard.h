@@ -31,7 +31,8 @@ void sd_shard_free(sd_shard *t);
 
 /* The bucket of a key: its first 2 chars, any case; -1 if not in the alphabet. */
 int sd_bucket_index(const char *key);
-/* The two upper-case characters of bucket (0 <= bucket < SD_BUCKETS) and a NUL. */
+/* The two upper-case characters of bucket (0 <= bucket < SD_BUCKETS) and a
+ * NUL: the fan-out folder's name, sd_layout_fan_name (sd_layout.h). */
 void sd_bucket_name(int bucket, char out[3]);
 
 const char *sd_shard_owner(const sd_shard *t, int bucket);

@@ -11,9 +11,15 @@
 #       DIR/secret (one secret for all nodes), DIR/nNAME/ each node's data,
 #       DIR/run/ sockets, logs and the router's configuration. Nodes are
 #       n1..nN, each on the unix socket DIR/run/nI.sock.
-#   cluster_reload       regenerate the router's map from the table, check
-#                        it (nginx -t) and reload nginx (SIGHUP), then SIGHUP
-#                        every node so it reads the table again
+#   cluster_check_router TABLE
+#                        render the router's configuration for TABLE into a
+#                        folder of its own and check it (nginx -t), leaving
+#                        the running router's files alone
+#   cluster_switch       regenerate the router's configuration from the
+#                        table and reload nginx (SIGHUP), then SIGHUP every
+#                        node so it reads the table again; unchecked: run
+#                        cluster_check_router on the table first
+#   cluster_reload       cluster_check_router on the table, then cluster_switch
 #   cluster_node_pid N   the pid of node N (e.g. n2)
 #   cluster_stop         stop the router, then the nodes
 # Tunables: CLUSTER_CONNECT_TIMEOUT (router to node, default 1s), and
@@ -27,12 +33,13 @@ declare -A CLUSTER_PID=()
 # The table's node names, in file order.
 cluster_table_nodes() { awk '$1 == "node" { print $2 }' "$1"; }
 
-# Render the router's configuration into $CLUSTER_RUN (the map from the table).
+# Render the router's configuration into RUN (default $CLUSTER_RUN), the
+# map from TABLE (default the cluster's shard.table).
 cluster_render_router() {
-  local run=$CLUSTER_RUN user_line="" log=off t
+  local table=${1:-$CLUSTER_DIR/shard.table} run=${2:-$CLUSTER_RUN} user_line="" log=off t
   [ "$(id -u)" -eq 0 ] && user_line="user root;"
   [ -n "${STACK_ACCESS_LOG:-}" ] && log="\"$STACK_ACCESS_LOG\" sessiond"
-  "$CLUSTER_ROOT/scripts/shard-map" "$CLUSTER_DIR/shard.table" > "$run/shard-map.conf.new" || return 1
+  "$CLUSTER_ROOT/scripts/shard-map" "$table" > "$run/shard-map.conf.new" || return 1
   mv "$run/shard-map.conf.new" "$run/shard-map.conf"
   "$CLUSTER_ROOT/scripts/nginx-cors-map" "${STACK_CORS_ORIGIN:-}" > "$run/sessiond-cors.conf" || return 1
   cp "$CLUSTER_ROOT/conf/sessiond-edge-http.conf" "$CLUSTER_ROOT/conf/sessiond-edge-errors.conf" "$run/"
@@ -95,13 +102,31 @@ cluster_start() {
 
 cluster_node_pid() { echo "${CLUSTER_PID[$1]}"; }
 
-# Works from another process too (scripts/move-bucket): it needs only
-# CLUSTER_DIR, and finds the pids in DIR/run/.
-cluster_reload() {
+# These work from another process too (scripts/move-bucket): they need
+# only CLUSTER_DIR, and find the port and the pids in DIR/run/.
+cluster_attach() {
   CLUSTER_RUN=$CLUSTER_DIR/run
   [ -n "${CLUSTER_PORT:-}" ] || CLUSTER_PORT=$(sed -n 's/^ *listen 127.0.0.1:\([0-9]*\).*/\1/p' "$CLUSTER_RUN/router.conf")
+}
+
+cluster_check_router() {
+  local table=$1 dir rc
+  cluster_attach
+  dir=$(mktemp -d "$CLUSTER_RUN/check.XXXXXX") || return 1
+  cluster_render_router "$table" "$dir" &&
+    nginx -t -q -p "$dir" -c "$dir/router.conf" -e "$dir/nginx-error.log"
+  rc=$?
+  rm -rf "$dir"
+  return "$rc"
+}
+
+cluster_reload() {
+  cluster_check_router "$CLUSTER_DIR/shard.table" && cluster_switch
+}
+
+cluster_switch() {
+  cluster_attach
   cluster_render_router || return 1
-  nginx -t -q -p "$CLUSTER_RUN" -c "$CLUSTER_RUN/router.conf" -e "$CLUSTER_RUN/nginx-error.log" || return 1
   kill -HUP "$(cat "$CLUSTER_RUN/nginx.pid")" || return 1
   # Nodes read the table again on SIGHUP; a sessiond without --shard-table
   # would take SIGHUP's default action and exit.
@@ -130,13 +155,11 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     esac
   done
   [[ $nodes =~ ^[1-9][0-9]?$ ]] || { echo "cluster: NODES must be 1 to 99" >&2; exit 2; }
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  if port_taken "$port"; then
     echo "cluster: something already listens on 127.0.0.1:$port (make cluster PORT=...)" >&2
     exit 1
   fi
-  stopping=0
-  stop() { stopping=1; echo; echo "cluster: stopping the router and the nodes"; cluster_stop; exit 0; }
-  trap stop INT TERM
+  stack_foreground_trap cluster "the router and the nodes" cluster_stop
   STACK_LIMITS=$limits STACK_ACCESS_LOG="$dir/run/access.log" cluster_start "$dir" "$port" "$nodes" || exit 1
   cat <<MSG
 Router on http://127.0.0.1:$port, $nodes nodes (${CLUSTER_NODES[*]}); shard table $CLUSTER_DIR/shard.table,
@@ -147,10 +170,5 @@ Try:
 Move a bucket (docs/cluster.md): scripts/move-bucket --dir $CLUSTER_DIR XY n1 n2
 Press Ctrl-C to stop.
 MSG
-  while [ "$stopping" -eq 0 ]; do
-    for p in "${STACK_PIDS[@]}"; do
-      if ! stack_alive "$p"; then echo "cluster: a server exited; stopping" >&2; cluster_stop; exit 1; fi
-    done
-    sleep 1 & wait $!
-  done
+  stack_foreground || exit 1
 fi

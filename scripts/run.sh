@@ -22,13 +22,11 @@ run="$data/run"
 # shellcheck source=scripts/stack.sh
 . "$(dirname "$0")/stack.sh"
 
-if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+if port_taken "$port"; then
   echo "run: something already listens on 127.0.0.1:$port (make run PORT=...)" >&2
   exit 1
 fi
-stopping=0
-stop() { stopping=1; echo; echo "run: stopping nginx and sessiond"; stack_stop; exit 0; }
-trap stop INT TERM
+stack_foreground_trap run "nginx and sessiond" stack_stop
 opts=()
 [ -n "$cors" ] && opts=(--cors-origin "$cors")
 STACK_LIMITS=$limits STACK_ACCESS_LOG="$run/access.log" stack_start "$run" "$port" "$data" "${opts[@]}" || exit 1
@@ -42,9 +40,4 @@ Try:
 Press Ctrl-C to stop.
 MSG
 # Stay in the foreground; if either server dies, stop the other.
-while [ "$stopping" -eq 0 ]; do
-  for p in "${STACK_PIDS[@]}"; do
-    if ! stack_alive "$p"; then echo "run: a server exited; stopping" >&2; stack_stop; exit 1; fi
-  done
-  sleep 1 & wait $!
-done
+stack_foreground || exit 1

@@ -4,6 +4,8 @@
 #
 #   stack_start RUN_DIR PORT DATA_DIR [sessiond options...]
 #   stack_stop
+#   stack_foreground_trap NAME WHAT STOP...; stack_foreground
+#       the foreground of `make run` and `make cluster` (see below)
 # Tunables (environment): SESSIOND (binary), STACK_KEEP_CONN (on|off),
 # STACK_MAX_BODY (nginx client_max_body_size, default 1m), STACK_STATIC_DIR
 # (also serve that folder at /static/, for the benchmark's ceiling),
@@ -22,12 +24,15 @@ STACK_PIDS=()
 # to the caller's process group reaches only the caller, which stops them
 # in order with SIGTERM (stack_stop).
 
+# 0 when something answers a connect to 127.0.0.1:PORT.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 # A free TCP port on 127.0.0.1 (nothing answers a connect to it).
 free_port() {
   local p
   for _ in $(seq 1 200); do
     p=$(( 10000 + RANDOM % 22000 ))   # below the ephemeral range (32768+), so no client socket holds it
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+    if ! port_taken "$p"; then echo "$p"; return 0; fi
   done
   return 1
 }
@@ -164,6 +169,32 @@ stack_start() {
     stack_stop
     return 1
   fi
+}
+
+# The foreground of `make run` and `make cluster`, in two halves.
+# stack_foreground_trap NAME WHAT STOP...: from now on Ctrl-C or SIGTERM
+# says "NAME: stopping WHAT", runs STOP... and exits 0. Set it before the
+# servers start, so a signal while they start stops them too.
+stack_foreground_trap() {
+  STACK_FG_NAME=$1 STACK_FG_WHAT=$2
+  shift 2
+  STACK_FG_STOP=("$@")
+  trap 'echo; echo "$STACK_FG_NAME: stopping $STACK_FG_WHAT"; "${STACK_FG_STOP[@]}"; exit 0' INT TERM
+}
+# stack_foreground: stay in the foreground until that signal; if a server
+# started here exits first, run STOP... on the rest and return 1.
+stack_foreground() {
+  local p
+  while :; do
+    for p in "${STACK_PIDS[@]}"; do
+      if ! stack_alive "$p"; then
+        echo "$STACK_FG_NAME: a server exited; stopping" >&2
+        "${STACK_FG_STOP[@]}"
+        return 1
+      fi
+    done
+    sleep 1 & wait $!
+  done
 }
 
 # Stop every server started here, the last started first (nginx before the

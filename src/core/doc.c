@@ -219,20 +219,49 @@ static sd_err ttl_field(json_t *root, sd_ttl_req *t, char msg[SD_MSG_MAX])
 	return SD_OK;
 }
 
+/* What a request body may hold: its fields, and the message for an empty
+ * one (NULL where the caller handles an empty body itself). */
+typedef struct body_form {
+	const char *const *allowed;
+	const char *empty;
+} body_form;
+
+/* The first steps of every body's parser: refuse an empty body, parse an
+ * object into *root, refuse fields the form does not allow and, with key
+ * set, take the key from the URL and/or the body's "key". On error *root
+ * may hold the parsed object; the caller's free releases it. */
+static sd_err parse_body(const char *buf, size_t len, const body_form *form, const char *url_key,
+			 char key[SD_KEY_LEN + 1], json_t **root, char msg[SD_MSG_MAX])
+{
+	if (len == 0 && form->empty) {
+		sd_msgf(msg, "%s", form->empty);
+		return SD_ERR_BAD_REQUEST;
+	}
+	sd_err e = sd_doc_parse_object(buf, len, root, msg);
+	if (e == SD_OK)
+		e = only_fields(*root, form->allowed, msg);
+	if (e == SD_OK && key)
+		e = url_or_body_key(*root, "key", url_key, key, msg);
+	return e;
+}
+
+/* Release a parsed body's root, once. */
+static void root_free(json_t **root)
+{
+	json_decref(*root);
+	*root = NULL;
+}
+
 sd_err sd_doc_parse_save_at(const char *buf, size_t len, const char *url_key, sd_save_body *b,
 			    char msg[SD_MSG_MAX])
 {
 	static const char *const allowed[] = {"key", "version", "data", "meta", "expires_in", "token", NULL};
+	static const body_form form = {
+		.allowed = allowed,
+		.empty = "The save body is empty; send {\"key\": ..., \"data\": ...}.",
+	};
 	memset(b, 0, sizeof *b);
-	if (len == 0) {
-		sd_msgf(msg, "The save body is empty; send {\"key\": ..., \"data\": ...}.");
-		return SD_ERR_BAD_REQUEST;
-	}
-	sd_err e = sd_doc_parse_object(buf, len, &b->root, msg);
-	if (e == SD_OK)
-		e = only_fields(b->root, allowed, msg);
-	if (e == SD_OK)
-		e = url_or_body_key(b->root, "key", url_key, b->key, msg);
+	sd_err e = parse_body(buf, len, &form, url_key, b->key, &b->root, msg);
 	if (e == SD_OK)
 		e = meta_field(b->root, &b->meta, msg);
 	if (e == SD_OK)
@@ -250,16 +279,18 @@ sd_err sd_doc_parse_save_at(const char *buf, size_t len, const char *url_key, sd
 
 void sd_save_body_free(sd_save_body *b)
 {
-	if (b && b->root) {
-		json_decref(b->root);
-		b->root = NULL;
-	}
+	if (b)
+		root_free(&b->root);
 }
 
 sd_err sd_doc_parse_inst_at(const char *buf, size_t len, const char *url_from, sd_inst_body *b,
 			    char msg[SD_MSG_MAX])
 {
 	static const char *const allowed[] = {"data", "meta", "from", "expires_in", "token", NULL};
+	/* No .empty: an empty instantiate body is not parsed at all. */
+	static const body_form form = {
+		.allowed = allowed,
+	};
 	memset(b, 0, sizeof *b);
 	if (len == 0 && url_from) {
 		b->has_from = 1;
@@ -267,9 +298,8 @@ sd_err sd_doc_parse_inst_at(const char *buf, size_t len, const char *url_from, s
 	}
 	if (len == 0)
 		return SD_OK;
-	sd_err e = sd_doc_parse_object(buf, len, &b->root, msg);
-	if (e == SD_OK)
-		e = only_fields(b->root, allowed, msg);
+	/* The key ("from") comes last: it is refused beside data or meta. */
+	sd_err e = parse_body(buf, len, &form, NULL, NULL, &b->root, msg);
 	if (e == SD_OK)
 		e = meta_field(b->root, &b->meta, msg);
 	if (e == SD_OK)
@@ -299,26 +329,20 @@ sd_err sd_doc_parse_inst_at(const char *buf, size_t len, const char *url_from, s
 
 void sd_inst_body_free(sd_inst_body *b)
 {
-	if (b && b->root) {
-		json_decref(b->root);
-		b->root = NULL;
-	}
+	if (b)
+		root_free(&b->root);
 }
 
 sd_err sd_doc_parse_delete_at(const char *buf, size_t len, const char *url_key, sd_delete_body *b,
 			      char msg[SD_MSG_MAX])
 {
 	static const char *const allowed[] = {"key", "version", "token", NULL};
+	static const body_form form = {
+		.allowed = allowed,
+		.empty = "The delete body is empty; send {\"key\": ...}.",
+	};
 	memset(b, 0, sizeof *b);
-	if (len == 0) {
-		sd_msgf(msg, "The delete body is empty; send {\"key\": ...}.");
-		return SD_ERR_BAD_REQUEST;
-	}
-	sd_err e = sd_doc_parse_object(buf, len, &b->root, msg);
-	if (e == SD_OK)
-		e = only_fields(b->root, allowed, msg);
-	if (e == SD_OK)
-		e = url_or_body_key(b->root, "key", url_key, b->key, msg);
+	sd_err e = parse_body(buf, len, &form, url_key, b->key, &b->root, msg);
 	if (e == SD_OK)
 		e = version_field(b->root, &b->has_version, &b->version, msg);
 	if (e == SD_OK)
@@ -330,10 +354,8 @@ sd_err sd_doc_parse_delete_at(const char *buf, size_t len, const char *url_key, 
 
 void sd_delete_body_free(sd_delete_body *b)
 {
-	if (b && b->root) {
-		json_decref(b->root);
-		b->root = NULL;
-	}
+	if (b)
+		root_free(&b->root);
 }
 
 sd_err sd_doc_check_ttl(sd_ttl_req *t, const sd_ttl_limits *lim, int creating, char msg[SD_MSG_MAX])

@@ -12,6 +12,13 @@ int sd_layout_fan_index(const char *name)
 	return a * SD_KEY_ALPHABET_LEN + b;
 }
 
+void sd_layout_fan_name(int i, char out[3])
+{
+	out[0] = SD_KEY_ALPHABET[(i / SD_KEY_ALPHABET_LEN) % SD_KEY_ALPHABET_LEN];
+	out[1] = SD_KEY_ALPHABET[i % SD_KEY_ALPHABET_LEN];
+	out[2] = '\0';
+}
+
 /* 1 when name is prefix, a canonical key (in fan when fan is given), then
  * suffix, and nothing else; key (may be NULL) gets the key. */
 static int key_between(const char *name, const char *prefix, const char *suffix, const char *fan,

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sd_key.h"
+#include "sd_layout.h"
 #include "sd_shard.h"
 
 #define LINE_MAX_LEN 1024 /* a longer line is an error, not a truncation */
@@ -41,12 +42,7 @@ int sd_bucket_index(const char *key)
 	return a * SD_KEY_ALPHABET_LEN + b;
 }
 
-void sd_bucket_name(int bucket, char out[3])
-{
-	out[0] = SD_KEY_ALPHABET[(bucket / SD_KEY_ALPHABET_LEN) % SD_KEY_ALPHABET_LEN];
-	out[1] = SD_KEY_ALPHABET[bucket % SD_KEY_ALPHABET_LEN];
-	out[2] = '\0';
-}
+void sd_bucket_name(int bucket, char out[3]) { sd_layout_fan_name(bucket, out); }
 
 static int valid_name(const char *s)
 {

@@ -81,8 +81,6 @@ struct sd_sweeper {
 	pthread_cond_t cv;
 };
 
-static const char alphabet[] = SD_KEY_ALPHABET;
-
 sd_err sd_sweeper_new(sd_store *s, int max_files, sd_sweeper **out)
 {
 	sd_sweeper *w = calloc(1, sizeof *w);
@@ -130,9 +128,7 @@ static int open_next(sd_sweeper *w)
 	for (; w->cursor < FANS; w->cursor++) {
 		if (!w->present[w->cursor])
 			continue;
-		w->fan[0] = alphabet[w->cursor / SD_KEY_ALPHABET_LEN];
-		w->fan[1] = alphabet[w->cursor % SD_KEY_ALPHABET_LEN];
-		w->fan[2] = '\0';
+		sd_layout_fan_name(w->cursor, w->fan);
 		snprintf(path, sizeof path, "%s/" SD_LAYOUT_SESSIONS "/%s", sd_store_dir(w->store), w->fan);
 		w->dir = opendir(path);
 		if (w->dir)

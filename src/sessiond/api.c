@@ -245,16 +245,31 @@ static sd_err write_staged(sd_lock *l, const char *key, json_t **doc, char *byte
 	return e;
 }
 
-sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_precond *pre, sd_api_result *r)
+/* How begin_write answers a precondition on a session that does not exist. */
+enum { MISSING_NOT_FOUND = 0, MISSING_PRECONDITION = 1 };
+
+/* The start of a save or delete: r cleared and given the key, the
+ * session's lock taken with its stored bytes. A session that does not
+ * exist is SD_ERR_NOT_FOUND, or SD_ERR_PRECONDITION when pre is set and
+ * missing is MISSING_PRECONDITION (a save: RFC 9110, no current entity
+ * matches); a delete keeps 404 (nothing to remove either way). */
+static sd_err begin_write(sd_store *s, const char *key, const sd_precond *pre, int missing, sd_api_result *r,
+			  sd_lock **l, char **buf, size_t *len)
 {
 	result_init(r);
-	memcpy(r->key, b->key, SD_KEY_LEN + 1);
+	memcpy(r->key, key, SD_KEY_LEN + 1);
+	sd_err e = lock_for_write(s, key, l, buf, len);
+	if (e == SD_ERR_NOT_FOUND && has_precond(pre) && missing == MISSING_PRECONDITION)
+		e = SD_ERR_PRECONDITION;
+	return e;
+}
+
+sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_precond *pre, sd_api_result *r)
+{
 	sd_lock *l;
 	char *buf;
 	size_t len;
-	sd_err e = lock_for_write(s, b->key, &l, &buf, &len);
-	if (e == SD_ERR_NOT_FOUND && has_precond(pre)) /* RFC 9110: no current entity, no match */
-		return SD_ERR_PRECONDITION;
+	sd_err e = begin_write(s, b->key, pre, MISSING_PRECONDITION, r, &l, &buf, &len);
 	if (e != SD_OK)
 		return e;
 	json_t *doc = NULL;
@@ -294,12 +309,10 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_precond *pre, sd
 
 sd_err sd_api_delete(sd_store *s, const sd_delete_body *b, const sd_precond *pre, sd_api_result *r)
 {
-	result_init(r);
-	memcpy(r->key, b->key, SD_KEY_LEN + 1);
 	sd_lock *l;
 	char *buf;
 	size_t len;
-	sd_err e = lock_for_write(s, b->key, &l, &buf, &len);
+	sd_err e = begin_write(s, b->key, pre, MISSING_NOT_FOUND, r, &l, &buf, &len);
 	if (e != SD_OK)
 		return e;
 	json_t *doc = NULL;

@@ -15,7 +15,8 @@
 #    move with --skip-freeze loses some: this test shows that it does (saves
 #    the old owner acknowledges after the final copy never reach the new one)
 # 11 a delete before a move stays deleted after it
-# 12 the abort path leaves the old owner serving
+# 12 the abort path leaves the old owner serving; 12b so does a new router
+#    map that nginx refuses, checked before the table changes
 # 13 a node down: 503 busy for its keys, 201 for instantiate
 # 14 a router reload during a storm loses nothing acknowledged
 # 15 a token from node A verifies on node B after a bucket move
@@ -28,21 +29,11 @@
 # moved. Its rule is loadgen's: the final counter of each key must equal the
 # increments acknowledged with 200; lost = acknowledged - final.
 . "$(dirname "$0")/lib.sh"
-IT_TMP=$(mktemp -d /tmp/sessiond-cluster.XXXXXX)
-CDIR=$IT_TMP/cluster RUN=$CDIR/run
-PORT=$(free_port) || { echo "no free port" >&2; exit 1; }
-BASE=http://127.0.0.1:$PORT HDRS=$IT_TMP/headers
 . "$IT_ROOT/scripts/cluster.sh"
-cleanup() {
-  cluster_stop
-  if grep -lE 'Sanitizer|runtime error' "$RUN"/*.log 2>/dev/null; then
-    echo "FAIL: sanitizer report in a node's log" >&2
-    grep -hE -A30 'Sanitizer|runtime error' "$RUN"/*.log | head -60 >&2
-    IT_FAIL=$((IT_FAIL + 1))
-  fi
-  [ "${IT_KEEP:-}" = 1 ] || rm -rf "$IT_TMP"
-}
-trap cleanup EXIT
+# lib.sh's folder, port and teardown (which stops the nodes and the router
+# and checks their logs, all in $RUN), without its single-node stack.
+it_prepare
+CDIR=$IT_TMP/cluster RUN=$IT_TMP/cluster/run
 cluster_start "$CDIR" "$PORT" 3 2>"$IT_TMP/start.err" || { cat "$IT_TMP/start.err"; echo "cluster did not start"; exit 1; }
 TABLE=$CDIR/shard.table
 NODE_TABLE=0
@@ -228,6 +219,28 @@ eq "12: the table is unchanged" "$(owner KL) $(awk '$1 == "generation" { print $
 eq "12: the old owner thawed" "$("$SESSIONCTL" --data-dir "$CDIR/$AO" bucket state KL)" "KL open"
 req POST "/api/save?key=$A" "${CT[@]}" -H "Authorization: Bearer $AT" -d "{\"key\":\"$A\",\"data\":{\"n\":5}}"
 eq "12: the old owner serves writes" "$STATUS" 200
+
+# --- 12b: a new router map that nginx refuses aborts before the switch ---
+# A node address that shard-map's syntax check lets through but nginx
+# refuses (port 99999: "invalid port in upstream"), put in the table by
+# hand as a typo would be; the move carries it into the new table. When
+# move-bucket ran nginx -t only in the reload after writing the new table,
+# this move exited 1 with the table already switched (ST on its new owner,
+# generation up, the router never told) and ST still frozen on the old owner.
+S=STRT0001 SO=$(owner STRT0001) STO=$(other STRT0001)
+ST_T=$(token "$S")
+cp "$TABLE" "$IT_TMP/table.good"
+sed -i "s|^node $STO .*|node $STO 127.0.0.1:99999|" "$TABLE"
+cp "$TABLE" "$IT_TMP/table.bad"
+"$IT_ROOT/scripts/move-bucket" --dir "$CDIR" ST "$SO" "$STO" > "$IT_TMP/move.ST" 2>&1
+eq "12b: a new router map nginx refuses aborts the move (exit 1)" "$?" 1
+ok "12b: ... and says so" grep -q "router map does not check" "$IT_TMP/move.ST"
+ok "12b: the table is unchanged, byte for byte" cmp -s "$TABLE" "$IT_TMP/table.bad"
+ok "12b: no new table left beside it" test ! -e "$TABLE.new"
+eq "12b: the old owner thawed" "$("$SESSIONCTL" --data-dir "$CDIR/$SO" bucket state ST)" "ST open"
+cp "$IT_TMP/table.good" "$TABLE"
+req POST "/api/save?key=$S" "${CT[@]}" -H "Authorization: Bearer $ST_T" -d "{\"key\":\"$S\",\"data\":{\"n\":5}}"
+eq "12b: the old owner serves writes" "$STATUS" 200
 
 # --- 11 and 15: one move; a delete before it, a token from before it ---
 D=MNRT0002

@@ -2,6 +2,8 @@
 # Shared by the integration scripts: start a real nginx + sessiond on a free
 # loopback port, make requests, check answers, and report.
 #   it_setup [sessiond options...]   starts the stack; sets BASE, DATA, RUN
+#   it_prepare                       it_setup without the stack: the folder
+#                                    (IT_TMP), PORT, BASE and the teardown
 #   req METHOD PATH [curl args...]   sets STATUS, BODY (and headers in $HDRS)
 #   hdr NAME                         a response header of the last req
 #   auth KEY                         sets AUTH: curl arguments carrying KEY's write token
@@ -31,17 +33,22 @@ IT_PASS=0 IT_FAIL=0 STATUS="" BODY=""
 # script sets STACK_LIMITS=on before it_setup, as edge.sh does.
 STACK_LIMITS=${STACK_LIMITS:-off}
 
-it_setup() {
+it_prepare() {
   IT_TMP=$(mktemp -d /tmp/sessiond-it.XXXXXX)
   RUN=$IT_TMP/run DATA=$IT_TMP/data HDRS=$IT_TMP/headers
   PORT=${IT_PORT:-$(free_port)} || { echo "no free port" >&2; exit 1; }   # IT_PORT: chosen by the caller
   BASE=http://127.0.0.1:$PORT
+  trap it_teardown EXIT
+}
+
+it_setup() {
+  it_prepare
   # IT_ACCESS_LOG=1: nginx writes its access log to $RUN/access.log.
   [ "${IT_ACCESS_LOG:-}" = 1 ] && STACK_ACCESS_LOG=$RUN/access.log
-  trap it_teardown EXIT
   stack_start "$RUN" "$PORT" "$DATA" "$@" || { echo "stack did not start" >&2; exit 1; }
 }
 
+# Stops every server stack.sh started (a cluster's nodes and router too).
 it_teardown() {
   stack_stop
   # A sanitizer or valgrind report, or a leak, in any sessiond is a failure.

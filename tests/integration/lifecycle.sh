@@ -60,6 +60,22 @@ post /api/save "{\"key\":\"$K\",\"data\":1}"; eq "delete: a later save answers 4
 ok "delete: the save did not bring it back" [ ! -e "$(file "$K")" ]
 post /api/delete "{\"key\":\"$K\"}"; eq "delete again: 404 not_found" "$STATUS $(j .error)" "404 not_found"
 post /api/delete '{"key":"NOSUCH00"}'; eq "delete of an unknown key: 404" "$STATUS" 404
+# A condition on a session that does not exist: a save answers 412 (RFC
+# 9110: no current entity, so no If-Match holds), a delete 404 (nothing to
+# remove, as unconditionally). These pin each side of that difference.
+post /api/save '{"key":"NOSUCH00","data":1}' -H 'If-Match: "1"'
+eq "save, If-Match on an unknown key: 412, no current document" "$STATUS $(j .error) $(j .current)" \
+  "412 precondition_failed null"
+post /api/save '{"key":"NOSUCH00","data":1}' -H 'If-Match: *'
+eq "save, If-Match * on an unknown key: 412" "$STATUS $(j .error)" "412 precondition_failed"
+post /api/save '{"key":"NOSUCH00","version":1,"data":1}'
+eq "save, body version on an unknown key: 404" "$STATUS $(j .error)" "404 not_found"
+post /api/delete '{"key":"NOSUCH00"}' -H 'If-Match: "1"'
+eq "delete, If-Match on an unknown key: 404, not 412" "$STATUS $(j .error)" "404 not_found"
+post /api/delete '{"key":"NOSUCH00"}' -H 'If-Match: *'
+eq "delete, If-Match * on an unknown key: 404" "$STATUS $(j .error)" "404 not_found"
+post /api/delete '{"key":"NOSUCH00","version":1}'
+eq "delete, body version on an unknown key: 404" "$STATUS $(j .error)" "404 not_found"
 post /api/instantiate '{}'; K2=$(j .key)
 before=$(nfiles)
 post /api/delete '{"key":"../etc/pw"}'; eq "delete, bad key: 400 bad_key" "$STATUS $(j .error)" "400 bad_key"

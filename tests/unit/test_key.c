@@ -385,6 +385,16 @@ static void test_key_class_and_layout_names(void **state)
 	assert_int_equal(sd_layout_fan_index("aA"), -1);
 	assert_int_equal(sd_layout_fan_index("A"), -1);
 	assert_int_equal(sd_layout_fan_index("ABC"), -1);
+	/* index -> name -> index for every folder (the sweeper's walk and the
+	 * shard table's bucket names both use this one mapping) */
+	char fan[3];
+	for (int i = 0; i < 36 * 36; i++) {
+		sd_layout_fan_name(i, fan);
+		assert_int_equal(strlen(fan), 2);
+		assert_int_equal(sd_layout_fan_index(fan), i);
+	}
+	sd_layout_fan_name(27, fan);
+	assert_string_equal(fan, "A1");
 	char key[SD_KEY_LEN + 1];
 	assert_true(sd_layout_session_name("ABCD1234.json", "AB", key));
 	assert_string_equal(key, "ABCD1234");

@@ -11,8 +11,8 @@
  *       (sd_layout_temp_template); either is fsynced before it gets the
  *       session's name, so a reader or a crash sees the old file or the new
  *       one, never a mix. The spare is written under an F_OFD write lock,
- *       held until it has the session's name, and emptied if the save
- *       fails before that (I7).
+ *       held until it has the session's name, and emptied and removed if
+ *       the save fails before that (I7).
  *   I2. A new session gets its name by link(2): it appears whole or not at
  *       all, and an existing key is never overwritten (EEXIST).
  *   I3. A save gets its name by renameat2(RENAME_EXCHANGE) of the spare
@@ -658,10 +658,12 @@ static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, siz
 	else if ((f = fault("rename")) || renameat2(AT_FDCWD, spare, AT_FDCWD, l->path, RENAME_EXCHANGE) != 0)
 		saved = f ? f : errno;
 	if (saved) {
-		/* Empty, so that a reader still holding this inode from when it
-		 * was the session never takes bytes that were not saved for one. */
-		if (ftruncate(fd, 0) != 0)
-			sd_log_error("cannot empty the spare %s after a failed save: %s", spare, strerror(errno));
+		/* Emptied, so that a reader still holding this inode from when it
+		 * was the session never takes bytes that were not saved for one,
+		 * and removed, so that a failed save leaves the folder as it was
+		 * (a spare it made) or with less (the previous version's). */
+		if (ftruncate(fd, 0) != 0 || unlink(spare) != 0)
+			sd_log_error("cannot remove the spare %s after a failed save: %s", spare, strerror(errno));
 		close(fd);
 		if (saved == EINVAL || saved == ENOSYS) {
 			__atomic_store_n(&no_exchange, 1, __ATOMIC_RELAXED);

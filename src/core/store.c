@@ -294,11 +294,12 @@ static void unlink_temp(const char *tmp)
 	}
 }
 
-/* The bytes into fd, which is empty, and with durability full onto the
- * disk (I1). 0, or -1 with errno. */
-static int fill(const sd_store *s, int fd, const char *buf, size_t len)
+/* The bytes into fd from its start, cut to their length when trim (fd may
+ * hold older, longer bytes), and with durability full onto the disk (I1).
+ * 0, or -1 with errno. */
+static int fill(const sd_store *s, int fd, const char *buf, size_t len, int trim)
 {
-	if (write_all(fd, buf, len) != 0 ||
+	if (write_all(fd, buf, len) != 0 || (trim && ftruncate(fd, (off_t)len) != 0) ||
 	    (CT_FILE_FSYNC && s->durability == SD_DURABLE_FULL && do_fsync(fd, "fsync") != 0))
 		return -1;
 	sd_metrics_add(SD_M_BYTES_WRITTEN, len);
@@ -320,7 +321,7 @@ static int write_temp(const sd_store *s, const char *dir, const char *key, const
 	int fd = mkostemps(tmp, (int)strlen(SD_LAYOUT_TMP_SUFFIX), O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	if (fchmod(fd, 0640) != 0 || fill(s, fd, buf, len) != 0) {
+	if (fchmod(fd, 0640) != 0 || fill(s, fd, buf, len, 0) != 0) {
 		int saved = errno;
 		close(fd);
 		unlink_temp(tmp);
@@ -653,7 +654,10 @@ static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, siz
 		return 0;
 	}
 	int f = 0, saved = 0;
-	if (ftruncate(fd, 0) != 0 || fill(l->s, fd, buf, len) != 0)
+	/* Over the old bytes, then cut: truncating first would free the
+	 * spare's blocks and allocate them again (and on a file system mounted
+	 * with discard, wait for the device to discard them), per save. */
+	if (fill(l->s, fd, buf, len, 1) != 0)
 		saved = errno;
 	else if ((f = fault("rename")) || renameat2(AT_FDCWD, spare, AT_FDCWD, l->path, RENAME_EXCHANGE) != 0)
 		saved = f ? f : errno;

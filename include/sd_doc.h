@@ -121,7 +121,8 @@ int64_t sd_doc_expires(const json_t *doc);
 /* 1 when a validated document has an "expires" at or before now_ms. */
 int sd_doc_expired(const json_t *doc, int64_t now_ms);
 
-/* A new version-1 document; meta and data are copied (NULL means {}).
+/* A new version-1 document holding meta and data (NULL means {}) by
+ * reference, not by copy: neither may change while the document lives.
  * Returns a new reference, NULL on allocation failure. */
 json_t *sd_doc_new(const char *key, const json_t *meta, const json_t *data, const char *now);
 

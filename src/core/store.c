@@ -70,6 +70,7 @@ int (*sd_store_fault_hook)(const char *step);
 struct sd_lock {
 	sd_store *s;
 	int fd;
+	off_t size; /* the locked file's size when it was opened */
 	unsigned stripe;
 	char key[SD_KEY_LEN + 1];
 	char path[SD_PATH_MAX];
@@ -337,8 +338,9 @@ static int write_temp(const sd_store *s, const char *dir, const char *key, const
 	return 0;
 }
 
-/* Read all of fd. known: its fstat, when the caller has just taken one
- * (the lock path), else NULL. */
+/* Read all of fd. known: its fstat when the caller has taken one, else
+ * NULL (its size is only where reading starts: the file is read to its
+ * end, whatever it is now). */
 static sd_err read_fd(int fd, const struct stat *known, char **buf, size_t *len, sd_error *er)
 {
 	struct stat st;
@@ -387,7 +389,7 @@ static sd_err read_fd(int fd, const struct stat *known, char **buf, size_t *len,
  * a FIFO or device at a session path (a stray made by hand) must not hold
  * a worker thread forever; it is logged and refused. -1 with *e (and er,
  * when given) set. */
-static int open_session(const char *path, sd_err *e, sd_error *er)
+static int open_session(const char *path, sd_err *e, sd_error *er, struct stat *st)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
@@ -397,8 +399,7 @@ static int open_session(const char *path, sd_err *e, sd_error *er)
 			sd_log_error("cannot open %s: %s", path, strerror(saved));
 		return -1;
 	}
-	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
 		sd_log_error("%s is not a regular file; refused (sessionctl fsck reports it as a stray)", path);
 		close(fd);
 		*e = store_sys_fail(er, SD_ERR_INTERNAL, 0);
@@ -424,7 +425,8 @@ sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len, sd_e
 	sd_store_path(s, key, path, sizeof path);
 	for (int tries = 1;; tries++) {
 		sd_err e;
-		int fd = open_session(path, &e, er);
+		struct stat st;
+		int fd = open_session(path, &e, er, &st);
 		if (fd < 0)
 			return e;
 		int f = fault("read"); /* a test pauses a reader here */
@@ -432,8 +434,8 @@ sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len, sd_e
 			e = store_sys_fail(er, SD_ERR_INTERNAL, f);
 		else if (ofd_lock(fd, F_RDLCK) != 0)
 			e = store_sys_fail(er, SD_ERR_INTERNAL, errno);
-		else
-			e = read_fd(fd, NULL, buf, len, er);
+		else /* the size is a hint: read_fd reads to the end whatever it is */
+			e = read_fd(fd, &st, buf, len, er);
 		if (e == SD_OK && *len == 0 && tries < READ_TRIES && replaced(fd, path)) {
 			free(*buf);
 			close(fd);
@@ -484,10 +486,6 @@ static unsigned stripe_of(const char *key)
 #define LOCK_BACKOFF_MIN_US 50
 #define LOCK_BACKOFF_MAX_US 2000
 
-/* I5 and I6 for l, whose stripe is held: open, flock with back-off until
- * deadline, then check that the path still names the locked inode (else
- * start again). On SD_OK l->fd is locked and, when *have_held, *held is
- * its fstat. */
 /* One flock(LOCK_EX | LOCK_NB) poll of fd: 0 when taken, else -1 with
  * errno: ETIMEDOUT once deadline has passed (after sleeping *backoff_us,
  * which doubles up to its cap: call again), another errno for a failure. */
@@ -508,13 +506,16 @@ static int flock_poll(int fd, int64_t deadline, long *backoff_us)
 	return -1;
 }
 
-static sd_err lock_inode(sd_lock *l, int64_t deadline, struct stat *held, int *have_held)
+/* I5 and I6 for l, whose stripe is held: open, flock with back-off until
+ * deadline, then check that the path still names the locked inode (else
+ * start again). On SD_OK l->fd is locked and *held is its fstat, taken at
+ * the open. */
+static sd_err lock_inode(sd_lock *l, int64_t deadline, struct stat *held)
 {
 	sd_err e = SD_OK;
 	long backoff_us = LOCK_BACKOFF_MIN_US;
-	*have_held = 0;
 	for (;;) {
-		l->fd = open_session(l->path, &e, NULL);
+		l->fd = open_session(l->path, &e, NULL, held);
 		if (l->fd < 0)
 			return e;
 		if (flock_poll(l->fd, deadline, &backoff_us) != 0) {
@@ -529,15 +530,13 @@ static sd_err lock_inode(sd_lock *l, int64_t deadline, struct stat *held, int *h
 		}
 		if (l->s->skip_inode_check)
 			return SD_OK;
+		/* held is the open's fstat: an inode's number never changes, and
+		 * its size is only read_fd's hint. */
 		struct stat now;
-		if (fstat(l->fd, held) != 0)
-			return SD_ERR_INTERNAL;
 		if (stat(l->path, &now) != 0)
 			return (errno == ENOENT || errno == ENOTDIR) ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL;
-		if (held->st_ino == now.st_ino && held->st_dev == now.st_dev) {
-			*have_held = 1;
+		if (held->st_ino == now.st_ino && held->st_dev == now.st_dev)
 			return SD_OK;
-		}
 		/* Replaced while we waited: this lock guards a dead inode. */
 		close(l->fd);
 		l->fd = -1;
@@ -571,10 +570,11 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 	}
 
 	struct stat held;
-	int have_held;
-	sd_err e = lock_inode(l, deadline, &held, &have_held);
-	if (e == SD_OK)
-		e = read_fd(l->fd, have_held ? &held : NULL, buf, len, NULL);
+	sd_err e = lock_inode(l, deadline, &held);
+	if (e == SD_OK) {
+		l->size = held.st_size; /* (the fstat of skip_inode_check's open too) */
+		e = read_fd(l->fd, &held, buf, len, NULL);
+	}
 	if (wait_ns)
 		*wait_ns = sd_time_mono_ns() - t0;
 	if (e != SD_OK) {
@@ -700,8 +700,7 @@ static sd_err replace_by_rename(sd_lock *l, const char *dir, const char *buf, si
 static sd_err replace_unfenced(sd_lock *l, const char *buf, size_t len)
 {
 	char dir[SD_PATH_MAX];
-	struct stat st;
-	if ((fstat(l->fd, &st) != 0 || (off_t)len > st.st_size) && sd_store_space(l->s, NULL, NULL) != SD_OK)
+	if ((off_t)len > l->size && sd_store_space(l->s, NULL, NULL) != SD_OK)
 		return SD_ERR_STORAGE_FULL;
 	fan_dir(l->s, l->key, dir, sizeof dir);
 	sd_err e;

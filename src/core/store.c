@@ -55,6 +55,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -142,6 +144,29 @@ static int mkdir_p(const sd_store *s, const char *path, mode_t mode)
 	}
 }
 
+/* Mark sessions/ as the top of a directory tree (FS_TOPDIR_FL, chattr +T):
+ * ext4 then spreads the fan-out folders made in it over the whole file
+ * system (the Orlov allocator) instead of packing them next to their
+ * parent, whose block groups share the neighbourhood of everything else
+ * made and removed under the same parent folder. Best effort: other file
+ * systems do not have the flag, and nothing depends on it.
+ * SESSIOND_NO_TOPDIR=1 in the environment leaves the flag alone (for
+ * measuring what it does: docs/performance.md). */
+static void spread_fan_dirs(const char *sessions)
+{
+	if (getenv("SESSIOND_NO_TOPDIR"))
+		return;
+	int fd = open(sessions, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	int flags;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && !(flags & FS_TOPDIR_FL)) {
+		flags |= FS_TOPDIR_FL;
+		(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	}
+	close(fd);
+}
+
 sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX])
 {
 	*out = NULL;
@@ -172,6 +197,7 @@ sd_err sd_store_open(const sd_store_opts *o, sd_store **out, char msg[SD_MSG_MAX
 		free(s);
 		return SD_ERR_INTERNAL;
 	}
+	spread_fan_dirs(s->sessions);
 	if (!o->skip_barrier && !(s->buckets = sd_buckets_new(s->dir))) {
 		free(s);
 		return SD_ERR_INTERNAL;

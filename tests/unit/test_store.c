@@ -43,6 +43,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include "sd_doc.h"
@@ -548,6 +550,27 @@ static void test_second_writer_waits_until_the_spare_is_released(void **state)
 	sd_store_close(s2);
 	free(v1);
 	free(v2);
+}
+
+/* On ext4, sessions/ carries FS_TOPDIR_FL (chattr +T), so that fan-out
+ * folders spread over the file system. Seen failing: without
+ * spread_fan_dirs, the flag was clear. Skipped where the file system has
+ * no such flags. */
+static void test_sessions_folder_is_a_top_dir_where_the_fs_has_one(void **state)
+{
+	fixture *f = *state;
+	char sessions[4096];
+	snprintf(sessions, sizeof sessions, "%s/sessions", f->dir);
+	int fd = open(sessions, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	int flags = 0;
+	int r = ioctl(fd, FS_IOC_GETFLAGS, &flags);
+	close(fd);
+	if (r != 0 || getenv("SESSIOND_NO_TOPDIR")) {
+		skip();
+		return;
+	}
+	assert_true(flags & FS_TOPDIR_FL);
 }
 
 static void test_put_creates_then_replaces(void **state)
@@ -1250,6 +1273,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_saves_trade_two_inodes_and_delete_takes_both, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_of_a_spare_never_takes_an_unsaved_version, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_second_writer_waits_until_the_spare_is_released, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_sessions_folder_is_a_top_dir_where_the_fs_has_one, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_put_creates_then_replaces, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_writable_check_leaves_nothing_behind, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_held_by_another_process_times_out, setup_full, teardown),

@@ -2,12 +2,16 @@
  * what sessiond's store does to the disk for a save or an instantiate, and
  * nothing else (no HTTP, no FastCGI, no JSON, no lock): the same layout
  * (DIR/sessions/XX/KEY.json), the same bytes, the same steps.
- *   replace: temporary file in the session's folder, write, [fsync], close,
- *            rename over KEY.json, [fsync of the folder]   (a save)
+ *   replace: open the session's spare (.KEY.spare, made by the first
+ *            replace), write over it, cut it to length, [fsync], close,
+ *            renameat2 RENAME_EXCHANGE with KEY.json,
+ *            [fsync of the folder]                         (a save)
  *   create:  mkdir of the folder (usually EEXIST), temporary file, write,
  *            [fsync], close, link to a fresh KEY.json, unlink the temporary
  *            file, [fsync of the folder]                   (an instantiate)
- * The bracketed steps run with --durability full only, as in sessiond.
+ * The bracketed steps run with --durability full only, as in sessiond, and
+ * DIR/sessions is marked FS_TOPDIR_FL, as sessiond marks its own. Locks
+ * (flock, the F_OFD spare lock) are left out: no other writer or reader.
  * Each writer works on its own pre-created files (replace) or new keys
  * (create), runs until --duration or --ops, and records every operation's
  * latency in a log-linear histogram. Prints one line:
@@ -22,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <linux/fs.h>
 #include <unistd.h>
 #include "lg_hist.h"
 #include "sd_key.h"
@@ -114,17 +120,21 @@ static int write_temp(const cfg *c, const char *dir, const char *key, char *tmp,
 
 static int op_replace(const cfg *c, const char *key)
 {
-	char dir[PATH_LEN], tmp[PATH_LEN], path[PATH_LEN];
+	char dir[PATH_LEN], spare[PATH_LEN], path[PATH_LEN];
 	fan_dir(c, key, dir, sizeof dir);
 	snprintf(path, sizeof path, "%s/%s.json", dir, key);
-	if (write_temp(c, dir, key, tmp, sizeof tmp) != 0)
+	snprintf(spare, sizeof spare, "%s/.%s.spare", dir, key);
+	int fd = open(spare, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
 		return -1;
-	if (rename(tmp, path) != 0) {
+	if (write_all(fd, c->data, c->len) != 0 || ftruncate(fd, (off_t)c->len) != 0 ||
+	    (c->full && fsync(fd) != 0) || renameat2(AT_FDCWD, spare, AT_FDCWD, path, RENAME_EXCHANGE) != 0) {
 		int saved = errno;
-		unlink(tmp);
+		close(fd);
 		errno = saved;
 		return -1;
 	}
+	close(fd);
 	return c->full ? sync_dir(dir) : 0;
 }
 
@@ -351,6 +361,13 @@ int main(int argc, char **argv)
 		free(c.data);
 		return 1;
 	}
+	int sfd = open(sessions, O_RDONLY | O_DIRECTORY | O_CLOEXEC), flags;
+	if (sfd >= 0 && ioctl(sfd, FS_IOC_GETFLAGS, &flags) == 0) {
+		flags |= FS_TOPDIR_FL;
+		(void)ioctl(sfd, FS_IOC_SETFLAGS, &flags);
+	}
+	if (sfd >= 0)
+		close(sfd);
 	writer *w = calloc((size_t)c.writers, sizeof *w);
 	if (!w) {
 		free(c.data);

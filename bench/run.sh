@@ -13,7 +13,8 @@
 #   save        wrk POST /api/save of the document (unconditional)
 #               vs the PHP baseline's save (below), and, as information,
 #               build/bench/rawfs --mode replace: the same atomic replace
-#               (temp file, write, rename; fsync of file and folder for full)
+#               (the spare written over, swapped in by RENAME_EXCHANGE; fsync
+#               of file and folder for full)
 #               with as many writer threads as connections
 #   instantiate wrk POST /api/instantiate of the document
 #               vs the PHP baseline's instantiate, and, as information,

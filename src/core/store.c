@@ -259,7 +259,10 @@ static int do_fsync(int fd, const char *step)
 		return -1;
 	}
 	sd_metrics_add(SD_M_FSYNCS, 1);
-	return fsync(fd);
+	/* A file's bytes and what finds them (size, blocks) need fdatasync,
+	 * not its times: a save that keeps the length then skips the inode
+	 * write (11% of a durable save in the profile). A folder: fsync. */
+	return strcmp(step, "fsync") == 0 ? fdatasync(fd) : fsync(fd);
 }
 
 /* Lock all of fd (F_OFD_SETLKW: a lock of the open file, which neither
@@ -622,7 +625,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
  * -1 with errno (ETIMEDOUT: the flock did not come before the lock
  * deadline); errno 0 when the spare is not a plain file of ours (a symbolic
  * link, a folder, a FIFO, a second link): the caller uses a temporary file. */
-static int open_spare(const sd_store *s, const char *spare)
+static int open_spare(const sd_store *s, const char *spare, off_t *size)
 {
 	int f = fault("open");
 	if (f) {
@@ -653,6 +656,7 @@ static int open_spare(const sd_store *s, const char *spare)
 		errno = 0;
 		return -1;
 	}
+	*size = st.st_size;
 	return fd;
 }
 
@@ -672,7 +676,8 @@ static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, siz
 	if (__atomic_load_n(&no_exchange, __ATOMIC_RELAXED))
 		return 1;
 	sd_layout_spare_path(dir, l->key, spare, sizeof spare);
-	int fd = open_spare(l->s, spare);
+	off_t had;
+	int fd = open_spare(l->s, spare, &had);
 	if (fd < 0) {
 		if (errno == 0)
 			return 1;
@@ -680,10 +685,12 @@ static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, siz
 		return 0;
 	}
 	int f = 0, saved = 0;
-	/* Over the old bytes, then cut: truncating first would free the
-	 * spare's blocks and allocate them again (and on a file system mounted
-	 * with discard, wait for the device to discard them), per save. */
-	if (fill(l->s, fd, buf, len, 1) != 0)
+	/* Over the old bytes, then cut only what is left beyond them:
+	 * truncating first would free the spare's blocks and allocate them
+	 * again (and on a file system mounted with discard, wait for the
+	 * device to discard them) per save, and a cut to the same length still
+	 * dirties the inode, which fdatasync then writes. */
+	if (fill(l->s, fd, buf, len, had > (off_t)len) != 0)
 		saved = errno;
 	else if ((f = fault("rename")) || renameat2(AT_FDCWD, spare, AT_FDCWD, l->path, RENAME_EXCHANGE) != 0)
 		saved = f ? f : errno;

@@ -18,11 +18,12 @@
 typedef enum { SD_MEM_OK = 0, SD_MEM_OVER_REQUEST, SD_MEM_OVER_POOL } sd_mem_state;
 
 /* One request's budget is SD_MEM_PER_BODY_BYTE bytes for each byte of
- * --max-body (48 MiB at the default 1 MiB): enough to parse a body of
- * ordinary JSON of that size (records of short fields take about 20 bytes
- * of memory per byte of text), parse the stored document beside it and
- * write the result. The pool all requests share is the larger of
- * SD_MEM_POOL_MIN and one request's budget. */
+ * --max-body (40 MiB at the default 1 MiB): enough to parse a body of
+ * ordinary JSON of that size (records of short fields take about 16 bytes
+ * of memory per byte of text, and the bound reserved to parse them 25),
+ * parse the stored document beside it and write the result. The pool all
+ * requests share is the larger of SD_MEM_POOL_MIN and one request's
+ * budget. */
 #define SD_MEM_PER_BODY_BYTE 40
 #define SD_MEM_POOL_MIN (40u * 1024 * 1024)
 size_t sd_mem_budget(size_t max_body);

@@ -95,7 +95,7 @@ int sd_mem_reserve(size_t bound)
 		return 0; /* outside a request nothing is refused */
 	if (reserving)
 		sd_mem_release();
-	if (used + bound > budget) {
+	if (bound > budget || used + bound > budget) { /* (no overflow) */
 		if (!state)
 			state = SD_MEM_OVER_REQUEST;
 		return -1;

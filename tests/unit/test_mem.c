@@ -377,6 +377,9 @@ static void test_a_reservation_counts_in_the_pool_until_released(void **state)
 	sd_mem_release();
 	json_decref(a);
 	assert_int_equal(sd_mem_exceeded(), SD_MEM_OK);
+	/* A bound past the budget is refused, even one that would overflow. */
+	assert_int_equal(sd_mem_reserve(SIZE_MAX), -1);
+	assert_int_equal(sd_mem_exceeded(), SD_MEM_OVER_REQUEST);
 	sd_mem_end();
 	assert_int_equal(sd_mem_in_use(), base);
 }

@@ -71,12 +71,13 @@ struct scan {
 
 static int blank(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-/* Ends a number or literal token (and a NUL, which is refused). */
-static int delimiter(unsigned char c)
-{
-	return blank(c) || c == '{' || c == '}' || c == '[' || c == ']' || c == ',' || c == ':' || c == '"' ||
-	       c == '\0';
-}
+/* What ends a number or literal token (a NUL too, which is refused), and
+ * what the scan of a string stops at: tables, as most bytes are in one. */
+static const unsigned char ends_token[256] = {
+	[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1,
+	[','] = 1, [':'] = 1, ['"'] = 1, ['\0'] = 1,
+};
+static const unsigned char ends_run[256] = {['"'] = 1, ['\\'] = 1, ['\0'] = 1};
 
 /* The open containers, by depth (1 is the root). */
 struct open {
@@ -160,9 +161,13 @@ static void scan(const char *buf, size_t len, struct scan *s)
 			continue;
 		}
 		if (c == '"') {
-			for (; j < len && buf[j] != '"'; j++)
-				if (buf[j] == '\0' || (buf[j] == '\\' && ++j < len && buf[j] == '\0'))
-					break;
+			for (;;) { /* j grows on every turn */
+				while (j < len && !ends_run[(unsigned char)buf[j]])
+					j++;
+				if (j >= len || buf[j] != '\\' || ++j >= len || buf[j] == '\0')
+					break; /* the end, the closing quote, a NUL, or an escaped NUL */
+				j++;
+			}
 			if (j < len && buf[j] == '\0') {
 				i = j;
 				break;
@@ -171,7 +176,7 @@ static void scan(const char *buf, size_t len, struct scan *s)
 			strings++;
 			bytes += j - i;
 		} else {
-			while (j < len && !delimiter((unsigned char)buf[j]))
+			while (j < len && !ends_token[(unsigned char)buf[j]])
 				j++;
 			scalars++;
 		}

@@ -81,6 +81,9 @@ typedef struct sd_delete_body {
  * not an object or nests deeper than SD_DOC_MAX_DEPTH. *out is a new
  * reference on success. */
 sd_err sd_doc_parse_object(const char *buf, size_t len, json_t **out, char msg[SD_MSG_MAX]);
+/* The memory (as sd_mem counts it) that sd_doc_parse_object reserves to
+ * parse buf: an upper bound of what jansson allocates for it. */
+size_t sd_doc_parse_bound(const char *buf, size_t len);
 
 /* Parse and validate a save body; unknown fields are refused. On success the
  * caller owns b->root and releases it with sd_save_body_free(). */

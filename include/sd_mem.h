@@ -2,8 +2,9 @@
  * every jansson allocation in the process is counted. Between
  * sd_mem_begin() and sd_mem_end() on a thread, that thread's allocations
  * fail once they would pass the request's budget, or once all requests
- * together would pass the process's pool: the parse, merge or dump then
- * fails, and sd_mem_exceeded() says why. Nothing else changes: the caller
+ * together would pass the process's pool: the merge or dump then fails
+ * (a parse is refused before it starts: sd_mem_reserve), and
+ * sd_mem_exceeded() says why. Nothing else changes: the caller
  * turns an exceeded request budget into 413 too_large and an exhausted pool
  * into 503 busy, in err.c's table, and writes nothing. sd_mem_end() hands
  * large amounts of freed memory back to the system at once (malloc_trim),
@@ -17,11 +18,12 @@
 typedef enum { SD_MEM_OK = 0, SD_MEM_OVER_REQUEST, SD_MEM_OVER_POOL } sd_mem_state;
 
 /* One request's budget is SD_MEM_PER_BODY_BYTE bytes for each byte of
- * --max-body (48 MiB at the default 1 MiB): enough to parse a body of
- * ordinary JSON of that size (records of short fields take about 20 bytes
- * of memory per byte of text), parse the stored document beside it and
- * write the result. The pool all requests share is the larger of
- * SD_MEM_POOL_MIN and one request's budget. */
+ * --max-body (40 MiB at the default 1 MiB): enough to parse a body of
+ * ordinary JSON of that size (records of short fields take about 16 bytes
+ * of memory per byte of text, and the bound reserved to parse them 25),
+ * parse the stored document beside it and write the result. The pool all
+ * requests share is the larger of SD_MEM_POOL_MIN and one request's
+ * budget. */
 #define SD_MEM_PER_BODY_BYTE 40
 #define SD_MEM_POOL_MIN (40u * 1024 * 1024)
 size_t sd_mem_budget(size_t max_body);
@@ -34,6 +36,18 @@ void sd_mem_install(size_t pool);
 void sd_mem_begin(size_t budget);
 /* Stop; returns the most this thread held at once since sd_mem_begin. */
 size_t sd_mem_end(void);
+/* Parsing is never refused half-way: jansson's lexer (2.14, lex_save)
+ * ignores a failed growth of its token buffer and then reads and writes
+ * past it. So a parse first reserves an upper bound of what it will
+ * allocate (sd_doc_parse_object computes it from the bytes): -1, with
+ * sd_mem_exceeded() saying why, when the bound would pass the request's
+ * budget or the pool (the pool never refuses a request's first 64 KiB);
+ * 0 and then, until sd_mem_release(), this thread's allocations are
+ * counted but never refused. The reservation counts towards the pool
+ * (sd_mem_in_use) until it is released; sd_mem_end() releases one left
+ * over. Outside sd_mem_begin/sd_mem_end it always succeeds. */
+int sd_mem_reserve(size_t bound);
+void sd_mem_release(void);
 /* Whether an allocation of this thread's current request was refused. */
 sd_mem_state sd_mem_exceeded(void);
 /* SD_ERR_TOO_LARGE over the request's budget, SD_ERR_BUSY over the pool,

@@ -23,65 +23,215 @@ static void position(const char *buf, size_t off, int *line, int *col)
 	}
 }
 
-/* A raw NUL byte is never valid JSON, but the parser ends some tokens at
- * one ({"data":123<NUL>} would read as 123): refuse it before parsing. */
-static int nul_byte(const char *buf, size_t len, char msg[SD_MSG_MAX])
+/* What jansson 2.14 allocates to parse a body, as sd_mem counts it
+ * (malloc_usable_size + 8 a block: the request and glibc's 8-byte header
+ * rounded up to 16, and 16 more when glibc hands out a whole free chunk
+ * rather than split off a remainder under 32), per kind of thing in the
+ * text. Each is an upper bound, derived from jansson's structures; the
+ * test "parse memory stays under the bound" in tests/unit/test_mem.c
+ * parses the worst shape of each kind and checks it. */
+#define BLOCK(n) ((((n) + 8 + 15) / 16) * 16 + 16)
+enum {
+	/* An object: its struct (72) and its first 8 hash buckets (16 each);
+	 * a larger bucket array replaces them. */
+	COST_OBJECT = BLOCK(72) + BLOCK(128),
+	/* A member (one ':'): buckets double when there are as many members
+	 * as buckets (< 2 a member), and while rehashing the old half is held
+	 * too, in one object at a time (16 a member of the largest object).
+	 * The pair holding its key is counted with the string. */
+	COST_MEMBER = 2 * 16,
+	COST_MEMBER_REHASH = 16,
+	/* A string, besides the bytes of its token (quotes included): as a
+	 * value, a struct (32) and a copy of the token (+1); as a key, a pair
+	 * (56) with the key inline (+1), its token's copy held until then. */
+	COST_STRING = BLOCK(32) + BLOCK(1),
+	/* A number or a literal: a struct (24; literals take nothing). */
+	COST_SCALAR = BLOCK(24),
+	/* An array: its struct (40) and its first table of 8 slots (8 each);
+	 * a larger table replaces it. */
+	COST_ARRAY = BLOCK(40) + BLOCK(64),
+	/* A value in an array: tables double when full (< 2 slots a value),
+	 * and the old one is held while growing, in one array at a time (8 a
+	 * value of the largest array). */
+	COST_ELEMENT = 2 * 8,
+	COST_ELEMENT_GROW = 8,
+	/* The lexer's buffer holds the longest token and its NUL: it doubles
+	 * from 16 (< 2 bytes a byte), old and new held together while
+	 * growing; or it is held beside one copy of the token (a key's). */
+	COST_TOKEN_BYTE = 3,
+	COST_LEXER = 3 * BLOCK(16),
+};
+
+/* One pass over a body before it is parsed. */
+struct scan {
+	size_t nul;   /* offset of the first NUL byte, or the length */
+	int deep;     /* nests deeper than SD_DOC_MAX_DEPTH */
+	size_t bound; /* an upper bound of the memory jansson takes to parse it */
+};
+
+static int blank(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* What ends a number or literal token (a NUL too, which is refused), and
+ * what the scan of a string stops at: tables, as most bytes are in one. */
+static const unsigned char ends_token[256] = {
+	[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1,
+	[','] = 1, [':'] = 1, ['"'] = 1, ['\0'] = 1,
+};
+static const unsigned char ends_run[256] = {['"'] = 1, ['\\'] = 1, ['\0'] = 1};
+
+/* The open containers, by depth (1 is the root). */
+struct open {
+	unsigned char in_array[SD_DOC_MAX_DEPTH + 1];
+	size_t n[SD_DOC_MAX_DEPTH + 1];   /* its values (array) or members (object) so far */
+	size_t max_elements, max_members; /* in the largest array and object */
+};
+
+static void close_container(struct open *o, int depth)
 {
-	const char *z = buf ? memchr(buf, '\0', len) : NULL;
-	if (!z)
-		return 0;
-	int line, col;
-	position(buf, (size_t)(z - buf), &line, &col);
-	sd_msgf(msg, "Invalid JSON at line %d, column %d (byte %zu): a NUL byte.", line, col,
-		 (size_t)(z - buf));
-	return 1;
+	size_t *m = o->in_array[depth] ? &o->max_elements : &o->max_members;
+	if (o->n[depth] > *m)
+		*m = o->n[depth];
 }
 
-/* A value deeper than SD_DOC_MAX_DEPTH anywhere in buf (the root is at
- * depth 1), counted over the bytes before parsing, so that one rule holds
- * whatever the parser's own limit: brackets outside strings, and anything
- * but white space inside a container that is already at the limit. */
-static int too_deep(const char *buf, size_t len)
+/* A raw NUL byte is never valid JSON, but the parser ends some tokens at
+ * one ({"data":123<NUL>} would read as 123): it is refused before parsing.
+ * So is a value deeper than SD_DOC_MAX_DEPTH anywhere in buf (the root is
+ * at depth 1), counted over the bytes, so that one rule holds whatever the
+ * parser's own limit: brackets outside strings, and anything but white
+ * space inside a container that is already at the limit. The same pass
+ * counts what the parser will allocate. Counts only grow: on text that is
+ * not JSON, jansson stops at the first error, and its tokens and ours
+ * agree up to there (its tokens never cross a delimiter or a string's
+ * end), so the bound still covers what it allocated. */
+static void scan(const char *buf, size_t len, struct scan *s)
 {
-	int depth = 0, in_str = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = buf[i];
-		if (depth == SD_DOC_MAX_DEPTH && !in_str && c != '}' && c != ']' && c != ' ' && c != '\t' &&
-		    c != '\n' && c != '\r')
-			return 1;
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = 0;
-		} else if (c == '"') {
-			in_str = 1;
-		} else if (c == '{' || c == '[') {
-			if (++depth > SD_DOC_MAX_DEPTH)
-				return 1;
-		} else if (c == '}' || c == ']') {
-			depth--;
+	size_t objects = 0, arrays = 0, members = 0, strings = 0, bytes = 0, scalars = 0, elements = 0,
+	       longest = 0;
+	struct open o;
+	int depth = 0;
+	size_t i = 0;
+	o.max_elements = o.max_members = 0;
+	s->deep = 0;
+	while (i < len) {
+		unsigned char c = (unsigned char)buf[i];
+		if (blank(c)) {
+			i++;
+			continue;
 		}
+		if (c == '\0')
+			break;
+		if (depth == SD_DOC_MAX_DEPTH && c != '}' && c != ']') {
+			s->deep = 1;
+			break;
+		}
+		if (c == '}' || c == ']') {
+			if (depth >= 1)
+				close_container(&o, depth);
+			depth--;
+			i++;
+			continue;
+		}
+		if (c == ',' || c == ':') {
+			if (c == ':') {
+				members++;
+				if (depth >= 1 && !o.in_array[depth])
+					o.n[depth]++;
+			}
+			i++;
+			continue;
+		}
+		/* A value starts here. */
+		if (depth >= 1 && o.in_array[depth]) {
+			elements++;
+			o.n[depth]++;
+		}
+		size_t j = i + 1;
+		if (c == '{' || c == '[') {
+			if (++depth > SD_DOC_MAX_DEPTH) {
+				s->deep = 1;
+				break;
+			}
+			if (depth >= 1) {
+				o.in_array[depth] = c == '[';
+				o.n[depth] = 0;
+			}
+			objects += c == '{';
+			arrays += c == '[';
+			i = j;
+			continue;
+		}
+		if (c == '"') {
+			for (;;) { /* j grows on every turn */
+				while (j < len && !ends_run[(unsigned char)buf[j]])
+					j++;
+				if (j >= len || buf[j] != '\\' || ++j >= len || buf[j] == '\0')
+					break; /* the end, the closing quote, a NUL, or an escaped NUL */
+				j++;
+			}
+			if (j < len && buf[j] == '\0') {
+				i = j;
+				break;
+			}
+			j = j < len ? j + 1 : len; /* the closing quote, if any */
+			strings++;
+			bytes += j - i;
+		} else {
+			while (j < len && !ends_token[(unsigned char)buf[j]])
+				j++;
+			scalars++;
+		}
+		if (j - i > longest)
+			longest = j - i;
+		i = j;
 	}
-	return 0;
+	/* Containers left open (the text ends, or stops being counted). */
+	for (int d = depth < SD_DOC_MAX_DEPTH ? depth : SD_DOC_MAX_DEPTH; d >= 1; d--)
+		close_container(&o, d);
+	/* Stopped early (too deep): only a NUL later on can still matter. */
+	const char *z = i < len ? memchr(buf + i, '\0', len - i) : NULL;
+	s->nul = z ? (size_t)(z - buf) : len;
+	size_t b = objects * COST_OBJECT + members * COST_MEMBER + o.max_members * COST_MEMBER_REHASH +
+		   strings * COST_STRING + bytes + scalars * COST_SCALAR + arrays * COST_ARRAY +
+		   elements * COST_ELEMENT + o.max_elements * COST_ELEMENT_GROW + (longest + 1) * COST_TOKEN_BYTE +
+		   COST_LEXER;
+	/* Blocks of 128 KiB or more are mapped: rounded up to a page, and a
+	 * header of 16 (together < 1/16). */
+	s->bound = b + b / 16;
+}
+
+size_t sd_doc_parse_bound(const char *buf, size_t len)
+{
+	struct scan s;
+	scan(buf, buf ? len : 0, &s);
+	return s.bound;
 }
 
 sd_err sd_doc_parse_object(const char *buf, size_t len, json_t **out, char msg[SD_MSG_MAX])
 {
 	json_error_t je;
+	struct scan s;
 	*out = NULL;
-	if (nul_byte(buf, len, msg))
+	if (!buf)
+		len = 0;
+	scan(buf, len, &s);
+	if (s.nul < len) {
+		int line, col;
+		position(buf, s.nul, &line, &col);
+		sd_msgf(msg, "Invalid JSON at line %d, column %d (byte %zu): a NUL byte.", line, col, s.nul);
 		return SD_ERR_BAD_JSON;
-	if (buf && too_deep(buf, len)) {
+	}
+	if (s.deep) {
 		sd_msgf(msg, "The body nests deeper than %d levels.", SD_DOC_MAX_DEPTH);
 		return SD_ERR_BAD_REQUEST;
 	}
+	/* Nothing may be refused while jansson parses (see sd_mem.h). */
+	if (sd_mem_reserve(s.bound) != 0) {
+		sd_msgf(msg, "%s", sd_mem_message());
+		return sd_mem_error(SD_ERR_INTERNAL);
+	}
 	json_t *v = json_loadb(buf ? buf : "", len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+	sd_mem_release();
 	if (!v) {
-		if (sd_mem_exceeded()) {
-			sd_msgf(msg, "%s", sd_mem_message());
-			return sd_mem_error(SD_ERR_INTERNAL);
-		}
 		sd_msgf(msg, "Invalid JSON at line %d, column %d: %s.", je.line,
 			 je.column, je.text);
 		return SD_ERR_BAD_JSON;

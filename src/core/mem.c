@@ -21,10 +21,15 @@ static size_t pool_used; /* atomic */
 static __thread int active;
 static __thread size_t budget, used, peak;
 static __thread sd_mem_state state;
+/* While a parse holds a reservation (sd_mem_reserve): its size, already
+ * added to pool_used, and what the parse allocated and freed meanwhile,
+ * which reach pool_used when the reservation is released. */
+static __thread size_t resv, resv_got, resv_gave;
+static __thread int reserving;
 
 static void *counted_malloc(size_t n)
 {
-	if (active) {
+	if (active && !reserving) {
 		size_t want = n + OVERHEAD;
 		if (used + want > budget) {
 			if (!state)
@@ -41,7 +46,10 @@ static void *counted_malloc(size_t n)
 	if (!p)
 		return NULL;
 	size_t sz = malloc_usable_size(p) + OVERHEAD;
-	__atomic_add_fetch(&pool_used, sz, __ATOMIC_RELAXED);
+	if (reserving)
+		resv_got += sz;
+	else
+		__atomic_add_fetch(&pool_used, sz, __ATOMIC_RELAXED);
 	if (active) {
 		used += sz;
 		if (used > peak)
@@ -55,7 +63,10 @@ static void counted_free(void *p)
 	if (!p)
 		return;
 	size_t sz = malloc_usable_size(p) + OVERHEAD;
-	__atomic_sub_fetch(&pool_used, sz, __ATOMIC_RELAXED);
+	if (reserving)
+		resv_gave += sz;
+	else
+		__atomic_sub_fetch(&pool_used, sz, __ATOMIC_RELAXED);
 	if (active)
 		used = used > sz ? used - sz : 0;
 	free(p);
@@ -78,8 +89,46 @@ void sd_mem_begin(size_t b)
 /* Set when a request held more than TRIM_ABOVE since the last trim. */
 static int dirty;
 
+int sd_mem_reserve(size_t bound)
+{
+	if (!active)
+		return 0; /* outside a request nothing is refused */
+	if (reserving)
+		sd_mem_release();
+	if (bound > budget || used + bound > budget) { /* (no overflow) */
+		if (!state)
+			state = SD_MEM_OVER_REQUEST;
+		return -1;
+	}
+	/* Take it from the pool first, then look: two requests reserving at
+	 * once cannot both pass on the same room. */
+	size_t now = __atomic_add_fetch(&pool_used, bound, __ATOMIC_RELAXED);
+	if (pool_max && used + bound > FLOOR && now > pool_max) {
+		__atomic_sub_fetch(&pool_used, bound, __ATOMIC_RELAXED);
+		if (!state)
+			state = SD_MEM_OVER_POOL;
+		return -1;
+	}
+	resv = bound;
+	resv_got = resv_gave = 0;
+	reserving = 1;
+	return 0;
+}
+
+void sd_mem_release(void)
+{
+	if (!reserving)
+		return;
+	reserving = 0;
+	/* Add before taking away: pool_used never wraps below zero. */
+	__atomic_add_fetch(&pool_used, resv_got, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&pool_used, resv + resv_gave, __ATOMIC_RELAXED);
+	resv = resv_got = resv_gave = 0;
+}
+
 size_t sd_mem_end(void)
 {
+	sd_mem_release();
 	size_t p = peak;
 	active = 0;
 	if (p > TRIM_ABOVE)

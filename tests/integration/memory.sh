@@ -14,6 +14,17 @@
 # and VmRSS stayed at 2.6 GB afterwards. With it: VmHWM 51 to 56 MiB, VmRSS
 # under 5 MiB afterwards (seen at 112 and 54 MiB under heavy load before
 # sessiond trimmed after the last large request and kept one malloc arena).
+# - w2's body, {"data":{"a":[{},... 175000 times],"s":"<300000 x>"}} (825
+#   KB), and a sweep of n = 168000..186000 around it: each answers a JSON
+#   413 too_large (or 503 busy) and sessiond stays up, the same process.
+#   Seen failing without the admission bound (the commit before it): at
+#   n = 175000 nginx answered 502 and sessiond had died of a segmentation
+#   fault (jansson's lexer reading past the token buffer whose growth the
+#   budget had refused). A sweep across the bound's threshold (n =
+#   134000..140000: the bound passes 40 MiB at 137000) answers 413 or
+#   503, or 201 where everything fits, and never crashes: the parse there
+#   is admitted and the later steps (the new document's copy and dump)
+#   may still be refused, which jansson handles.
 # Under AddressSanitizer (build/san) memory figures mean nothing (shadow
 # memory, quarantine): the resident-memory assertions are skipped there, the
 # answers are still checked.
@@ -81,6 +92,38 @@ eq "save of 1 MiB of records over 1 MiB of records: 200" "$STATUS" 200
 req GET "/api/load?key=$key"
 eq "load it: 200" "$STATUS" 200
 eq "version 2" "$(hdr ETag)" '"2"'
+# w2's body, and sweeps (see the top).
+w2body() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+n = int(sys.argv[1])
+open(sys.argv[2], "w").write('{"data":{"a":[' + ",".join(["{}"] * n) + '],"s":"' + "x" * 300000 + '"}}')
+PY
+}
+sweep() { # ALLOWED-STATUSES N...
+  local allowed=$1 n c bad=0 dead=0 seen=""; shift
+  for n; do
+    w2body "$n" "$IT_TMP/w2.json"
+    c=$(curl -s -o "$IT_TMP/w2.out" -w '%{http_code}' --max-time 60 -X POST -H 'Content-Type: application/json' \
+      --data-binary "@$IT_TMP/w2.json" "$BASE/api/instantiate")
+    seen+=" $c"
+    case " $allowed " in
+      *" $c "*) jq -e '.error // .key' "$IT_TMP/w2.out" >/dev/null 2>&1 || { bad=$((bad + 1)); echo "n=$n: $c, not JSON"; } ;;
+      *) bad=$((bad + 1)); echo "n=$n: $c $(head -c 120 "$IT_TMP/w2.out")" ;;
+    esac
+    stack_alive "$PID" || { dead=1; echo "n=$n: sessiond died"; tail -3 "$RUN/sessiond.log"; break; }
+  done
+  echo "n = $1..${!#}: answers$seen"
+  eq "every answer one of $allowed, as JSON" "$bad" 0
+  eq "sessiond stayed up" "$dead" 0
+}
+w2body 175000 "$IT_TMP/w2.json"
+req POST /api/instantiate -H 'Content-Type: application/json' --data-binary "@$IT_TMP/w2.json"
+eq "w2's body: 413" "$STATUS" 413
+ok "w2's body: too_large, too complex" grep -q '"error":"too_large".*complex' <<<"$BODY"
+sweep "413 503" $(seq 168000 1000 186000)
+sweep "201 413 503" $(seq 134000 1000 140000)
 req GET /api/health
 eq "still serving" "$STATUS" 200
+ok "the same sessiond process" stack_alive "$PID"
 it_done

@@ -635,13 +635,10 @@ static int open_spare(const sd_store *s, const char *spare)
 			errno = 0;
 		return -1;
 	}
-	int64_t deadline = sd_time_mono_ns() + (int64_t)s->lock_timeout_ms * SD_NS_PER_MS;
-	long backoff_us = LOCK_BACKOFF_MIN_US;
-	int r;
-	while ((r = flock_poll(fd, deadline, &backoff_us)) != 0 && errno == EWOULDBLOCK)
-		;
+	/* What it is, before any lock: a second link of KEY.json would wait
+	 * on the writer's own session lock (its flock) until the deadline. */
 	struct stat st;
-	if (r != 0 || ofd_lock(fd, F_WRLCK) != 0 || fstat(fd, &st) != 0) {
+	if (fstat(fd, &st) != 0) {
 		int saved = errno;
 		close(fd);
 		errno = saved;
@@ -651,6 +648,17 @@ static int open_spare(const sd_store *s, const char *spare)
 	    ((st.st_mode & 07777) != 0640 && fchmod(fd, 0640) != 0)) {
 		close(fd);
 		errno = 0;
+		return -1;
+	}
+	int64_t deadline = sd_time_mono_ns() + (int64_t)s->lock_timeout_ms * SD_NS_PER_MS;
+	long backoff_us = LOCK_BACKOFF_MIN_US;
+	int r;
+	while ((r = flock_poll(fd, deadline, &backoff_us)) != 0 && errno == EWOULDBLOCK)
+		;
+	if (r != 0 || ofd_lock(fd, F_WRLCK) != 0) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
 		return -1;
 	}
 	return fd;

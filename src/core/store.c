@@ -757,7 +757,9 @@ static sd_err remove_unfenced(sd_lock *l, sd_error *er)
 	/* The spare first (it holds the previous version): a crash between
 	 * the two leaves the session, never its old data without it. */
 	sd_layout_spare_path(dir, l->key, spare, sizeof spare);
-	if (unlink(spare) != 0 && errno != ENOENT)
+	/* A folder there is not a spare (the store only makes files): a stray
+	 * for fsck, which must not keep the session from going. */
+	if (unlink(spare) != 0 && errno != ENOENT && errno != EISDIR)
 		return store_sys_fail(er, SD_ERR_INTERNAL, errno);
 	if (unlink(l->path) != 0)
 		return store_sys_fail(er, errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL, errno);

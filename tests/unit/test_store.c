@@ -618,6 +618,34 @@ static void test_a_spare_that_is_not_a_plain_file_is_never_written(void **state)
 	}
 }
 
+/* A folder where the spare belongs (not one the store made: it only ever
+ * makes files there) does not stop a delete: the session goes, and the
+ * folder stays for sessionctl fsck, which reports it as a stray.
+ * Seen failing: sd_store_remove refused on the spare's unlink (EISDIR), so
+ * such a session could not be deleted, nor expired by the sweeper or gc. */
+static void test_a_folder_at_the_spare_does_not_stop_a_delete(void **state)
+{
+	fixture *f = *state;
+	const char *key = "DIRSPARE";
+	char path[4096], fan[4096], spare[4096];
+	assert_int_equal(sd_store_create(f->s, key, "{}", 2), SD_OK);
+	sd_store_path(f->s, key, path, sizeof path);
+	fan_path(f, key, fan, sizeof fan);
+	sd_layout_spare_path(fan, key, spare, sizeof spare);
+	assert_int_equal(mkdir(spare, 0750), 0);
+	sd_lock *l;
+	char *buf;
+	size_t len;
+	assert_int_equal(sd_store_lock(f->s, key, &l, &buf, &len, NULL), SD_OK);
+	free(buf);
+	assert_int_equal(sd_store_remove(l, NULL), SD_OK);
+	sd_store_unlock(l);
+	assert_int_equal(access(path, F_OK), -1);
+	struct stat st;
+	assert_int_equal(lstat(spare, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+}
+
 /* On ext4, sessions/ carries FS_TOPDIR_FL (chattr +T), so that fan-out
  * folders spread over the file system. Seen failing: without
  * spread_fan_dirs, the flag was clear. Skipped where the file system has
@@ -1340,6 +1368,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reader_of_a_spare_never_takes_an_unsaved_version, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_second_writer_waits_until_the_spare_is_released, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_a_spare_that_is_not_a_plain_file_is_never_written, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_a_folder_at_the_spare_does_not_stop_a_delete, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_sessions_folder_is_a_top_dir_where_the_fs_has_one, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_put_creates_then_replaces, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_writable_check_leaves_nothing_behind, setup_full, teardown),

@@ -621,8 +621,9 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
  *    was the session's file (I7).
  * -1 with errno (ETIMEDOUT: the flock did not come before the lock
  * deadline); errno 0 when the spare is not a plain file of ours (a symbolic
- * link, a folder, a FIFO, a second link): the caller uses a temporary file. */
-static int open_spare(const sd_store *s, const char *spare)
+ * link, a folder, a FIFO, a second link): the caller uses a temporary file.
+ * *size gets the spare's size (0 when this open made it). */
+static int open_spare(const sd_store *s, const char *spare, off_t *size)
 {
 	int f = fault("open");
 	if (f) {
@@ -650,6 +651,7 @@ static int open_spare(const sd_store *s, const char *spare)
 		errno = 0;
 		return -1;
 	}
+	*size = st.st_size;
 	int64_t deadline = sd_time_mono_ns() + (int64_t)s->lock_timeout_ms * SD_NS_PER_MS;
 	long backoff_us = LOCK_BACKOFF_MIN_US;
 	int r;
@@ -680,7 +682,8 @@ static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, siz
 	if (__atomic_load_n(&no_exchange, __ATOMIC_RELAXED))
 		return 1;
 	sd_layout_spare_path(dir, l->key, spare, sizeof spare);
-	int fd = open_spare(l->s, spare);
+	off_t room;
+	int fd = open_spare(l->s, spare, &room);
 	if (fd < 0) {
 		if (errno == 0)
 			return 1;
@@ -688,10 +691,14 @@ static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, siz
 		return 0;
 	}
 	int f = 0, saved = 0;
-	/* Over the old bytes, then cut: truncating first would free the
-	 * spare's blocks and allocate them again (and on a file system mounted
-	 * with discard, wait for the device to discard them), per save. */
-	if (fill(l->s, fd, buf, len, 1) != 0)
+	/* The disk gains what does not fit in the spare's blocks: all of it on
+	 * a session's first save, which makes the spare. Over the old bytes,
+	 * then cut: truncating first would free the spare's blocks and
+	 * allocate them again (and on a file system mounted with discard, wait
+	 * for the device to discard them), per save. */
+	if ((off_t)len > room && sd_store_space(l->s, NULL, NULL) != SD_OK)
+		saved = ENOSPC;
+	else if (fill(l->s, fd, buf, len, 1) != 0)
 		saved = errno;
 	else if ((f = fault("rename")) || renameat2(AT_FDCWD, spare, AT_FDCWD, l->path, RENAME_EXCHANGE) != 0)
 		saved = f ? f : errno;
@@ -720,6 +727,9 @@ static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, siz
 static sd_err replace_by_rename(sd_lock *l, const char *dir, const char *buf, size_t len)
 {
 	char tmp[SD_PATH_MAX];
+	/* The old file is freed by the rename: the disk gains the growth. */
+	if ((off_t)len > l->size && sd_store_space(l->s, NULL, NULL) != SD_OK)
+		return SD_ERR_STORAGE_FULL;
 	if (write_temp(l->s, dir, l->key, buf, len, tmp, sizeof tmp) != 0)
 		return sd_err_from_errno(errno);
 	int f = fault("rename");
@@ -734,8 +744,6 @@ static sd_err replace_by_rename(sd_lock *l, const char *dir, const char *buf, si
 static sd_err replace_unfenced(sd_lock *l, const char *buf, size_t len)
 {
 	char dir[SD_PATH_MAX];
-	if ((off_t)len > l->size && sd_store_space(l->s, NULL, NULL) != SD_OK)
-		return SD_ERR_STORAGE_FULL;
 	fan_dir(l->s, l->key, dir, sizeof dir);
 	sd_err e;
 	if (replace_by_exchange(l, dir, buf, len, &e) != 0)

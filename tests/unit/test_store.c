@@ -646,6 +646,46 @@ static void test_a_folder_at_the_spare_does_not_stop_a_delete(void **state)
 	assert_true(S_ISDIR(st.st_mode));
 }
 
+/* --min-free counts what a save adds to the disk: a session's first save
+ * makes its spare, a whole second copy, so below the watermark it is
+ * refused (507) even when the document keeps its size, and leaves no
+ * spare; once the spare exists, a save that fits in it adds nothing and
+ * goes through. Here a second handle on the same dir has a watermark no
+ * disk reaches.
+ * Seen failing: the check compared the new length with the session file's
+ * (len > the locked size), so the first save below the watermark wrote a
+ * new spare of the document's size. */
+static void test_below_min_free_a_save_that_makes_a_spare_is_refused(void **state)
+{
+	fixture *f = *state;
+	const char *key = "MINFREE0";
+	sd_store_opts o = f->o;
+	o.min_free_bytes = ~0ULL;
+	sd_store *full;
+	char msg[SD_MSG_MAX] = "";
+	assert_int_equal(sd_store_open(&o, &full, msg), SD_OK);
+	size_t len;
+	char *v1 = doc_bytes(key, 1, "{\"v\":1}", &len);
+	assert_int_equal(sd_store_create(f->s, key, v1, len), SD_OK);
+	char fan[4096], spare[4096];
+	fan_path(f, key, fan, sizeof fan);
+	sd_layout_spare_path(fan, key, spare, sizeof spare);
+	fixture below = *f;
+	below.s = full;
+	save_version(&below, key, 2, SD_ERR_STORAGE_FULL); /* the same size, but a new spare */
+	assert_int_equal(access(spare, F_OK), -1);
+	assert_bytes(f, key, v1, len);
+	save_version(f, key, 2, SD_OK);                   /* above it: the spare is made */
+	save_version(&below, key, 3, SD_OK);              /* fits in the spare */
+	char *v3 = doc_bytes(key, 3, "{\"v\":3}", &len);
+	assert_bytes(f, key, v3, len);
+	save_version(&below, key, 40, SD_ERR_STORAGE_FULL); /* larger than the spare */
+	assert_bytes(f, key, v3, len);
+	sd_store_close(full);
+	free(v1);
+	free(v3);
+}
+
 /* On ext4, sessions/ carries FS_TOPDIR_FL (chattr +T), so that fan-out
  * folders spread over the file system. Seen failing: without
  * spread_fan_dirs, the flag was clear. Skipped where the file system has
@@ -1369,6 +1409,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_second_writer_waits_until_the_spare_is_released, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_a_spare_that_is_not_a_plain_file_is_never_written, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_a_folder_at_the_spare_does_not_stop_a_delete, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_below_min_free_a_save_that_makes_a_spare_is_refused, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_sessions_folder_is_a_top_dir_where_the_fs_has_one, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_put_creates_then_replaces, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_writable_check_leaves_nothing_behind, setup_full, teardown),

@@ -690,14 +690,16 @@ static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, siz
 		*out = errno == ETIMEDOUT ? SD_ERR_BUSY : sd_err_from_errno(errno);
 		return 0;
 	}
-	int f = 0, saved = 0;
+	int f = 0, saved = 0, short_of_room = 0;
 	/* The disk gains what does not fit in the spare's blocks: all of it on
-	 * a session's first save, which makes the spare. Over the old bytes,
-	 * then cut: truncating first would free the spare's blocks and
-	 * allocate them again (and on a file system mounted with discard, wait
-	 * for the device to discard them), per save. */
+	 * a session's first save, which makes the spare. Below --min-free that
+	 * save goes through a temporary file instead, which gains only the
+	 * growth (replace_by_rename checks that), and the spare goes. Over the
+	 * old bytes, then cut: truncating first would free the spare's blocks
+	 * and allocate them again (and on a file system mounted with discard,
+	 * wait for the device to discard them), per save. */
 	if ((off_t)len > room && sd_store_space(l->s, NULL, NULL) != SD_OK)
-		saved = ENOSPC;
+		saved = ENOSPC, short_of_room = 1;
 	else if (fill(l->s, fd, buf, len, 1) != 0)
 		saved = errno;
 	else if ((f = fault("rename")) || renameat2(AT_FDCWD, spare, AT_FDCWD, l->path, RENAME_EXCHANGE) != 0)
@@ -710,6 +712,8 @@ static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, siz
 		if (ftruncate(fd, 0) != 0 || unlink(spare) != 0)
 			sd_log_error("cannot remove the spare %s after a failed save: %s", spare, strerror(errno));
 		close(fd);
+		if (short_of_room)
+			return 1;
 		if (saved == EINVAL || saved == ENOSYS) {
 			__atomic_store_n(&no_exchange, 1, __ATOMIC_RELAXED);
 			sd_log_warn("this file system cannot exchange two names; saves use a temporary file");

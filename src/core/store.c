@@ -666,10 +666,6 @@ static int open_spare(const sd_store *s, const char *spare, off_t *size)
 	return fd;
 }
 
-/* Set once a rename(2) RENAME_EXCHANGE was refused as unsupported (a file
- * system without it): every later save uses a temporary file. */
-static int no_exchange;
-
 /* I1 and I3 the usual way: the new bytes into the session's spare, then the
  * spare and KEY.json trade names in one renameat2(RENAME_EXCHANGE). No
  * inode is made or freed (on ext4 without a journal, finding a free inode
@@ -679,7 +675,9 @@ static int no_exchange;
 static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, size_t len, sd_err *out)
 {
 	char spare[SD_PATH_MAX];
-	if (__atomic_load_n(&no_exchange, __ATOMIC_RELAXED))
+	/* Once the file system refused an exchange as unsupported, every later
+	 * save of this store uses a temporary file. */
+	if (__atomic_load_n(&l->s->no_exchange, __ATOMIC_RELAXED))
 		return 1;
 	sd_layout_spare_path(dir, l->key, spare, sizeof spare);
 	off_t room;
@@ -715,7 +713,7 @@ static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, siz
 		if (short_of_room)
 			return 1;
 		if (saved == EINVAL || saved == ENOSYS) {
-			__atomic_store_n(&no_exchange, 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&l->s->no_exchange, 1, __ATOMIC_RELAXED);
 			sd_log_warn("this file system cannot exchange two names; saves use a temporary file");
 			return 1;
 		}

@@ -329,12 +329,39 @@ static void inode_of(const char *path, ino_t *ino)
 	*ino = st.st_ino;
 }
 
-static void save_version(fixture *f, const char *key, int64_t v, sd_err want)
+/* Version v of key, with data {"v": v}; caller frees. */
+static char *version_bytes(const char *key, int64_t v, size_t *len)
 {
 	char data[32];
-	size_t len;
 	snprintf(data, sizeof data, "{\"v\":%lld}", (long long)v);
-	char *bytes = doc_bytes(key, v, data, &len);
+	return doc_bytes(key, v, data, len);
+}
+
+static void assert_version(fixture *f, const char *key, int64_t v)
+{
+	size_t len;
+	char *want = version_bytes(key, v, &len);
+	assert_bytes(f, key, want, len);
+	free(want);
+}
+
+/* Create key at version 1; path gets its file's path, spare its spare's. */
+static void create_v1(fixture *f, const char *key, char path[4096], char spare[4096])
+{
+	size_t len;
+	char *v1 = version_bytes(key, 1, &len);
+	assert_int_equal(sd_store_create(f->s, key, v1, len), SD_OK);
+	free(v1);
+	char fan[4096];
+	sd_store_path(f->s, key, path, 4096);
+	fan_path(f, key, fan, sizeof fan);
+	sd_layout_spare_path(fan, key, spare, 4096);
+}
+
+static void save_version(fixture *f, const char *key, int64_t v, sd_err want)
+{
+	size_t len;
+	char *bytes = version_bytes(key, v, &len);
 	sd_lock *l;
 	char *buf;
 	size_t blen;
@@ -356,12 +383,9 @@ static void test_saves_trade_two_inodes_and_delete_takes_both(void **state)
 	fixture *f = *state;
 	const char *key = "SPARE000";
 	size_t len;
-	char *v1 = doc_bytes(key, 1, "{\"v\":1}", &len);
-	assert_int_equal(sd_store_create(f->s, key, v1, len), SD_OK);
-	char path[4096], fan[4096], spare[4096];
-	sd_store_path(f->s, key, path, sizeof path);
-	fan_path(f, key, fan, sizeof fan);
-	sd_layout_spare_path(fan, key, spare, sizeof spare);
+	char *v1 = version_bytes(key, 1, &len);
+	char path[4096], spare[4096];
+	create_v1(f, key, path, spare);
 	ino_t a, b, cur, sp;
 	inode_of(path, &a);
 	save_version(f, key, 2, SD_OK);
@@ -422,13 +446,8 @@ static void test_without_exchange_saves_use_a_temporary_file(void **state)
 {
 	fixture *f = *state;
 	const char *key = "NOXCHG00";
-	size_t len;
-	char *v1 = doc_bytes(key, 1, "{\"v\":1}", &len);
-	assert_int_equal(sd_store_create(f->s, key, v1, len), SD_OK);
-	char path[4096], fan[4096], spare[4096];
-	sd_store_path(f->s, key, path, sizeof path);
-	fan_path(f, key, fan, sizeof fan);
-	sd_layout_spare_path(fan, key, spare, sizeof spare);
+	char path[4096], spare[4096];
+	create_v1(f, key, path, spare);
 	ino_t before, after;
 	einval_fired = 0;
 	sd_store_fault_hook = einval_once;
@@ -439,12 +458,7 @@ static void test_without_exchange_saves_use_a_temporary_file(void **state)
 		assert_true(before != after); /* renamed over, not exchanged */
 		assert_int_equal(access(spare, F_OK), -1);
 		assert_no_temp(f, key);
-		char data[32];
-		size_t wlen;
-		snprintf(data, sizeof data, "{\"v\":%lld}", (long long)v);
-		char *want = doc_bytes(key, v, data, &wlen);
-		assert_bytes(f, key, want, wlen);
-		free(want);
+		assert_version(f, key, v);
 	}
 	sd_store_fault_hook = NULL;
 	assert_int_equal(einval_fired, 1);
@@ -457,7 +471,6 @@ static void test_without_exchange_saves_use_a_temporary_file(void **state)
 	save_version(&other, key, 5, SD_OK);
 	assert_int_equal(access(spare, F_OK), 0);
 	sd_store_close(s2);
-	free(v1);
 }
 
 /* A reader that opened the session file just before two saves holds the
@@ -632,14 +645,9 @@ static void test_a_spare_that_is_not_a_plain_file_is_never_written(void **state)
 	fixture *f = *state;
 	enum { SYMLINK, FOLDER, FIFO, FIFO_READ, LINK_SELF, LINK_OUT, KINDS };
 	for (int kind = 0; kind < KINDS; kind++) {
-		char key[SD_KEY_LEN + 1], path[4096], fan[4096], spare[4096], outside[4096];
+		char key[SD_KEY_LEN + 1], path[4096], spare[4096], outside[4096];
 		snprintf(key, sizeof key, "PLANT00%d", kind);
-		size_t len;
-		char *v1 = doc_bytes(key, 1, "{\"v\":1}", &len);
-		assert_int_equal(sd_store_create(f->s, key, v1, len), SD_OK);
-		sd_store_path(f->s, key, path, sizeof path);
-		fan_path(f, key, fan, sizeof fan);
-		sd_layout_spare_path(fan, key, spare, sizeof spare);
+		create_v1(f, key, path, spare);
 		snprintf(outside, sizeof outside, "%s/outside%d", f->dir, kind);
 		assert_int_equal(sdt_write_file(outside, "outside"), 0);
 		int rfd = -1;
@@ -659,12 +667,7 @@ static void test_a_spare_that_is_not_a_plain_file_is_never_written(void **state)
 		int64_t t0 = sd_time_mono_ns();
 		for (int64_t v = 2; v <= 3; v++) {
 			save_version(f, key, v, SD_OK);
-			char data[32];
-			size_t wlen;
-			snprintf(data, sizeof data, "{\"v\":%lld}", (long long)v);
-			char *want = doc_bytes(key, v, data, &wlen);
-			assert_bytes(f, key, want, wlen);
-			free(want);
+			assert_version(f, key, v);
 		}
 		alarm(0);
 		if (sd_time_mono_ns() - t0 > 1000 * SD_NS_PER_MS)
@@ -678,7 +681,6 @@ static void test_a_spare_that_is_not_a_plain_file_is_never_written(void **state)
 		assert_no_temp(f, key);
 		if (rfd >= 0)
 			close(rfd);
-		free(v1);
 	}
 }
 
@@ -729,32 +731,23 @@ static void test_below_min_free_a_save_makes_no_spare(void **state)
 	sd_store *full;
 	char msg[SD_MSG_MAX] = "";
 	assert_int_equal(sd_store_open(&o, &full, msg), SD_OK);
-	size_t len;
-	char *v1 = doc_bytes(key, 1, "{\"v\":1}", &len);
-	assert_int_equal(sd_store_create(f->s, key, v1, len), SD_OK);
-	char fan[4096], spare[4096];
-	fan_path(f, key, fan, sizeof fan);
-	sd_layout_spare_path(fan, key, spare, sizeof spare);
+	char path[4096], spare[4096];
+	create_v1(f, key, path, spare);
 	fixture below = *f;
 	below.s = full;
 	save_version(&below, key, 2, SD_OK); /* the same size: through a temporary file */
 	assert_int_equal(access(spare, F_OK), -1);
 	assert_no_temp(f, key);
-	char *v = doc_bytes(key, 2, "{\"v\":2}", &len);
-	assert_bytes(f, key, v, len);
-	free(v);
+	assert_version(f, key, 2);
 	save_version(f, key, 3, SD_OK); /* above it: the spare is made */
 	assert_int_equal(access(spare, F_OK), 0);
 	save_version(&below, key, 4, SD_OK); /* fits in the spare */
 	assert_int_equal(access(spare, F_OK), 0);
-	v = doc_bytes(key, 4, "{\"v\":4}", &len);
-	assert_bytes(f, key, v, len);
+	assert_version(f, key, 4);
 	save_version(&below, key, 40, SD_ERR_STORAGE_FULL); /* larger than both */
-	assert_bytes(f, key, v, len);
+	assert_version(f, key, 4);
 	assert_no_temp(f, key);
-	free(v);
 	sd_store_close(full);
-	free(v1);
 }
 
 /* On ext4, sessions/ carries FS_TOPDIR_FL (chattr +T), so that fan-out

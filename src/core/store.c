@@ -23,7 +23,8 @@
  *       fsynced; a folder the store makes (DATA_DIR, sessions/, a fan-out
  *       folder) is fsynced into its parent before any session in it is
  *       acknowledged. An fsync that fails after the commit point answers
- *       SD_ERR_UNSYNCED, never "unchanged".
+ *       SD_ERR_UNSYNCED, never "unchanged"; after an exchange it also
+ *       removes the spare, which the disk may still name KEY.json (I1).
  *
  * Locking (shared by every process that opens the data dir):
  *   I5. Every read-modify-write holds the session's lock from its read to
@@ -748,13 +749,21 @@ static sd_err replace_unfenced(sd_lock *l, const char *buf, size_t len)
 	char dir[SD_PATH_MAX];
 	fan_dir(l->s, l->key, dir, sizeof dir);
 	sd_err e;
-	if (replace_by_exchange(l, dir, buf, len, &e) != 0)
+	int exchanged = replace_by_exchange(l, dir, buf, len, &e) == 0;
+	if (!exchanged)
 		e = replace_by_rename(l, dir, buf, len);
 	if (e != SD_OK)
 		return e;
 	if (CT_RENAME_DIR_FSYNC && store_sync_dir(l->s, dir) != 0) {
 		/* The new file is already in place: not "full", not "unchanged". */
 		sd_log_error("session %s was replaced but the fsync of %s failed: %s", l->key, dir, strerror(errno));
+		/* The disk may still name the old inode, now the spare, KEY.json:
+		 * no later save may write into it (I1), so it goes, and the next
+		 * save makes a new spare. */
+		char spare[SD_PATH_MAX];
+		sd_layout_spare_path(dir, l->key, spare, sizeof spare);
+		if (exchanged && unlink(spare) != 0 && errno != ENOENT)
+			sd_log_error("cannot remove the spare %s after a failed fsync: %s", spare, strerror(errno));
 		return SD_ERR_UNSYNCED;
 	}
 	return SD_OK;

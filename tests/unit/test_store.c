@@ -1070,6 +1070,36 @@ static void test_failed_folder_sync_after_rename_is_reported_not_durable(void **
 	free(neu);
 }
 
+/* After an exchange whose folder fsync failed, the disk may still name the
+ * old inode (now the spare) KEY.json, so no later save may write into it:
+ * a power cut during that write would tear the session itself, which a
+ * crash must never do (I1). The failed save drops the spare, so the next
+ * save makes a new one and the old inode is never written again.
+ * Seen failing: the spare stayed, and the next save wrote version 3 over
+ * the inode the fsync had not put aside for sure. */
+static void test_failed_folder_sync_after_an_exchange_drops_the_spare(void **state)
+{
+	fixture *f = *state;
+	const char *key = "FAULT002";
+	char path[4096], spare[4096];
+	create_v1(f, key, path, spare);
+	int old = open(path, O_RDONLY); /* the first inode, kept from reuse */
+	assert_true(old >= 0);
+	arm("dirsync", EIO);
+	save_version(f, key, 2, SD_ERR_UNSYNCED);
+	disarm();
+	assert_int_equal(fault_hits, 1);
+	assert_int_equal(access(spare, F_OK), -1);
+	save_version(f, key, 3, SD_OK);
+	assert_version(f, key, 3);
+	size_t len;
+	char *v1 = version_bytes(key, 1, &len), got[4096];
+	assert_int_equal(pread(old, got, sizeof got, 0), (ssize_t)len);
+	assert_memory_equal(got, v1, len); /* never written again */
+	free(v1);
+	close(old);
+}
+
 static const struct {
 	const char *step;
 	int err;
@@ -1483,6 +1513,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock_held_by_another_thread_times_out, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_replace_keeps_the_old_document, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_folder_sync_after_rename_is_reported_not_durable, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_folder_sync_after_an_exchange_drops_the_spare, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_create_leaves_no_file, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_durability_none_never_fsyncs, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_scan_reports_sessions_and_temps_and_skips_strays, setup_none, teardown),

@@ -23,7 +23,8 @@
  *       fsynced; a folder the store makes (DATA_DIR, sessions/, a fan-out
  *       folder) is fsynced into its parent before any session in it is
  *       acknowledged. An fsync that fails after the commit point answers
- *       SD_ERR_UNSYNCED, never "unchanged".
+ *       SD_ERR_UNSYNCED, never "unchanged"; after an exchange it also
+ *       removes the spare, which the disk may still name KEY.json (I1).
  *
  * Locking (shared by every process that opens the data dir):
  *   I5. Every read-modify-write holds the session's lock from its read to
@@ -624,7 +625,8 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
  *    was the session's file (I7).
  * -1 with errno (ETIMEDOUT: the flock did not come before the lock
  * deadline); errno 0 when the spare is not a plain file of ours (a symbolic
- * link, a folder, a FIFO, a second link): the caller uses a temporary file. */
+ * link, a folder, a FIFO, a second link): the caller uses a temporary file.
+ * *size gets the spare's size (0 when this open made it). */
 static int open_spare(const sd_store *s, const char *spare, off_t *size)
 {
 	int f = fault("open");
@@ -638,13 +640,10 @@ static int open_spare(const sd_store *s, const char *spare, off_t *size)
 			errno = 0;
 		return -1;
 	}
-	int64_t deadline = sd_time_mono_ns() + (int64_t)s->lock_timeout_ms * SD_NS_PER_MS;
-	long backoff_us = LOCK_BACKOFF_MIN_US;
-	int r;
-	while ((r = flock_poll(fd, deadline, &backoff_us)) != 0 && errno == EWOULDBLOCK)
-		;
+	/* What it is, before any lock: a second link of KEY.json would wait
+	 * on the writer's own session lock (its flock) until the deadline. */
 	struct stat st;
-	if (r != 0 || ofd_lock(fd, F_WRLCK) != 0 || fstat(fd, &st) != 0) {
+	if (fstat(fd, &st) != 0) {
 		int saved = errno;
 		close(fd);
 		errno = saved;
@@ -657,12 +656,19 @@ static int open_spare(const sd_store *s, const char *spare, off_t *size)
 		return -1;
 	}
 	*size = st.st_size;
+	int64_t deadline = sd_time_mono_ns() + (int64_t)s->lock_timeout_ms * SD_NS_PER_MS;
+	long backoff_us = LOCK_BACKOFF_MIN_US;
+	int r;
+	while ((r = flock_poll(fd, deadline, &backoff_us)) != 0 && errno == EWOULDBLOCK)
+		;
+	if (r != 0 || ofd_lock(fd, F_WRLCK) != 0) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
 	return fd;
 }
-
-/* Set once a rename(2) RENAME_EXCHANGE was refused as unsupported (a file
- * system without it): every later save uses a temporary file. */
-static int no_exchange;
 
 /* I1 and I3 the usual way: the new bytes into the session's spare, then the
  * spare and KEY.json trade names in one renameat2(RENAME_EXCHANGE). No
@@ -673,24 +679,32 @@ static int no_exchange;
 static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, size_t len, sd_err *out)
 {
 	char spare[SD_PATH_MAX];
-	if (__atomic_load_n(&no_exchange, __ATOMIC_RELAXED))
+	/* Once the file system refused an exchange as unsupported, every later
+	 * save of this store uses a temporary file. */
+	if (__atomic_load_n(&l->s->no_exchange, __ATOMIC_RELAXED))
 		return 1;
 	sd_layout_spare_path(dir, l->key, spare, sizeof spare);
-	off_t had;
-	int fd = open_spare(l->s, spare, &had);
+	off_t room;
+	int fd = open_spare(l->s, spare, &room);
 	if (fd < 0) {
 		if (errno == 0)
 			return 1;
 		*out = errno == ETIMEDOUT ? SD_ERR_BUSY : sd_err_from_errno(errno);
 		return 0;
 	}
-	int f = 0, saved = 0;
-	/* Over the old bytes, then cut only what is left beyond them:
-	 * truncating first would free the spare's blocks and allocate them
-	 * again (and on a file system mounted with discard, wait for the
-	 * device to discard them) per save, and a cut to the same length still
-	 * dirties the inode, which fdatasync then writes. */
-	if (fill(l->s, fd, buf, len, had > (off_t)len) != 0)
+	int f = 0, saved = 0, short_of_room = 0;
+	/* The disk gains what does not fit in the spare's blocks: all of it on
+	 * a session's first save, which makes the spare. Below --min-free that
+	 * save goes through a temporary file instead, which gains only the
+	 * growth (replace_by_rename checks that), and the spare goes. Over the
+	 * old bytes, then cut only what is left beyond them: truncating first
+	 * would free the spare's blocks and allocate them again (and on a file
+	 * system mounted with discard, wait for the device to discard them) per
+	 * save, and a cut to the same length still dirties the inode, which
+	 * fdatasync then writes. */
+	if ((off_t)len > room && sd_store_space(l->s, NULL, NULL) != SD_OK)
+		saved = ENOSPC, short_of_room = 1;
+	else if (fill(l->s, fd, buf, len, room > (off_t)len) != 0)
 		saved = errno;
 	else if ((f = fault("rename")) || renameat2(AT_FDCWD, spare, AT_FDCWD, l->path, RENAME_EXCHANGE) != 0)
 		saved = f ? f : errno;
@@ -702,8 +716,10 @@ static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, siz
 		if (ftruncate(fd, 0) != 0 || unlink(spare) != 0)
 			sd_log_error("cannot remove the spare %s after a failed save: %s", spare, strerror(errno));
 		close(fd);
+		if (short_of_room)
+			return 1;
 		if (saved == EINVAL || saved == ENOSYS) {
-			__atomic_store_n(&no_exchange, 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&l->s->no_exchange, 1, __ATOMIC_RELAXED);
 			sd_log_warn("this file system cannot exchange two names; saves use a temporary file");
 			return 1;
 		}
@@ -719,6 +735,9 @@ static int replace_by_exchange(sd_lock *l, const char *dir, const char *buf, siz
 static sd_err replace_by_rename(sd_lock *l, const char *dir, const char *buf, size_t len)
 {
 	char tmp[SD_PATH_MAX];
+	/* The old file is freed by the rename: the disk gains the growth. */
+	if ((off_t)len > l->size && sd_store_space(l->s, NULL, NULL) != SD_OK)
+		return SD_ERR_STORAGE_FULL;
 	if (write_temp(l->s, dir, l->key, buf, len, tmp, sizeof tmp) != 0)
 		return sd_err_from_errno(errno);
 	int f = fault("rename");
@@ -733,17 +752,23 @@ static sd_err replace_by_rename(sd_lock *l, const char *dir, const char *buf, si
 static sd_err replace_unfenced(sd_lock *l, const char *buf, size_t len)
 {
 	char dir[SD_PATH_MAX];
-	if ((off_t)len > l->size && sd_store_space(l->s, NULL, NULL) != SD_OK)
-		return SD_ERR_STORAGE_FULL;
 	fan_dir(l->s, l->key, dir, sizeof dir);
 	sd_err e;
-	if (replace_by_exchange(l, dir, buf, len, &e) != 0)
+	int exchanged = replace_by_exchange(l, dir, buf, len, &e) == 0;
+	if (!exchanged)
 		e = replace_by_rename(l, dir, buf, len);
 	if (e != SD_OK)
 		return e;
 	if (CT_RENAME_DIR_FSYNC && store_sync_dir(l->s, dir) != 0) {
 		/* The new file is already in place: not "full", not "unchanged". */
 		sd_log_error("session %s was replaced but the fsync of %s failed: %s", l->key, dir, strerror(errno));
+		/* The disk may still name the old inode, now the spare, KEY.json:
+		 * no later save may write into it (I1), so it goes, and the next
+		 * save makes a new spare. */
+		char spare[SD_PATH_MAX];
+		sd_layout_spare_path(dir, l->key, spare, sizeof spare);
+		if (exchanged && unlink(spare) != 0 && errno != ENOENT)
+			sd_log_error("cannot remove the spare %s after a failed fsync: %s", spare, strerror(errno));
 		return SD_ERR_UNSYNCED;
 	}
 	return SD_OK;
@@ -756,7 +781,9 @@ static sd_err remove_unfenced(sd_lock *l, sd_error *er)
 	/* The spare first (it holds the previous version): a crash between
 	 * the two leaves the session, never its old data without it. */
 	sd_layout_spare_path(dir, l->key, spare, sizeof spare);
-	if (unlink(spare) != 0 && errno != ENOENT)
+	/* A folder there is not a spare (the store only makes files): a stray
+	 * for fsck, which must not keep the session from going. */
+	if (unlink(spare) != 0 && errno != ENOENT && errno != EISDIR)
 		return store_sys_fail(er, SD_ERR_INTERNAL, errno);
 	if (unlink(l->path) != 0)
 		return store_sys_fail(er, errno == ENOENT ? SD_ERR_NOT_FOUND : SD_ERR_INTERNAL, errno);

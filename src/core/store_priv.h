@@ -19,6 +19,8 @@ struct sd_store {
 	double min_free_pct;
 	unsigned long long min_free_bytes;
 	sd_buckets *buckets;     /* the freeze barrier (bucket.c) */
+	int no_exchange;         /* set once renameat2(RENAME_EXCHANGE) was
+	                            refused as unsupported (store.c) */
 	unsigned char fan_durable[SD_KEY_ALPHABET_LEN * SD_KEY_ALPHABET_LEN];
 	pthread_mutex_t stripe[STORE_STRIPES];
 };

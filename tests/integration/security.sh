@@ -214,6 +214,8 @@ if mount -t tmpfs -o size=1m tmpfs "$MNT" 2>/dev/null; then
   ok "no temporary file below the watermark" no_temp_files "$DATA"
   req POST /api/save "${CT[@]}" "${AW[@]}" -d "{\"key\":\"$KW\",\"data\":\"s\"}"
   eq "below --min-free: a save that shrinks it still works" "$STATUS" 200
+  # its first save: a spare would be a second copy; a temporary file is not
+  ok "below --min-free: the first save made no spare" [ ! -e "$DATA/sessions/${KW:0:2}/.$KW.spare" ]
   req GET "/api/load?key=$KW"
   eq "below --min-free: loads work" "$STATUS" 200
   req GET /api/health

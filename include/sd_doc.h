@@ -84,6 +84,11 @@ sd_err sd_doc_parse_object(const char *buf, size_t len, json_t **out, char msg[S
 /* The memory (as sd_mem counts it) that sd_doc_parse_object reserves to
  * parse buf: an upper bound of what jansson allocates for it. */
 size_t sd_doc_parse_bound(const char *buf, size_t len);
+/* json_loadb for JSON the server reads back (stored documents, pieces of
+ * them): the same bound is reserved first (sd_mem_reserve), so nothing is
+ * refused half-way through the parse. NULL, with sd_mem_exceeded() set,
+ * when the bound does not fit; otherwise json_loadb's answer. */
+json_t *sd_doc_loadb(const char *buf, size_t len, size_t flags, json_error_t *je);
 
 /* Parse and validate a save body; unknown fields are refused. On success the
  * caller owns b->root and releases it with sd_save_body_free(). */

@@ -1,6 +1,7 @@
 /* doc.c: the session document and the request bodies that change it.
  * Validation, RFC 7386 merge patch, the save rules and the canonical
  * serialisation. No I/O. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +205,18 @@ size_t sd_doc_parse_bound(const char *buf, size_t len)
 	struct scan s;
 	scan(buf, buf ? len : 0, &s);
 	return s.bound;
+}
+
+json_t *sd_doc_loadb(const char *buf, size_t len, size_t flags, json_error_t *je)
+{
+	struct scan s;
+	scan(buf, len, &s);
+	/* Past the depth limit the scan stops early: no bound. */
+	if (sd_mem_reserve(s.deep ? SIZE_MAX : s.bound) != 0)
+		return NULL;
+	json_t *v = json_loadb(buf, len, flags, je);
+	sd_mem_release();
+	return v;
 }
 
 sd_err sd_doc_parse_object(const char *buf, size_t len, json_t **out, char msg[SD_MSG_MAX])
@@ -654,7 +667,7 @@ sd_err sd_doc_parse_stored(const char *buf, size_t len, const char *expect_key, 
 		sd_msgf(msg, "a NUL byte in the file");
 		return SD_ERR_CORRUPT;
 	}
-	json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+	json_t *v = sd_doc_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 	if (!v) {
 		if (sd_mem_exceeded()) {
 			sd_msgf(msg, "%s", sd_mem_message());

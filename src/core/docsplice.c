@@ -94,7 +94,7 @@ static int cnumber(cur *c)
 	char out[64];
 	if (n >= sizeof out)
 		return 0;
-	json_t *v = json_loadb(b, n, JSON_DECODE_ANY, NULL);
+	json_t *v = sd_doc_loadb(b, n, JSON_DECODE_ANY, NULL);
 	size_t m = json_is_real(v) ? json_dumpb(v, out, sizeof out, JSON_ENCODE_ANY) : 0;
 	json_decref(v);
 	return m == n && memcmp(out, b, n) == 0;
@@ -264,7 +264,7 @@ sd_err sd_doc_splice_save(const sd_doc_parts *old, const sd_save_body *b, const 
 	*out = NULL;
 	if (old->version >= SD_DOC_MAX_VERSION)
 		return SD_ERR_VERSION_LIMIT; /* no version left to give */
-	json_t *meta = json_loadb(old->meta, old->meta_len, STORED_FLAGS, NULL);
+	json_t *meta = sd_doc_loadb(old->meta, old->meta_len, STORED_FLAGS, NULL);
 	if (meta && b->meta) {
 		json_t *m = sd_merge_patch(meta, b->meta);
 		json_decref(meta);
@@ -273,7 +273,7 @@ sd_err sd_doc_splice_save(const sd_doc_parts *old, const sd_save_body *b, const 
 	int keep_data = !b->data && sd_doc_canonical(old->data, old->data_len, 1);
 	json_t *data = b->data ? json_incref(b->data)
 		       : keep_data ? json_null()
-				   : json_loadb(old->data, old->data_len, STORED_FLAGS, NULL);
+				   : sd_doc_loadb(old->data, old->data_len, STORED_FLAGS, NULL);
 	json_t *d = meta && data ? build(old, meta, data, b, now, now_ms) : NULL;
 	json_decref(meta);
 	json_decref(data);

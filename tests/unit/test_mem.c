@@ -10,8 +10,9 @@
  *   returns to where it was), and outside a request nothing is refused;
  * - the bound sd_doc_parse_object reserves before parsing covers what
  *   jansson allocates, for the worst shape of each kind of JSON;
- * - nothing is refused half-way through a parse: a body whose longest
- *   token does not fit is refused before jansson sees it. */
+ * - nothing is refused half-way through a parse: a body, or a stored
+ *   document, whose longest token does not fit is refused before jansson
+ *   sees it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -375,6 +376,11 @@ static void test_a_token_past_the_pool_is_busy_before_parsing(void **state)
 	assert_int_equal(sd_doc_parse_object(t.s, t.n, &v, msg), SD_ERR_BUSY);
 	assert_null(v);
 	assert_int_equal(sd_mem_exceeded(), SD_MEM_OVER_POOL);
+	/* A stored document is parsed the same way (sd_doc_parse_stored, and
+	 * the pieces docsplice reads). Seen with json_loadb there, under
+	 * refusal: the same valgrind report, inside sd_doc_parse_stored. */
+	assert_int_equal(sd_doc_parse_stored(t.s, t.n, "ABCDEFGH", &v, msg), SD_ERR_BUSY);
+	assert_null(v);
 	assert_int_equal(sd_mem_end(), 0);
 	json_decref(held);
 	assert_int_equal(sd_mem_in_use(), base);

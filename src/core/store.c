@@ -43,9 +43,12 @@
  *       start from a stale copy.
  *   I7. Readers take no session lock, only an F_OFD read lock on the file
  *       they opened: the inode they hold may since have become the spare,
- *       and the lock waits out a save writing it. What they then read is a
- *       whole version (I1-I3); an empty file that is no longer the
- *       session's (a failed save emptied its spare) is read again.
+ *       and the lock keeps a save from writing it while they read. They
+ *       never wait for a writer: a write-locked file that is no longer the
+ *       session's is left for the current one (polled until the lock
+ *       timeout, SD_ERR_BUSY after it). What they read is a whole version
+ *       (I1-I3); an empty file that is no longer the session's (a failed
+ *       save emptied its spare) is read again.
  *   I8. Removal (delete, gc, the sweeper) unlinks the spare, then the
  *       session, under the same lock (I5), so a writer waiting for it then
  *       finds nothing (SD_ERR_NOT_FOUND). */
@@ -268,8 +271,8 @@ static int do_fsync(int fd, const char *step)
 
 /* Lock all of fd (F_OFD_SETLKW: a lock of the open file, which neither
  * flock nor another thread's descriptor shares): type F_RDLCK or F_WRLCK.
- * Only readers of a session (sd_store_read) and the writer of a spare
- * (I1) take it. */
+ * The writer of a spare (I1) takes the write lock so; readers of a session
+ * poll for their read lock (read_lock). */
 static int ofd_lock(int fd, short type)
 {
 	struct flock fl = {.l_type = type, .l_whence = SEEK_SET};
@@ -449,25 +452,72 @@ static int replaced(int fd, const char *path)
  * file that is no longer the session's (I7). */
 #define READ_TRIES 3
 
+/* The lock polls' back-off: from the first pause, doubled up to the last. */
+#define LOCK_BACKOFF_MIN_US 50
+#define LOCK_BACKOFF_MAX_US 2000
+
+/* One pause of a lock poll: -1 with errno ETIMEDOUT once deadline has
+ * passed, else sleep *backoff_us (doubled up to its cap) and 0. */
+static int pause_until(int64_t deadline, long *backoff_us)
+{
+	if (sd_time_mono_ns() >= deadline) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	usleep((useconds_t)*backoff_us);
+	if (*backoff_us < LOCK_BACKOFF_MAX_US)
+		*backoff_us *= 2;
+	return 0;
+}
+
+/* A reader's F_OFD read lock on fd, opened at path (I7), polled until
+ * deadline rather than waited for: a writer holds the write lock only on
+ * a spare, so a held lock means the file is no longer the session's (or is
+ * so for the instant between a save's exchange and its close), and a
+ * writer that stops there (sessionctl stopped with Ctrl-Z) must not keep a
+ * reader for good. 0 when taken; 1 when path names another file now (read
+ * that one); -1 with errno (ETIMEDOUT after deadline). */
+static int read_lock(int fd, const char *path, int64_t deadline, long *backoff_us)
+{
+	struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+	for (;;) {
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EACCES)
+			return -1;
+		if (replaced(fd, path) && sd_time_mono_ns() < deadline)
+			return 1;
+		if (pause_until(deadline, backoff_us) != 0)
+			return -1;
+	}
+}
+
 sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len, sd_error *er)
 {
 	char path[SD_PATH_MAX];
 	sd_store_path(s, key, path, sizeof path);
-	for (int tries = 1;; tries++) {
+	int64_t deadline = sd_time_mono_ns() + (int64_t)s->lock_timeout_ms * SD_NS_PER_MS;
+	long backoff_us = LOCK_BACKOFF_MIN_US;
+	for (int empties = 0;;) {
 		sd_err e;
 		struct stat st;
 		int fd = open_session(path, &e, er, &st);
 		if (fd < 0)
 			return e;
 		int f = fault("read"); /* a test pauses a reader here */
+		int r = f ? 0 : read_lock(fd, path, deadline, &backoff_us);
 		if (f)
 			e = store_sys_fail(er, SD_ERR_INTERNAL, f);
-		else if (ofd_lock(fd, F_RDLCK) != 0)
-			e = store_sys_fail(er, SD_ERR_INTERNAL, errno);
-		else /* the size is a hint: read_fd reads to the end whatever it is */
+		else if (r < 0)
+			e = store_sys_fail(er, errno == ETIMEDOUT ? SD_ERR_BUSY : SD_ERR_INTERNAL,
+					   errno == ETIMEDOUT ? 0 : errno);
+		else if (r == 0) /* the size is a hint: read_fd reads to the end whatever it is */
 			e = read_fd(fd, &st, buf, len, er);
-		if (e == SD_OK && *len == 0 && tries < READ_TRIES && replaced(fd, path)) {
-			free(*buf);
+		if (r == 1 || (e == SD_OK && *len == 0 && ++empties < READ_TRIES && replaced(fd, path))) {
+			if (r == 0)
+				free(*buf);
 			close(fd);
 			continue;
 		}
@@ -512,10 +562,6 @@ static unsigned stripe_of(const char *key)
 	return h % STORE_STRIPES;
 }
 
-/* The flock poll's back-off: from the first pause, doubled up to the last. */
-#define LOCK_BACKOFF_MIN_US 50
-#define LOCK_BACKOFF_MAX_US 2000
-
 /* One flock(LOCK_EX | LOCK_NB) poll of fd: 0 when taken, else -1 with
  * errno: ETIMEDOUT once deadline has passed (after sleeping *backoff_us,
  * which doubles up to its cap: call again), another errno for a failure. */
@@ -525,13 +571,8 @@ static int flock_poll(int fd, int64_t deadline, long *backoff_us)
 		return 0;
 	if (errno != EWOULDBLOCK && errno != EINTR)
 		return -1;
-	if (sd_time_mono_ns() >= deadline) {
-		errno = ETIMEDOUT;
+	if (pause_until(deadline, backoff_us) != 0)
 		return -1;
-	}
-	usleep((useconds_t)*backoff_us);
-	if (*backoff_us < LOCK_BACKOFF_MAX_US)
-		*backoff_us *= 2;
 	errno = EWOULDBLOCK;
 	return -1;
 }

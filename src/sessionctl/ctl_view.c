@@ -1,7 +1,9 @@
 /* ctl_view.c: the commands that only read the store: list, show, stats and
- * export. Each file is read whole once without a lock (a writer's rename
- * makes every read consistent) and validated by sd_doc; damaged entries are
- * reported and skipped, and the command ends with status 1. */
+ * export. Each file is read whole once without a session lock (a save swaps
+ * a whole file into place, and sd_store_read's F_OFD read lock keeps a save
+ * from writing the file under it: store.c, I7) and validated by sd_doc;
+ * damaged entries are reported and skipped, and the command ends with
+ * status 1. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -525,6 +525,20 @@ static void *race_reader(void *p)
 	return NULL;
 }
 
+/* Start race_reader on r and return once it has opened RACE0000 and is
+ * paused before its lock (race_hook's "read" step). */
+static void start_paused_reader(struct race_read *r, pthread_t *t)
+{
+	race_phase = 0;
+	race_fail_exchange = 0;
+	sd_store_fault_hook = race_hook;
+	assert_int_equal(pthread_create(t, NULL, race_reader, r), 0);
+	pthread_mutex_lock(&race_mu);
+	while (race_phase < 1)
+		pthread_cond_wait(&race_cv, &race_mu);
+	pthread_mutex_unlock(&race_mu);
+}
+
 static void test_reader_of_a_spare_never_takes_an_unsaved_version(void **state)
 {
 	fixture *f = *state;
@@ -532,16 +546,9 @@ static void test_reader_of_a_spare_never_takes_an_unsaved_version(void **state)
 	char *v1 = doc_bytes("RACE0000", 1, "{\"v\":1}", &len);
 	char *v2 = doc_bytes("RACE0000", 2, "{\"v\":2}", &len2);
 	assert_int_equal(sd_store_create(f->s, "RACE0000", v1, len), SD_OK);
-	race_phase = 0;
-	race_fail_exchange = 0;
-	sd_store_fault_hook = race_hook;
 	struct race_read r = {.s = f->s};
 	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, race_reader, &r), 0);
-	pthread_mutex_lock(&race_mu);
-	while (race_phase < 1)
-		pthread_cond_wait(&race_cv, &race_mu);
-	pthread_mutex_unlock(&race_mu);
+	start_paused_reader(&r, &t);
 	save_version(f, "RACE0000", 2, SD_OK);        /* the reader's inode becomes the spare */
 	race_fail_exchange = 1;
 	save_version(f, "RACE0000", 3, SD_ERR_INTERNAL); /* written into it, never exchanged */
@@ -554,6 +561,59 @@ static void test_reader_of_a_spare_never_takes_an_unsaved_version(void **state)
 	assert_bytes(f, "RACE0000", v2, len2);
 	free(v1);
 	free(v2);
+}
+
+/* A reader paused on an inode that has since become the spare, while a
+ * writer holds that spare's F_OFD write lock and does not let go (a
+ * sessionctl import --force stopped with Ctrl-Z in the middle of a save;
+ * here the test holds the lock), answers from the current file without
+ * waiting for it: the inode it holds is no longer the session's.
+ * Seen failing: the reader waited in F_OFD_SETLKW for as long as the lock
+ * was held (the join below timed out after 3 s), a worker thread held
+ * for good. */
+static void test_a_reader_never_waits_on_a_stuck_writer_of_the_spare(void **state)
+{
+	fixture *f = *state;
+	char path[4096], spare[4096];
+	create_v1(f, "RACE0000", path, spare);
+	struct race_read r = {.s = f->s};
+	pthread_t t;
+	start_paused_reader(&r, &t);
+	save_version(f, "RACE0000", 2, SD_OK); /* the reader's inode becomes the spare */
+	int wfd = open(spare, O_WRONLY);
+	assert_true(wfd >= 0);
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	assert_int_equal(fcntl(wfd, F_OFD_SETLK, &fl), 0); /* the stuck writer */
+	pthread_mutex_lock(&race_mu);
+	race_phase = 2;
+	pthread_cond_broadcast(&race_cv);
+	pthread_mutex_unlock(&race_mu);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += sdt_under_valgrind() ? 15 : 3;
+	int joined = pthread_timedjoin_np(t, NULL, &until);
+	close(wfd); /* lets a reader that waited go, so the test ends either way */
+	if (joined != 0)
+		assert_int_equal(pthread_join(t, NULL), 0);
+	sd_store_fault_hook = NULL;
+	if (joined != 0)
+		fail_msg("the reader waited for the spare's writer");
+	assert_int_equal(r.e, SD_OK);
+	size_t len;
+	char *v2 = version_bytes("RACE0000", 2, &len);
+	assert_int_equal(r.len, len);
+	assert_memory_equal(r.buf, v2, len);
+	free(v2);
+	free(r.buf);
+	/* The session file itself write-locked (a writer holds it so only for
+	 * the instant between its exchange and its close): busy after the lock
+	 * timeout, never a wait for good. */
+	int kfd = open(path, O_WRONLY);
+	assert_true(kfd >= 0);
+	assert_int_equal(fcntl(kfd, F_OFD_SETLK, &fl), 0);
+	char *buf;
+	assert_int_equal(sd_store_read(f->s, "RACE0000", &buf, &len, NULL), SD_ERR_BUSY);
+	close(kfd);
 }
 
 /* A second writer of the store (another process: sessionctl import, a
@@ -1501,6 +1561,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_without_exchange_saves_use_a_temporary_file, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_saves_trade_two_inodes_and_delete_takes_both, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_of_a_spare_never_takes_an_unsaved_version, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_a_reader_never_waits_on_a_stuck_writer_of_the_spare, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_second_writer_waits_until_the_spare_is_released, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_a_spare_that_is_not_a_plain_file_is_never_written, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_a_folder_at_the_spare_does_not_stop_a_delete, setup_full, teardown),

@@ -677,7 +677,8 @@ static int open_spare(const sd_store *s, const char *spare, off_t *size)
 	}
 	int fd = open(spare, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0640);
 	if (fd < 0) {
-		if (errno == ELOOP || errno == EISDIR || errno == ENXIO || errno == EWOULDBLOCK)
+		if (errno == ELOOP || errno == EISDIR || errno == ENXIO || errno == EWOULDBLOCK ||
+		    errno == EACCES || errno == EPERM) /* not ours: another user's */
 			errno = 0;
 		return -1;
 	}

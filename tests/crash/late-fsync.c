@@ -1,6 +1,6 @@
 /* late-fsync.c: a deliberately broken sessiond for the power-loss checker,
  * without a switch in src/: preloaded (LD_PRELOAD, through strace -E) into
- * the real build, it moves the fsync of a session's spare (.KEY.spare) from
+ * the real build, it moves the fsync (or fdatasync) of a session's spare (.KEY.spare) from
  * before the renameat2(RENAME_EXCHANGE) that gives the spare the session's
  * name to just after it. The save is still acknowledged only after both
  * and the folder's fsync, so the only way to see the fault is a crash
@@ -29,14 +29,19 @@ static int is_spare(int fd)
 	return (size_t)n > suffix && strcmp(path + n - suffix, ".spare") == 0;
 }
 
-int fsync(int fd)
+/* The store makes a file durable with fdatasync (a folder with fsync);
+ * both are caught, so that the variant stays broken whichever it uses. */
+static int defer(int fd, long nr)
 {
 	if (is_spare(fd)) {
 		deferred = fd;
 		return 0;
 	}
-	return (int)syscall(SYS_fsync, fd);
+	return (int)syscall(nr, fd);
 }
+
+int fsync(int fd) { return defer(fd, SYS_fsync); }
+int fdatasync(int fd) { return defer(fd, SYS_fdatasync); }
 
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)
 {

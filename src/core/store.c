@@ -371,21 +371,15 @@ static int write_temp(const sd_store *s, const char *dir, const char *key, const
 	return 0;
 }
 
-/* Read all of fd. known: its fstat when the caller has taken one, else
- * NULL (its size is only where reading starts: the file is read to its
- * end, whatever it is now). */
-static sd_err read_fd(int fd, const struct stat *known, char **buf, size_t *len, sd_error *er)
+/* Read all of fd. size: what its fstat at the open said, only where
+ * reading starts (the file is read to its end, whatever it is now). */
+static sd_err read_fd(int fd, off_t size, char **buf, size_t *len, sd_error *er)
 {
-	struct stat st;
-	if (known)
-		st = *known;
-	else if (fstat(fd, &st) != 0)
-		return store_sys_fail(er, SD_ERR_INTERNAL, errno);
 	/* Room for one byte more than the file holds: a read that comes back
 	 * short is the end of this regular file, so a whole file costs one
 	 * pread and no realloc; a file that grew meanwhile fills the room and
 	 * the loop goes on. */
-	size_t cap = (size_t)st.st_size + 2, n = 0;
+	size_t cap = (size_t)size + 2, n = 0;
 	char *b = malloc(cap);
 	if (!b)
 		return store_sys_fail(er, SD_ERR_INTERNAL, ENOMEM);
@@ -513,8 +507,8 @@ sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len, sd_e
 		else if (r < 0)
 			e = store_sys_fail(er, errno == ETIMEDOUT ? SD_ERR_BUSY : SD_ERR_INTERNAL,
 					   errno == ETIMEDOUT ? 0 : errno);
-		else if (r == 0) /* the size is a hint: read_fd reads to the end whatever it is */
-			e = read_fd(fd, &st, buf, len, er);
+		else if (r == 0)
+			e = read_fd(fd, st.st_size, buf, len, er);
 		if (r == 1 || (e == SD_OK && *len == 0 && ++empties < READ_TRIES && replaced(fd, path))) {
 			if (r == 0)
 				free(*buf);
@@ -644,7 +638,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 	sd_err e = lock_inode(l, deadline, &held);
 	if (e == SD_OK) {
 		l->size = held.st_size; /* (the fstat of skip_inode_check's open too) */
-		e = read_fd(l->fd, &held, buf, len, NULL);
+		e = read_fd(l->fd, held.st_size, buf, len, NULL);
 	}
 	if (wait_ns)
 		*wait_ns = sd_time_mono_ns() - t0;

@@ -446,6 +446,13 @@ static int replaced(int fd, const char *path)
  * file that is no longer the session's (I7). */
 #define READ_TRIES 3
 
+/* When a lock wait that starts at now_ns (monotonic) gives up: the
+ * session lock, the spare's flock and a reader's lock poll alike. */
+static int64_t lock_deadline(const sd_store *s, int64_t now_ns)
+{
+	return now_ns + (int64_t)s->lock_timeout_ms * SD_NS_PER_MS;
+}
+
 /* The lock polls' back-off: from the first pause, doubled up to the last. */
 #define LOCK_BACKOFF_MIN_US 50
 #define LOCK_BACKOFF_MAX_US 2000
@@ -492,7 +499,7 @@ sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len, sd_e
 {
 	char path[SD_PATH_MAX];
 	sd_store_path(s, key, path, sizeof path);
-	int64_t deadline = sd_time_mono_ns() + (int64_t)s->lock_timeout_ms * SD_NS_PER_MS;
+	int64_t deadline = lock_deadline(s, sd_time_mono_ns());
 	long backoff_us = LOCK_BACKOFF_MIN_US;
 	for (int empties = 0;;) {
 		sd_err e;
@@ -613,7 +620,7 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
 {
 	*out = NULL;
 	int64_t t0 = sd_time_mono_ns();
-	int64_t deadline = t0 + (int64_t)s->lock_timeout_ms * SD_NS_PER_MS;
+	int64_t deadline = lock_deadline(s, t0);
 	sd_lock *l = calloc(1, sizeof *l);
 	if (!l)
 		return SD_ERR_INTERNAL;
@@ -692,7 +699,7 @@ static int open_spare(const sd_store *s, const char *spare, off_t *size)
 		return -1;
 	}
 	*size = st.st_size;
-	int64_t deadline = sd_time_mono_ns() + (int64_t)s->lock_timeout_ms * SD_NS_PER_MS;
+	int64_t deadline = lock_deadline(s, sd_time_mono_ns());
 	long backoff_us = LOCK_BACKOFF_MIN_US;
 	int r;
 	while ((r = flock_poll(fd, deadline, &backoff_us)) != 0 && errno == EWOULDBLOCK)

@@ -821,8 +821,11 @@ static sd_err remove_unfenced(sd_lock *l, sd_error *er)
 {
 	char dir[SD_PATH_MAX], spare[SD_PATH_MAX];
 	fan_dir(l->s, l->key, dir, sizeof dir);
-	/* The spare first (it holds the previous version): a crash between
-	 * the two leaves the session, never its old data without it. */
+	/* The spare first (it holds the previous version), so that a process
+	 * that dies between the two leaves the session, not its old data
+	 * without it. On the disk the two unlinks are not ordered before the
+	 * folder fsync: a power cut there may keep the spare alone, which fsck
+	 * reports as a stray. */
 	sd_layout_spare_path(dir, l->key, spare, sizeof spare);
 	/* A folder there is not a spare (the store only makes files): a stray
 	 * for fsck, which must not keep the session from going. */

@@ -81,7 +81,8 @@ CMOCKA_LIBS := $(call pc_libs,cmocka,-lcmocka)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
-BENCH_SRC := $(wildcard bench/*.c)
+# bench/fsops.c is no program: the file-system steps rawfs and fcgi_ceiling share.
+BENCH_SRC := $(filter-out bench/fsops.c,$(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(O)/bench/%)
 # Fuzz harnesses: each also links with tests/fuzz/replay.c (this compiler)
 # into a corpus replay that make test runs; make fuzz builds them with clang.
@@ -146,7 +147,10 @@ $(O)/tests/test_loadgen: $(LG_O)
 $(O)/tests/%: tests/unit/%.c $(LIBSESSIOND) $(LIBCORE) | $(O)/tests
 	$(CC) $(CFLAGS) $(TEST_INC) -Itests/unit -o $@ $< $(filter %.o,$^) $(LIBSESSIOND) $(LIBCORE) $(CMOCKA_LIBS) $(LDFLAGS) $(LDLIBS) -lm
 
-$(O)/bench/rawfs: $(O)/obj/loadgen/lg_hist.o
+$(O)/bench/fsops.o: bench/fsops.c | $(O)/bench
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(O)/bench/rawfs: $(O)/obj/loadgen/lg_hist.o $(O)/bench/fsops.o
+$(O)/bench/fcgi_ceiling: $(O)/bench/fsops.o
 $(O)/bench/fcgi_ceiling: LDLIBS += $(FCGI_LIBS)
 $(O)/bench/%: bench/%.c $(LIBCORE) | $(O)/bench
 	$(CC) $(CFLAGS) $(TEST_INC) -o $@ $< $(filter %.o,$^) $(LIBCORE) $(LDFLAGS) $(LDLIBS) -lm

@@ -1,14 +1,14 @@
 /* rawfs: the file-system ceiling for `make bench`. N writer threads do
  * what sessiond's store does to the disk for a save or an instantiate, and
  * nothing else (no HTTP, no FastCGI, no JSON, no lock): the same layout
- * (DIR/sessions/XX/KEY.json), the same bytes, the same steps.
- *   replace: open the session's spare (.KEY.spare, made by the first
- *            replace), write over it, cut it to length, [fsync], close,
- *            renameat2 RENAME_EXCHANGE with KEY.json,
- *            [fsync of the folder]                         (a save)
- *   create:  mkdir of the folder (usually EEXIST), temporary file, write,
- *            [fsync], close, link to a fresh KEY.json, unlink the temporary
- *            file, [fsync of the folder]                   (an instantiate)
+ * (DIR/sessions/XX/KEY.json), the same bytes, the same steps, taken by
+ * bench/fsops.c (which fcgi_ceiling shares; see fsops.h):
+ *   replace: the session's spare (.KEY.spare, made by the first replace)
+ *            written over, [fdatasync], renameat2 RENAME_EXCHANGE with
+ *            KEY.json, [fsync of the folder]                (a save)
+ *   create:  temporary file, write, [fdatasync], close, link to a fresh
+ *            KEY.json, unlink the temporary file, [fsync of the folder]
+ *                                                          (an instantiate)
  * The bracketed steps run with --durability full only, as in sessiond, and
  * DIR/sessions is marked FS_TOPDIR_FL, as sessiond marks its own. Locks
  * (flock, the F_OFD spare lock) are left out: no other writer or reader.
@@ -19,17 +19,14 @@
  *         p50_ms=... p90_ms=... p99_ms=... max_ms=... errors=N
  * Exit status 1 when any operation failed. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <linux/fs.h>
 #include <unistd.h>
+#include "fsops.h"
 #include "lg_hist.h"
 #include "sd_key.h"
 #include "sd_time.h"
@@ -39,6 +36,7 @@
 
 typedef struct cfg {
 	char dir[PATH_LEN - 128];
+	fsops_store store;
 	int create;
 	int full;
 	int writers;
@@ -50,7 +48,7 @@ typedef struct cfg {
 } cfg;
 
 typedef struct writer {
-	const cfg *c;
+	cfg *c;
 	int id;
 	char (*keys)[SD_KEY_LEN + 1];
 	lg_hist hist;
@@ -63,116 +61,10 @@ static pthread_barrier_t start_line;
 static int64_t deadline;
 static uint64_t ops_total; /* atomic */
 
-static void fan_dir(const cfg *c, const char *key, char *buf, size_t n)
-{
-	snprintf(buf, n, "%s/sessions/%.2s", c->dir, key);
-}
-
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int r = fsync(fd);
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	return r;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Temporary file with the bytes, fsynced in full mode; its name in tmp. */
-static int write_temp(const cfg *c, const char *dir, const char *key, char *tmp, size_t n)
-{
-	snprintf(tmp, n, "%s/.%s.XXXXXX.tmp", dir, key);
-	int fd = mkostemps(tmp, 4, O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (fchmod(fd, 0640) != 0 || write_all(fd, c->data, c->len) != 0 || (c->full && fsync(fd) != 0)) {
-		int saved = errno;
-		close(fd);
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	if (close(fd) != 0) {
-		int saved = errno;
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	return 0;
-}
-
-static int op_replace(const cfg *c, const char *key)
-{
-	char dir[PATH_LEN], spare[PATH_LEN], path[PATH_LEN];
-	fan_dir(c, key, dir, sizeof dir);
-	snprintf(path, sizeof path, "%s/%s.json", dir, key);
-	snprintf(spare, sizeof spare, "%s/.%s.spare", dir, key);
-	int fd = open(spare, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -1;
-	if (write_all(fd, c->data, c->len) != 0 || ftruncate(fd, (off_t)c->len) != 0 ||
-	    (c->full && fsync(fd) != 0) || renameat2(AT_FDCWD, spare, AT_FDCWD, path, RENAME_EXCHANGE) != 0) {
-		int saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	close(fd);
-	return c->full ? sync_dir(dir) : 0;
-}
-
-/* key: in, a fresh key; drawn again on a collision, as sessiond does. */
-static int op_create(const cfg *c, char *key)
-{
-	for (int tries = 0; tries < 8; tries++) {
-		char dir[PATH_LEN], tmp[PATH_LEN], path[PATH_LEN];
-		fan_dir(c, key, dir, sizeof dir);
-		snprintf(path, sizeof path, "%s/%s.json", dir, key);
-		if (mkdir(dir, 0750) == 0) {
-			char parent[PATH_LEN];
-			snprintf(parent, sizeof parent, "%s/sessions", c->dir);
-			if (c->full && sync_dir(parent) != 0)
-				return -1;
-		} else if (errno != EEXIST) {
-			return -1;
-		}
-		if (write_temp(c, dir, key, tmp, sizeof tmp) != 0)
-			return -1;
-		int r = link(tmp, path), saved = errno;
-		unlink(tmp);
-		if (r == 0)
-			return c->full ? sync_dir(dir) : 0;
-		if (saved != EEXIST) {
-			errno = saved;
-			return -1;
-		}
-		sd_key_generate(key, NULL, NULL);
-	}
-	errno = EEXIST;
-	return -1;
-}
-
 static void *run_writer(void *p)
 {
 	writer *w = p;
-	const cfg *c = w->c;
+	cfg *c = w->c;
 	pthread_barrier_wait(&start_line);
 	for (uint64_t i = 0;; i++) {
 		int64_t t0 = sd_time_mono_ns();
@@ -184,9 +76,9 @@ static void *run_writer(void *p)
 		int r;
 		if (c->create) {
 			sd_key_generate(key, NULL, NULL);
-			r = op_create(c, key);
+			r = fsops_create(&c->store, key, c->data, c->len);
 		} else {
-			r = op_replace(c, w->keys[i % (uint64_t)c->files]);
+			r = fsops_replace(&c->store, w->keys[i % (uint64_t)c->files], c->data, c->len, 0);
 		}
 		if (r != 0) {
 			if (!w->errors++)
@@ -197,21 +89,6 @@ static void *run_writer(void *p)
 		w->ops++;
 	}
 	return NULL;
-}
-
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_LEN];
-	snprintf(buf, sizeof buf, "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0750) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 static int read_file(const char *path, char **out, size_t *len)
@@ -354,20 +231,11 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	char sessions[PATH_LEN];
-	snprintf(sessions, sizeof sessions, "%s/sessions", c.dir);
-	if (sodium_init() < 0 || mkdir_p(sessions) != 0) {
-		fprintf(stderr, "rawfs: cannot create %s: %s\n", sessions, strerror(errno));
+	if (sodium_init() < 0 || fsops_open(&c.store, c.dir, c.full) != 0) {
+		fprintf(stderr, "rawfs: cannot create %s/sessions: %s\n", c.dir, strerror(errno));
 		free(c.data);
 		return 1;
 	}
-	int sfd = open(sessions, O_RDONLY | O_DIRECTORY | O_CLOEXEC), flags;
-	if (sfd >= 0 && ioctl(sfd, FS_IOC_GETFLAGS, &flags) == 0) {
-		flags |= FS_TOPDIR_FL;
-		(void)ioctl(sfd, FS_IOC_SETFLAGS, &flags);
-	}
-	if (sfd >= 0)
-		close(sfd);
 	writer *w = calloc((size_t)c.writers, sizeof *w);
 	if (!w) {
 		free(c.data);
@@ -388,7 +256,7 @@ int main(int argc, char **argv)
 		}
 		for (int k = 0; k < c.files && rc == 0; k++) {
 			sd_key_generate(w[i].keys[k], NULL, NULL);
-			if (op_create(&c, w[i].keys[k]) != 0) {
+			if (fsops_create(&c.store, w[i].keys[k], c.data, c.len) != 0) {
 				fprintf(stderr, "rawfs: cannot pre-create a file: %s\n", strerror(errno));
 				rc = 1;
 			}

@@ -32,7 +32,26 @@
 #   PHP baseline     bench/php/{instantiate,load,save}.php under PHP-FPM
 #               (pm = static, BENCH_PHP_CHILDREN children, its own master
 #               on a unix socket), BENCH_SESSIONS sessions of its own
-# and the issue's targets as same-run ratios, each marked met or missed.
+#   architecture ceilings  build/bench/fcgi_ceiling in sessiond's thread
+#               model doing per request the least file-system work each
+#               endpoint's guarantees need, and nothing else (no JSON, no
+#               canonical layout, no tokens), on a copy of sessiond's
+#               pre-created sessions, one nginx each, per durability:
+#                 --mode load-file  open KEY.json, F_OFD read lock, read,
+#                                   send (load / it)
+#                 --mode replace    read the body; flock KEY.json with the
+#                                   inode check, read it; the spare written
+#                                   over, [fdatasync], RENAME_EXCHANGE,
+#                                   [folder fsync] (save / it)
+#                 --mode create     read the body; temp file, [fdatasync],
+#                                   link, [folder fsync] (instantiate / it)
+#               ([...]: with full only); measured third in each round of
+#               the duel they belong to
+# and the issue's targets as same-run ratios, each marked met or missed,
+# each with two information rows from the architecture ceiling: sessiond
+# / it (what is left to sessiond's own work) and it / the target's
+# baseline (whether any implementation of this design could meet the
+# target on this machine).
 # Same tool on both sides of every ratio: wrk for HTTP, rawfs for files.
 #
 # Knobs (environment): BENCH_DURATION (5s per measurement), BENCH_CONNECTIONS
@@ -84,7 +103,8 @@ done
 
 tmp=$(mktemp -d "${BENCH_TMP:-/tmp}/sessiond-bench.XXXXXX")
 BASE_PIDS=()   # the baselines' servers (start_baselines)
-cleanup() { stack_stop; STACK_PIDS=("${BASE_PIDS[@]}"); stack_stop; rm -rf "$tmp"; }
+ARCH_PIDS=()   # the architecture ceilings' servers (start_arch)
+cleanup() { stack_stop; STACK_PIDS=("${ARCH_PIDS[@]}" "${BASE_PIDS[@]}"); stack_stop; rm -rf "$tmp"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 export BENCH_DIR=$root/bench BENCH_KEYS=$tmp/keys BENCH_DATA=$tmp/data.json
@@ -203,6 +223,32 @@ start_ceiling() {
     { echo "bench: the FastCGI ceiling did not start" >&2; exit 1; }
 }
 
+# start_arch DURABILITY: the architecture ceilings, build/bench/fcgi_ceiling
+# --mode load-file, replace and create (--durability DURABILITY), each
+# behind an nginx of its own with sessiond's configuration, on one copy of
+# the sessions sessiond was just given (the same keys, the same bytes);
+# their bases in ARCH_LOAD, ARCH_SAVE, ARCH_INST. sessiond's stack stays
+# STACK_PIDS; theirs go to ARCH_PIDS until stop_arch.
+start_arch() {
+  local d=$1 saved=("${STACK_PIDS[@]}") sd_base=$BASE sd_port=$PORT m var
+  STACK_PIDS=()
+  rm -rf "$tmp/arch-$d"; mkdir -p "$tmp/arch-$d"; cp -a "$DATA/sessions" "$tmp/arch-$d/"
+  for m in load-file replace create; do
+    PORT=$(free_port) || { echo "bench: no free port" >&2; STACK_PIDS+=("${saved[@]}"); exit 1; }
+    SESSIOND=$CEILING STACK_LIMITS=off STACK_KEEP_CONN=off stack_start "$tmp/run-arch-$m-$d" "$PORT" "$tmp/arch-$d" \
+      --mode "$m" --durability "$d" --threads "$THREADS" ||
+      { echo "bench: the architecture ceiling ($m) did not start" >&2; STACK_PIDS+=("${saved[@]}"); exit 1; }
+    case $m in load-file) var=ARCH_LOAD ;; replace) var=ARCH_SAVE ;; create) var=ARCH_INST ;; esac
+    printf -v "$var" '%s' "http://127.0.0.1:$PORT"
+  done
+  ARCH_PIDS=("${STACK_PIDS[@]}"); STACK_PIDS=("${saved[@]}"); BASE=$sd_base PORT=$sd_port
+}
+stop_arch() {
+  local saved=("${STACK_PIDS[@]}")
+  STACK_PIDS=("${ARCH_PIDS[@]}"); stack_stop
+  ARCH_PIDS=(); STACK_PIDS=("${saved[@]}")
+}
+
 # start_php: a PHP-FPM master of our own (never the system service) with
 # one static pool on a unix socket, and the same nginx configuration in
 # front of it; /api/NAME runs bench/php/NAME.php.
@@ -255,19 +301,24 @@ start_baselines() {
   BENCH_KEYS=$tmp/php-keys instantiate_all
   BASE_PIDS=("${STACK_PIDS[@]}"); STACK_PIDS=("${saved[@]}"); BASE=$sd_base PORT=$sd_port
 }
-# duel LABEL SCRIPT URL BLABEL BSCRIPT BURL [BKEYS]: sessiond and the
-# baseline it is compared with, measured alternately ROUNDS times (the
-# baseline with BENCH_KEYS=BKEYS when given). Sets A and B to the round
-# with the median rate of each: (req/s p50 p99). Alternating spreads
-# other work on the machine over both sides of the ratio.
+# duel LABEL SCRIPT URL BLABEL BSCRIPT BURL [BKEYS [CLABEL CURL]]: sessiond
+# and the baseline it is compared with, measured alternately ROUNDS times
+# (the baseline with BENCH_KEYS=BKEYS when given and not empty), and, with
+# CLABEL, the architecture ceiling at CURL third in each round (sessiond's
+# script and keys). Sets A, B and X to the round with the median rate of
+# each: (req/s p50 p99). Alternating spreads other work on the machine
+# over every side of the ratios.
+median() { printf '%s\n' "$@" | sort -g | sed -n "$(( (ROUNDS + 1) / 2 ))p"; }
 duel() {
-  local i ar=() br=()
+  local i ar=() br=() cr=()
   for ((i = 0; i < ROUNDS; i++)); do
     wrk_run "$1" "$2" "$3"; ar+=("$RPS $P50 $P99")
     BENCH_KEYS=${7:-$BENCH_KEYS} wrk_run "$4" "$5" "$6"; br+=("$RPS $P50 $P99")
+    if [ -n "${8:-}" ]; then wrk_run "$8" "$2" "$9"; cr+=("$RPS $P50 $P99"); fi
   done
-  read -ra A <<<"$(printf '%s\n' "${ar[@]}" | sort -g | sed -n "$(( (ROUNDS + 1) / 2 ))p")"
-  read -ra B <<<"$(printf '%s\n' "${br[@]}" | sort -g | sed -n "$(( (ROUNDS + 1) / 2 ))p")"
+  read -ra A <<<"$(median "${ar[@]}")"
+  read -ra B <<<"$(median "${br[@]}")"
+  X=(); [ ${#cr[@]} -eq 0 ] || read -ra X <<<"$(median "${cr[@]}")"
 }
 
 for d in full none; do
@@ -275,19 +326,24 @@ for d in full none; do
   start "$d" off "$THREADS"
   precreate
   [ ${#BASE_PIDS[@]} -gt 0 ] || start_baselines
+  start_arch "$d"
   echo "  document: $(wc -c < "$tmp/static/doc.json") bytes as a load returns it, $(wc -c < "$tmp/stored.json") bytes as stored" >&2
   wrk_run "nginx static ($d)" wrk-static.lua "$BASE/static/doc.json"; S=("$RPS" "$P50" "$P99")
-  duel "load ($d)" wrk-load.lua "$BASE/api/load" "FastCGI ceiling ($d)" wrk-load.lua "$CEIL_BASE/api/load"
+  duel "load ($d)" wrk-load.lua "$BASE/api/load" "FastCGI ceiling ($d)" wrk-load.lua "$CEIL_BASE/api/load" "" \
+    "FastCGI + file read ($d)" "$ARCH_LOAD/api/load"
+  AL=("${X[@]}"); eval "ALOAD_$d=\${X[0]}"
   L=("${A[@]}") C=("${B[@]}"); eval "LOAD_$d=\${A[0]} CEIL_$d=\${B[0]}"
   BENCH_KEYS=$tmp/php-keys wrk_run "PHP load ($d)" wrk-load.lua "$PHP_BASE/api/load"; PL=("$RPS" "$P50" "$P99")
   row "load, durability $d" "$CONN" "${L[@]}" "${C[0]} (FastCGI ceiling)" "$(ratio "${L[0]}" "${C[0]}")"
-  duel "save ($d)" wrk-save.lua "$BASE/api/save" "PHP save ($d)" wrk-save.lua "$PHP_BASE/api/save" "$tmp/php-keys"
-  V=("${A[@]}") PS=("${B[@]}"); eval "SAVE_$d=\${A[0]} PHPSAVE_$d=\${B[0]}"
+  duel "save ($d)" wrk-save.lua "$BASE/api/save" "PHP save ($d)" wrk-save.lua "$PHP_BASE/api/save" "$tmp/php-keys" \
+    "FastCGI + replace ($d)" "$ARCH_SAVE/api/save"
+  V=("${A[@]}") PS=("${B[@]}") AS=("${X[@]}"); eval "SAVE_$d=\${A[0]} PHPSAVE_$d=\${B[0]} ASAVE_$d=\${X[0]}"
   row "save, durability $d" "$CONN" "${V[@]}" "${PS[0]} (PHP save)" "$(ratio "${V[0]}" "${PS[0]}")"
   rawfs_run "rawfs replace ($d)" replace "$d"; R_REPL=("$RPS" "$P50" "$P99")
   rawfs_run "rawfs replace, $THREADS writers ($d)" replace "$d" "$THREADS"; R_REPL_T=("$RPS" "$P50" "$P99")
-  duel "instantiate ($d)" wrk-instantiate.lua "$BASE/api/instantiate" "PHP instantiate ($d)" wrk-instantiate.lua "$PHP_BASE/api/instantiate"
-  I=("${A[@]}") PI=("${B[@]}"); eval "INST_$d=\${A[0]} PHPINST_$d=\${B[0]}"
+  duel "instantiate ($d)" wrk-instantiate.lua "$BASE/api/instantiate" "PHP instantiate ($d)" wrk-instantiate.lua \
+    "$PHP_BASE/api/instantiate" "" "FastCGI + create ($d)" "$ARCH_INST/api/instantiate"
+  I=("${A[@]}") PI=("${B[@]}") AI=("${X[@]}"); eval "INST_$d=\${A[0]} PHPINST_$d=\${B[0]} AINST_$d=\${X[0]}"
   row "instantiate, durability $d" "$CONN" "${I[@]}" "${PI[0]} (PHP instantiate)" "$(ratio "${I[0]}" "${PI[0]}")"
   rawfs_run "rawfs create ($d)" create "$d"; R_CREATE=("$RPS" "$P50" "$P99")
   row "ceiling: FastCGI responder sending the load's bytes (load / it)" "$CONN" "${C[@]}" "-" "$(ratio "${L[0]}" "${C[0]}")"
@@ -298,6 +354,11 @@ for d in full none; do
   row "ceiling: raw replace ($d) (save / it)" "$CONN writers" "${R_REPL[@]}" "-" "$(ratio "${V[0]}" "${R_REPL[0]}")"
   row "(raw replace, as many writers as sessiond threads)" "$THREADS writers" "${R_REPL_T[@]}" "-" "-"
   row "ceiling: raw create ($d) (instantiate / it)" "$CONN writers" "${R_CREATE[@]}" "-" "$(ratio "${I[0]}" "${R_CREATE[0]}")"
+  row "ceiling: FastCGI + file read (load / it)" "$CONN" "${AL[@]}" "-" "$(ratio "${L[0]}" "${AL[0]}")"
+  if [ "$d" = full ]; then what="durable replace"; else what="replace, no fsync"; fi
+  row "ceiling: FastCGI + $what (save / it)" "$CONN" "${AS[@]}" "-" "$(ratio "${V[0]}" "${AS[0]}")"
+  row "ceiling: FastCGI + create ($d) (instantiate / it)" "$CONN" "${AI[@]}" "-" "$(ratio "${I[0]}" "${AI[0]}")"
+  stop_arch
   if [ -n "$QUICK" ]; then stack_stop; continue; fi
   lg_run "mixed 80/15/5 ($d)" --scenario mixed --users "$CONN" --duration "$DUR"
   row "mixed 80/15/5 (loadgen), durability $d" "$CONN" "$RPS" "$P50" "$P99" "-" "-"
@@ -339,11 +400,29 @@ at_least() {
   local r; r=$(ratio "$2" "$3")
   target "$1 >= ${4}x" "$r ($2 / $3)" "$(awk -v r="$r" -v m="$4" 'BEGIN { print (r != "-" && r + 0 >= m) ? 1 : 0 }')"
 }
+# gap WHAT SD ARCH ANAME BASE BNAME MIN: under the target SD / BASE >= MIN,
+# two information rows that split its gap: SD / ARCH, what is left to
+# sessiond's own work (JSON, canonical layout, tokens, locks) against the
+# architecture ceiling ANAME (the FastCGI hop and the file-system work the
+# guarantees demand, nothing else); and ARCH / BASE against MIN, whether
+# any implementation of this design could meet the target on this machine.
+gap() {
+  local r
+  target "$1 / $4: what is left to sessiond" "$(ratio "$2" "$3") ($2 / $3)" -
+  r=$(ratio "$3" "$5")
+  target "$4 / $6: could the design meet ${7}x?" \
+    "$r ($3 / $5): $(awk -v r="$r" -v m="$7" 'BEGIN { print (r != "-" && r + 0 >= m) ? "yes" : "no" }')" -
+}
 at_least "load (full) / FastCGI ceiling" "$LOAD_full" "$CEIL_full" 0.95
+gap "load (full)" "$LOAD_full" "$ALOAD_full" "FastCGI + file read" "$CEIL_full" "FastCGI ceiling" 0.95
 at_least "load (none) / FastCGI ceiling" "$LOAD_none" "$CEIL_none" 0.95
+gap "load (none)" "$LOAD_none" "$ALOAD_none" "FastCGI + file read" "$CEIL_none" "FastCGI ceiling" 0.95
 at_least "save (full) / PHP save" "$SAVE_full" "$PHPSAVE_full" 1.0
+gap "save (full)" "$SAVE_full" "$ASAVE_full" "FastCGI + durable replace" "$PHPSAVE_full" "PHP save" 1.0
 at_least "save (none) / PHP save" "$SAVE_none" "$PHPSAVE_none" 1.5
+gap "save (none)" "$SAVE_none" "$ASAVE_none" "FastCGI + replace, no fsync" "$PHPSAVE_none" "PHP save" 1.5
 at_least "instantiate (full) / PHP instantiate" "$INST_full" "$PHPINST_full" 1.0
+gap "instantiate (full)" "$INST_full" "$AINST_full" "FastCGI + create (full)" "$PHPINST_full" "PHP instantiate" 1.0
 if [ -z "$QUICK" ]; then
   worst=$(jq '[.latency[].p99_ms] | max | . * 1000 | round / 1000' "$OPEN_full")
   target "p99 of every endpoint <= 10 ms, open loop at half capacity (full)" "$(p99s "$OPEN_full")" \

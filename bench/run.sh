@@ -67,7 +67,8 @@
 # BENCH_TMP (where data goes, default /tmp), BENCH_OUT (the table as
 # Markdown, default build/bench/results.md).
 # Everything listens on 127.0.0.1; every run is bounded by its duration and
-# by timeout(1). Takes about three minutes. Other work on the machine
+# by timeout(1). Takes about twelve minutes (the architecture ceilings add
+# about two). Other work on the machine
 # (and the writeback of earlier runs) shows up in the numbers: run it on a
 # quiet machine, and compare ratios rather than absolute rates.
 set -uo pipefail

@@ -13,8 +13,11 @@
  *       one, never a mix. The spare is written under an F_OFD write lock,
  *       held until it has the session's name, and emptied and removed if
  *       the save fails before that (I7).
- *   I2. A new session gets its name by link(2): it appears whole or not at
- *       all, and an existing key is never overwritten (EEXIST).
+ *   I2. A new session's bytes go to a file without a name (O_TMPFILE),
+ *       fsynced, which then gets the session's name by linkat(2); where the
+ *       file system or the kernel cannot, to a temporary file that gets it
+ *       by link(2). Either way it appears whole or not at all, and an
+ *       existing key is never overwritten (EEXIST).
  *   I3. A save gets its name by renameat2(RENAME_EXCHANGE) of the spare
  *       and the session file (the old version becomes the spare), or by
  *       rename(2) of the temporary file over it, under the session's lock
@@ -527,25 +530,118 @@ sd_err sd_store_read(sd_store *s, const char *key, char **buf, size_t *len, sd_e
 	}
 }
 
+/* How a create gives its new file the session's name (I2), per store
+ * (sd_store.create_by): the first way that works here. A way the kernel or
+ * the file system refuses is not tried again by this store. */
+enum {
+	/* open(dir, O_TMPFILE), then linkat(fd, "", AT_EMPTY_PATH) */
+	CREATE_BY_EMPTY_PATH,
+	/* the same through linkat of /proc/self/fd/N: older kernels refuse
+	 * AT_EMPTY_PATH (ENOENT) to a process without CAP_DAC_READ_SEARCH */
+	CREATE_BY_PROC,
+	/* a temporary file (write_temp), link(2), then its unlink: no
+	 * O_TMPFILE on this file system, or no /proc */
+	CREATE_BY_TEMP,
+};
+
+static int create_by_temp_from_now(sd_store *s, const char *why)
+{
+	__atomic_store_n(&s->create_by, CREATE_BY_TEMP, __ATOMIC_RELAXED);
+	sd_log_warn("%s; creates use a temporary file", why);
+	return 1;
+}
+
+/* Give the unnamed file fd (in dir) the name path, the way s->create_by
+ * says or the next one (two rounds at most). 0; 1 when no way is left but
+ * a temporary file; -1 with errno (EEXIST: the key is taken). */
+static int link_unnamed(sd_store *s, int fd, const char *dir, const char *path)
+{
+	for (int by = __atomic_load_n(&s->create_by, __ATOMIC_RELAXED);; by++) {
+		int r, f = fault("link");
+		if (f) {
+			r = -1;
+			errno = f;
+		} else if (by == CREATE_BY_EMPTY_PATH) {
+			r = linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH);
+		} else {
+			char proc[32];
+			snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+			r = linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+		}
+		if (r == 0)
+			return 0;
+		int saved = errno;
+		/* ENOENT with the folder there: this way was refused (or there is
+		 * no /proc), not the name. */
+		if (saved != ENOENT || access(dir, F_OK) != 0) {
+			errno = saved;
+			return -1;
+		}
+		if (by != CREATE_BY_EMPTY_PATH)
+			return create_by_temp_from_now(s, "cannot link a file without a name through /proc/self/fd");
+		__atomic_store_n(&s->create_by, CREATE_BY_PROC, __ATOMIC_RELAXED);
+		sd_log_info("linkat(AT_EMPTY_PATH) refused; creates link through /proc/self/fd");
+	}
+}
+
+/* A new session's file without a temporary name (I2): its bytes into an
+ * inode that has no name (O_TMPFILE; the kernel frees it at the close
+ * unless it was linked), fsynced, then linked to path. A failure leaves
+ * nothing behind. 0; 1 when this store must use a temporary file instead
+ * (nothing made); -1 with errno. */
+static int create_unnamed(sd_store *s, const char *dir, const char *path, const char *buf, size_t len)
+{
+	if (__atomic_load_n(&s->create_by, __ATOMIC_RELAXED) == CREATE_BY_TEMP)
+		return 1;
+	int f = fault("open");
+	int fd = f ? -1 : open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		int saved = f ? f : errno;
+		if (saved == EOPNOTSUPP || saved == EISDIR || saved == EINVAL)
+			return create_by_temp_from_now(s, "this file system cannot make a file without a name (O_TMPFILE)");
+		errno = saved;
+		return -1;
+	}
+	/* 0640 whatever the umask, as every file of the store */
+	int r = fchmod(fd, 0640) != 0 || fill(s, fd, buf, len, 0) != 0 ? -1 : link_unnamed(s, fd, dir, path);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return r;
+}
+
+/* The same through a temporary file: written, linked to path, unlinked.
+ * 0, or -1 with errno (EEXIST: the key is taken). */
+static int create_by_temp(const sd_store *s, const char *dir, const char *key, const char *path,
+			  const char *buf, size_t len)
+{
+	char tmp[SD_PATH_MAX];
+	if (write_temp(s, dir, key, buf, len, tmp, sizeof tmp) != 0)
+		return -1;
+	int f = fault("link");
+	int r = f ? -1 : link(tmp, path);
+	int saved = f ? f : errno;
+	unlink_temp(tmp);
+	errno = saved;
+	return r;
+}
+
 static sd_err create_unfenced(sd_store *s, const char *key, const char *buf, size_t len)
 {
-	char dir[SD_PATH_MAX], tmp[SD_PATH_MAX], path[SD_PATH_MAX];
+	char dir[SD_PATH_MAX], path[SD_PATH_MAX];
 	if (sd_store_space(s, NULL, NULL) != SD_OK)
 		return SD_ERR_STORAGE_FULL;
 	fan_dir(s, key, dir, sizeof dir);
 	sd_store_path(s, key, path, sizeof path);
 	if (ensure_fan_dir(s, key) != 0)
 		return sd_err_from_errno(errno);
-	if (write_temp(s, dir, key, buf, len, tmp, sizeof tmp) != 0)
-		return sd_err_from_errno(errno);
-	/* link(2) creates the name only if it is free, and the file it names is
-	 * already whole: a reader or a crash never sees a partial session. */
-	int f = fault("link");
-	int r = f ? -1 : link(tmp, path);
-	int saved = f ? f : errno;
-	unlink_temp(tmp);
+	/* The link creates the name only if it is free, and the file it names
+	 * is already whole: a reader or a crash never sees a partial session. */
+	int r = create_unnamed(s, dir, path, buf, len);
+	if (r == 1)
+		r = create_by_temp(s, dir, key, path, buf, len);
 	if (r != 0)
-		return saved == EEXIST ? SD_ERR_EXISTS : sd_err_from_errno(saved);
+		return errno == EEXIST ? SD_ERR_EXISTS : sd_err_from_errno(errno);
 	if (CT_LINK_DIR_FSYNC && store_sync_dir(s, dir) != 0) {
 		/* The name is already in place: not "full", not "unchanged". */
 		sd_log_error("session %s was created but the fsync of %s failed: %s", key, dir, strerror(errno));

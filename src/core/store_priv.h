@@ -21,6 +21,8 @@ struct sd_store {
 	sd_buckets *buckets;     /* the freeze barrier (bucket.c) */
 	int no_exchange;         /* set once renameat2(RENAME_EXCHANGE) was
 	                            refused as unsupported (store.c) */
+	int create_by;           /* how a create names its new file: one of
+	                            store.c's CREATE_BY_*, only ever raised */
 	unsigned char fan_durable[SD_KEY_ALPHABET_LEN * SD_KEY_ALPHABET_LEN];
 	pthread_mutex_t stripe[STORE_STRIPES];
 };

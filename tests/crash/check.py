@@ -212,6 +212,20 @@ class Recording:
             return "/untracked/" + p
         return os.path.normpath(self.fds[fd]["path"] + "/" + p)
 
+    @staticmethod
+    def _link_source(a):
+        """For linkat's arguments a: the descriptor whose inode it names
+        (AT_EMPTY_PATH with an empty path; /proc/self/fd/N with
+        AT_SYMLINK_FOLLOW), else None (an ordinary link of a path)."""
+        flags = set(a[4].split("|")) if len(a) > 4 else set()
+        if "AT_EMPTY_PATH" in flags and decode_str(a[1]) == b"":
+            return int(a[0])
+        if "AT_SYMLINK_FOLLOW" in flags:
+            m = re.match(rb"^/proc/(?:self|thread-self)/fd/(\d+)$", decode_str(a[1]))
+            if m:
+                return int(m.group(1))
+        return None
+
     def _entry(self, start, end, changes, what):
         for d, name, ino in changes:
             if ino is None:
@@ -246,6 +260,17 @@ class Recording:
                     dirfd, a = a[0], a[1:]
                 path = self._path(dirfd, a[0])
                 flags = "O_CREAT|O_TRUNC|O_WRONLY" if name == "creat" else a[1]
+                if "O_TMPFILE" in flags:
+                    # an inode with no name, in the folder at path: no entry
+                    # changes until a linkat names it (see _link_source)
+                    d = self._resolve(path)
+                    if d is None:
+                        continue
+                    if self.kind[d] != "d":
+                        raise Unmodelled(f"O_TMPFILE open of a file: {path}")
+                    self.fds[ret] = {"ino": self._new_inode("f"), "path": path + "/(O_TMPFILE)",
+                                     "pos": [0], "append": False, "opened": end}
+                    continue
                 if self._resolve(path) == 0:       # the base folder itself
                     self.fds[ret] = {"ino": 0, "path": path, "pos": [0], "append": False,
                                      "opened": end}
@@ -271,6 +296,8 @@ class Recording:
                     continue
                 data = decode_str(a[1])[:ret]
                 ino = f["ino"]
+                if self.kind[ino] != "f":
+                    raise Unmodelled(f"{name} to a folder: {f['path']}")
                 if name == "pwrite64":
                     off = int(a[3])
                 else:
@@ -316,6 +343,20 @@ class Recording:
                 if flags - {"RENAME_NOREPLACE", "RENAME_EXCHANGE"} or \
                         flags >= {"RENAME_NOREPLACE", "RENAME_EXCHANGE"}:
                     raise Unmodelled(f"renameat2 with flags {'|'.join(sorted(flags))}")
+                fd = self._link_source(a) if name == "linkat" else None
+                if fd is not None:
+                    # a name for an open descriptor's inode (an O_TMPFILE
+                    # file): linkat(fd, "", .., AT_EMPTY_PATH), or through
+                    # /proc/self/fd/N with AT_SYMLINK_FOLLOW
+                    dst = self._path(a[2], a[3])
+                    t = self._resolve(dst, parent=True)
+                    if t is None:
+                        continue
+                    if fd not in self.fds:
+                        raise Unmodelled(f"linkat of descriptor {fd}, which the trace did not open, to {dst}")
+                    self._entry(start, end, [(t[0], t[1], self.fds[fd]["ino"])],
+                                f"link {self.fds[fd]['path']} (fd {fd}) -> {dst}")
+                    continue
                 if name in ("linkat", "renameat", "renameat2"):
                     src, dst = self._path(a[0], a[1]), self._path(a[2], a[3])
                 else:

@@ -1,20 +1,28 @@
-/* late-fsync.c: a deliberately broken sessiond for the power-loss checker,
+/* late-fsync.c: deliberately broken sessionds for the power-loss checker,
  * without a switch in src/: preloaded (LD_PRELOAD, through strace -E) into
- * the real build, it moves the fsync (or fdatasync) of a session's spare (.KEY.spare) from
- * before the renameat2(RENAME_EXCHANGE) that gives the spare the session's
- * name to just after it. The save is still acknowledged only after both
- * and the folder's fsync, so the only way to see the fault is a crash
- * between the exchange and the late fsync: the exchange may reach the disk
- * before the spare's bytes (POSIX). Built by run.sh into build/crash/. */
+ * the real build, it moves the fsync (or fdatasync) of a file from before
+ * the call that gives it a session's name to just after that call.
+ * SD_CRASH_PRELOAD_MODE says which file:
+ *   spare    a session's spare (.KEY.spare), named by the save's
+ *            renameat2(RENAME_EXCHANGE) (exchange-before-fsync);
+ *   unnamed  a new session's file without a name (O_TMPFILE: a regular
+ *            file with no link), named by the create's linkat
+ *            (link-before-fsync).
+ * The request is still answered only after both and the folder's fsync,
+ * so the only way to see the fault is a crash between the naming call and
+ * the late fsync: the name may reach the disk before the bytes (POSIX).
+ * Built by run.sh into build/crash/. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* The spare this thread has written and not yet synced, or -1. */
+/* The file this thread has written and not yet synced, or -1. */
 static __thread int deferred = -1;
 
 static int is_spare(int fd)
@@ -29,11 +37,23 @@ static int is_spare(int fd)
 	return (size_t)n > suffix && strcmp(path + n - suffix, ".spare") == 0;
 }
 
+static int is_unnamed(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0;
+}
+
+static int mode_is(const char *m)
+{
+	const char *mode = getenv("SD_CRASH_PRELOAD_MODE");
+	return mode && strcmp(mode, m) == 0;
+}
+
 /* The store makes a file durable with fdatasync (a folder with fsync);
  * both are caught, so that the variant stays broken whichever it uses. */
 static int defer(int fd, long nr)
 {
-	if (is_spare(fd)) {
+	if ((mode_is("spare") && is_spare(fd)) || (mode_is("unnamed") && is_unnamed(fd))) {
 		deferred = fd;
 		return 0;
 	}
@@ -43,15 +63,28 @@ static int defer(int fd, long nr)
 int fsync(int fd) { return defer(fd, SYS_fsync); }
 int fdatasync(int fd) { return defer(fd, SYS_fdatasync); }
 
-int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)
+/* After the naming call, the deferred fsync. Its result is not passed on:
+ * the store would take a failure for a failed naming call (and, for a
+ * spare, empty it, now the session). */
+static void late(void)
 {
-	int r = (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
 	if (deferred >= 0) {
-		/* its result is not passed on: the store would take a failure
-		 * for a failed exchange and empty the spare, now the session */
 		int fd = deferred;
 		deferred = -1;
 		(void)syscall(SYS_fsync, fd);
 	}
+}
+
+int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)
+{
+	int r = (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+	late();
+	return r;
+}
+
+int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+{
+	int r = (int)syscall(SYS_linkat, olddirfd, oldpath, newdirfd, newpath, flags);
+	late();
 	return r;
 }

@@ -27,8 +27,9 @@ fails=0 rows=()
 
 # Each broken build: one durability step switched off in src/core/store.c, built
 # into build/crash/NAME with its own objects (only for this test), or the
-# real build with a library preloaded (preload=FILE: tests/crash/FILE.c, built
-# into build/crash/FILE.so) that breaks a step from outside.
+# real build with a library preloaded (preload=FILE,MODE: tests/crash/FILE.c,
+# built into build/crash/FILE.so, told MODE by SD_CRASH_PRELOAD_MODE) that
+# breaks a step from outside.
 # Each must be caught in at least one of variant_scen's scenarios; a third
 # field names how the damaged file got its name ("exchange": the save's
 # renameat2 RENAME_EXCHANGE of the spare), and a catch counts only when some
@@ -39,23 +40,27 @@ fails=0 rows=()
 # the secret file (issue 7) fsyncs DATA_DIR at first start, only a missing
 # DATA_DIR (nodir) still shows it.
 # no-file-fsync must break a save's spare (its exchange reaches the disk
-# before the bytes), not only a create's temporary file. exchange-before-fsync
+# before the bytes), not only a create's new file. exchange-before-fsync
 # keeps every fsync but syncs the spare just after the exchange instead of
-# before it (tests/crash/late-fsync.c); the same binary without the library
+# before it (tests/crash/late-fsync.c); link-before-fsync does the same to a
+# create's file without a name (O_TMPFILE) and its linkat, and must break a
+# create (a damaged file named by link). The same binary without the library
 # is the real build, which must pass.
 variants=(no-file-fsync:SD_CRASHTEST_NO_FILE_FSYNC:exchange
-          exchange-before-fsync:preload=late-fsync:exchange
+          exchange-before-fsync:preload=late-fsync,spare:exchange
+          link-before-fsync:preload=late-fsync,unnamed:link
           no-rename-dir-fsync:SD_CRASHTEST_NO_RENAME_DIR_FSYNC
           no-link-dir-fsync:SD_CRASHTEST_NO_LINK_DIR_FSYNC
           no-fanout-fsync:SD_CRASHTEST_NO_FANOUT_FSYNC
           no-mkdir-fsync:SD_CRASHTEST_NO_MKDIR_FSYNC)
-build_variant() { # NAME DEFINE|preload=FILE
-  local o=build/crash/$1
+build_variant() { # NAME DEFINE|preload=FILE,MODE
+  local o=build/crash/$1 lib=${2#preload=}
+  lib=${lib%%,*}
   case $2 in
     preload=*)
       mkdir -p build/crash &&
-      ${CC:-cc} -O2 -Wall -Wextra -Werror -shared -fPIC -o "build/crash/${2#preload=}.so" \
-        "$here/${2#preload=}.c" >"$work/build-$1.log" 2>&1;;
+      ${CC:-cc} -O2 -Wall -Wextra -Werror -shared -fPIC -o "build/crash/$lib.so" \
+        "$here/$lib.c" >"$work/build-$1.log" 2>&1;;
     *)
       CFLAGS="-O0" make -s --no-print-directory O="$o" SESSIOND="$o/sessiond" \
         CC="${CC:-cc} -D$2" "$o/sessiond" >"$work/build-$1.log" 2>&1;;
@@ -107,10 +112,13 @@ for v in "${variants[@]}"; do
   IFS=: read -r name def NAMED_BY <<<"$v"
   if ! build_variant "$name" "$def"; then echo "FAIL $name: build"; fails=$((fails + 1)); continue; fi
   bin=$root/build/crash/$name/sessiond
-  case $def in preload=*) bin=$SESSIOND; export SD_CRASH_PRELOAD=$root/build/crash/${def#preload=}.so;; esac
+  case $def in
+    preload=*,*) bin=$SESSIOND lib=${def#preload=}
+      export SD_CRASH_PRELOAD=$root/build/crash/${lib%%,*}.so SD_CRASH_PRELOAD_MODE=${lib#*,};;
+  esac
   CAUGHT=0
   for scen in "${variant_scen[@]}"; do one_case "$name" "$bin" "$scen" any; done
-  unset SD_CRASH_PRELOAD
+  unset SD_CRASH_PRELOAD SD_CRASH_PRELOAD_MODE
   [ $CAUGHT -eq 1 ] || { echo "FAIL $name: caught in no scenario${NAMED_BY:+ (with a damaged file named by $NAMED_BY)}"; fails=$((fails + 1)); }
 done
 

@@ -7,9 +7,12 @@
  * FI_CONTROL names a control file, read again at every call that could
  * fail, so a test switches faults on and off while the process runs. It
  * holds one line "STEP ERRNO N MODE":
- *   STEP   write | fsync (fsync and fdatasync) | rename | link | unlink |
- *          open (open, openat, mkostemps) | mkdir
- *   ERRNO  EIO | ENOSPC | EDQUOT
+ *   STEP   write | fsync (fsync and fdatasync) | rename | link (link,
+ *          linkat) | unlink | open (open, openat, mkostemps) | mkdir |
+ *          tmpfile (only an open of a folder with O_TMPFILE; open counts
+ *          those too)
+ *   ERRNO  EIO | ENOSPC | EDQUOT | EOPNOTSUPP (what a file system without
+ *          O_TMPFILE answers)
  *   N      the Nth call of STEP under FI_DIR since the line was written fails
  *   MODE   once (only the Nth) or from (the Nth and every later one)
  * A missing or empty file means no faults. Each injected failure appends a
@@ -93,7 +96,8 @@ static int fault(const char *step, const char *what)
 	if (sscanf(buf, "%31s %31s %ld %15s", st, en, &nth, mode) == 4 && strcmp(st, step) == 0) {
 		count++;
 		if (count == nth || (count > nth && strcmp(mode, "from") == 0))
-			e = strcmp(en, "ENOSPC") == 0 ? ENOSPC : strcmp(en, "EDQUOT") == 0 ? EDQUOT : EIO;
+			e = strcmp(en, "ENOSPC") == 0 ? ENOSPC : strcmp(en, "EDQUOT") == 0 ? EDQUOT :
+			    strcmp(en, "EOPNOTSUPP") == 0 ? EOPNOTSUPP : EIO;
 	}
 	pthread_mutex_unlock(&mu);
 	if (e)
@@ -157,6 +161,13 @@ int link(const char *a, const char *b)
 	return real_link(a, b);
 }
 
+int linkat(int da, const char *a, int db, const char *b, int flags)
+{
+	REAL(int, linkat, int, const char *, int, const char *, int);
+	FAIL_IF(under_dir(b), "link", b);
+	return real_linkat(da, a, db, b, flags);
+}
+
 int unlink(const char *p)
 {
 	REAL(int, unlink, const char *);
@@ -178,9 +189,11 @@ int mkostemps(char *tmpl, int suffixlen, int flags)
 	return real_mkostemps(tmpl, suffixlen, flags);
 }
 
+static int is_tmpfile(int flags) { return (flags & O_TMPFILE) == O_TMPFILE; }
+
 static mode_t mode_arg(int flags, va_list ap)
 {
-	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
+	return (flags & O_CREAT) || is_tmpfile(flags) ? (mode_t)va_arg(ap, int) : 0;
 }
 
 int open(const char *p, int flags, ...)
@@ -190,6 +203,7 @@ int open(const char *p, int flags, ...)
 	va_start(ap, flags);
 	mode_t m = mode_arg(flags, ap);
 	va_end(ap);
+	FAIL_IF(under_dir(p) && is_tmpfile(flags), "tmpfile", p);
 	FAIL_IF(under_dir(p), "open", p);
 	return real_open(p, flags, m);
 }
@@ -201,6 +215,7 @@ int open64(const char *p, int flags, ...)
 	va_start(ap, flags);
 	mode_t m = mode_arg(flags, ap);
 	va_end(ap);
+	FAIL_IF(under_dir(p) && is_tmpfile(flags), "tmpfile", p);
 	FAIL_IF(under_dir(p), "open", p);
 	return real_open64(p, flags, m);
 }
@@ -212,6 +227,7 @@ int openat(int dfd, const char *p, int flags, ...)
 	va_start(ap, flags);
 	mode_t m = mode_arg(flags, ap);
 	va_end(ap);
+	FAIL_IF(under_dir(p) && is_tmpfile(flags), "tmpfile", p);
 	FAIL_IF(under_dir(p), "open", p);
 	return real_openat(dfd, p, flags, m);
 }

@@ -3,8 +3,9 @@
 # LD_PRELOAD shim tests/faultinject/faultinject.c, which makes write,
 # fsync, rename, link, unlink, open and mkdir on the data directory fail
 # with EIO, ENOSPC or EDQUOT, once on the Nth call or from the Nth call on,
-# as its control file says (switched while sessiond runs). For each step,
-# error and mode this checks:
+# as its control file says (switched while sessiond runs), and an O_TMPFILE
+# open with EOPNOTSUPP (a file system without it). For each step, error
+# and mode this checks:
 # - the answer is a JSON error, 507 storage_full for ENOSPC/EDQUOT and 500
 #   internal for EIO, or, past the commit point, the honest answer (the
 #   save's new version may be in place);
@@ -106,21 +107,47 @@ ok "the new version is in place" grep -q "\"version\": $((v + 1))," "$FILE"
 eq "no temporary file" "$(temps)" 0
 
 # Instantiate: every step failing from its 1st call on. Nothing is created.
-for s in open write fsync link mkdir; do
-  for err in EIO ENOSPC; do
-    before=$(find "$DATA/sessions" -name '*.json' | wc -l)
-    fault "$s $err 1 from"
-    req POST /api/instantiate -H 'Content-Type: application/json' -d '{"data":1}'
-    clear_fault
-    # The new key's fan-out folder may exist already: then mkdir is not
-    # reached and the instantiate succeeds, which is right.
-    [ "$s" = mkdir ] && [ "$STATUS" = 201 ] && continue
-    eq "instantiate, $s $err: $(want_status "$err")" "$STATUS" "$(want_status "$err")"
-    ok "instantiate, $s $err: JSON $(want_code "$err")" json_error "$(want_code "$err")"
-    eq "instantiate, $s $err: no session created" "$(find "$DATA/sessions" -name '*.json' | wc -l)" "$before"
-    eq "instantiate, $s $err: no temporary file" "$(temps)" 0
+# Run twice: with a file without a name (O_TMPFILE, linked by linkat), then
+# on the fallback for a file system without O_TMPFILE (a temporary file,
+# linked, then unlinked).
+instantiate_faults() { # HOW
+  local s err before
+  for s in open write fsync link mkdir; do
+    for err in EIO ENOSPC; do
+      before=$(find "$DATA/sessions" -name '*.json' | wc -l)
+      fault "$s $err 1 from"
+      req POST /api/instantiate -H 'Content-Type: application/json' -d '{"data":1}'
+      clear_fault
+      # The new key's fan-out folder may exist already: then mkdir is not
+      # reached and the instantiate succeeds, which is right.
+      [ "$s" = mkdir ] && [ "$STATUS" = 201 ] && continue
+      eq "instantiate ($1), $s $err: $(want_status "$err")" "$STATUS" "$(want_status "$err")"
+      ok "instantiate ($1), $s $err: JSON $(want_code "$err")" json_error "$(want_code "$err")"
+      eq "instantiate ($1), $s $err: no session created" "$(find "$DATA/sessions" -name '*.json' | wc -l)" "$before"
+      eq "instantiate ($1), $s $err: no temporary file" "$(temps)" 0
+    done
   done
-done
+}
+instantiate_faults O_TMPFILE
+
+# No temporary name, so no unlink: one that would fail is never reached.
+fault "unlink EIO 1 from"
+req POST /api/instantiate -H 'Content-Type: application/json' -d '{"data":2}'
+clear_fault
+eq "instantiate, unlink failing: 201" "$STATUS" 201
+req GET /api/metrics
+ok "instantiate unlinks nothing (no failure counted)" grep -q '^sessiond_temp_unlink_failures_total 0$' "$IT_TMP/body"
+
+# A file system without O_TMPFILE: the open of the folder answers
+# EOPNOTSUPP. That instantiate, and every later one, goes through a
+# temporary file (logged once).
+fault "tmpfile EOPNOTSUPP 1 once"
+req POST /api/instantiate -H 'Content-Type: application/json' -d '{"data":2}'
+clear_fault
+eq "instantiate without O_TMPFILE: 201" "$STATUS" 201
+ok "the fallback is logged" grep -q "cannot make a file without a name (O_TMPFILE); creates use a temporary file" "$RUN/sessiond.log"
+eq "instantiate without O_TMPFILE: no temporary file" "$(temps)" 0
+instantiate_faults "temporary file"
 
 # A temporary file that cannot be removed after link: the session is made,
 # and the failure is logged and counted.

@@ -420,6 +420,166 @@ static void test_saves_trade_two_inodes_and_delete_takes_both(void **state)
 	free(v1);
 }
 
+/* ---- creates: a file without a name, and its fallbacks -------------------- */
+
+/* Descriptors of this process open on something under sessions/ (a file
+ * without a name shows as FOLDER/#INODE (deleted)). The store keeps none
+ * open between calls; a bucket's lock file is elsewhere. */
+static int session_fds(const fixture *f)
+{
+	char top[4096], link[64], target[4096];
+	snprintf(top, sizeof top, "%s/sessions/", f->dir);
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		snprintf(link, sizeof link, "/proc/self/fd/%s", de->d_name);
+		ssize_t r = readlink(link, target, sizeof target - 1);
+		if (r > 0) {
+			target[r] = '\0';
+			n += strncmp(target, top, strlen(top)) == 0;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* A create watched through the fault hook: what the "link" step finds in
+ * the session's folder (the temporary files there, per call), and the
+ * errnos its first "open" and "link" steps answer with (0: go through). */
+static char watch_fan[4096];
+static int watch_opens, watch_links, watch_temps[4];
+static int watch_open_err, watch_link_err[2];
+
+static int watch_hook(const char *step)
+{
+	if (strcmp(step, "open") == 0)
+		return watch_opens++ == 0 ? watch_open_err : 0;
+	if (strcmp(step, "link") != 0)
+		return 0;
+	int i = watch_links++;
+	if (i < 4)
+		watch_temps[i] = sdt_count_suffix(watch_fan, SD_LAYOUT_TMP_SUFFIX);
+	return i < 2 ? watch_link_err[i] : 0;
+}
+
+static sd_err create_watched(fixture *f, const char *key, int open_err, int link_err0, int link_err1)
+{
+	fan_path(f, key, watch_fan, sizeof watch_fan);
+	watch_opens = watch_links = 0;
+	memset(watch_temps, -1, sizeof watch_temps);
+	watch_open_err = open_err;
+	watch_link_err[0] = link_err0;
+	watch_link_err[1] = link_err1;
+	size_t len;
+	char *bytes = version_bytes(key, 1, &len);
+	sd_store_fault_hook = watch_hook;
+	sd_err e = sd_store_create(f->s, key, bytes, len);
+	sd_store_fault_hook = NULL;
+	free(bytes);
+	if (e == SD_OK)
+		assert_version(f, key, 1);
+	assert_no_temp(f, key);
+	return e;
+}
+
+/* I2: a new session's bytes go into a file without a name (O_TMPFILE),
+ * which gets the session's name by linkat: no temporary name is ever made,
+ * so there is none to find at the link, and only KEY.json afterwards, 0640
+ * whatever the umask. Seen failing with the store before O_TMPFILE (a
+ * temporary file linked, then unlinked): 1 temporary file at the link. */
+static void test_a_create_makes_no_temporary_name(void **state)
+{
+	fixture *f = *state;
+	mode_t old = umask(077);
+	sd_err e = create_watched(f, "NOTMP000", 0, 0, 0);
+	umask(old);
+	assert_int_equal(e, SD_OK);
+	assert_int_equal(session_fds(f), 0);
+	assert_int_equal(watch_opens, 1);
+	assert_int_equal(watch_links, 1);
+	assert_int_equal(watch_temps[0], 0);
+	assert_int_equal(sdt_count_suffix(watch_fan, ""), 3); /* ., .. and NOTMP000.json */
+	char path[4096];
+	sd_store_path(f->s, "NOTMP000", path, sizeof path);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	assert_int_equal(st.st_nlink, 1);
+	/* A taken key: EXISTS, the session untouched, nothing else made. */
+	assert_int_equal(create_watched(f, "NOTMP000", 0, 0, 0), SD_ERR_EXISTS);
+	assert_int_equal(watch_temps[0], 0);
+	assert_version(f, "NOTMP000", 1);
+	assert_int_equal(sdt_count_suffix(watch_fan, ""), 3);
+}
+
+/* Older kernels refuse linkat(AT_EMPTY_PATH) to a process without
+ * CAP_DAC_READ_SEARCH, with ENOENT (here the first "link" step answers
+ * so): the create links the same file through /proc/self/fd instead (for
+ * real: the second "link" step goes through), still with no temporary
+ * name, and the next create too. */
+static void test_a_refused_empty_path_link_goes_through_proc(void **state)
+{
+	fixture *f = *state;
+	assert_int_equal(create_watched(f, "PROC0000", 0, ENOENT, 0), SD_OK);
+	assert_int_equal(watch_links, 2);
+	assert_int_equal(watch_opens, 1);
+	assert_int_equal(watch_temps[1], 0);
+	assert_int_equal(create_watched(f, "PROC0001", 0, 0, 0), SD_OK);
+	assert_int_equal(watch_links, 1);
+	assert_int_equal(watch_temps[0], 0);
+	assert_int_equal(create_watched(f, "PROC0001", 0, 0, 0), SD_ERR_EXISTS);
+}
+
+/* A file system without O_TMPFILE (open answers EOPNOTSUPP, EISDIR or
+ * EINVAL; here the first "open" step does) falls back to a temporary file
+ * linked to KEY.json and unlinked: that create and every later one of the
+ * store succeed, each with a temporary file at its link and none after it.
+ * The fallback is the store's: another store opened afterwards tries
+ * O_TMPFILE again. */
+static void test_without_o_tmpfile_creates_use_a_temporary_file(void **state)
+{
+	fixture *f = *state;
+	const int errs[] = {EOPNOTSUPP, EISDIR, EINVAL};
+	for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+		sd_store *s;
+		assert_int_equal(sd_store_open(&f->o, &s, NULL), SD_OK);
+		fixture g = *f;
+		g.s = s;
+		char key[SD_KEY_LEN + 1];
+		snprintf(key, sizeof key, "TMP%zu0000", i);
+		assert_int_equal(create_watched(&g, key, errs[i], 0, 0), SD_OK);
+		assert_int_equal(watch_opens, 2); /* the refused one, the temporary file's */
+		assert_int_equal(watch_links, 1);
+		assert_int_equal(watch_temps[0], 1);
+		key[7] = '1';
+		assert_int_equal(create_watched(&g, key, 0, 0, 0), SD_OK);
+		assert_int_equal(watch_temps[0], 1);
+		assert_int_equal(create_watched(&g, key, 0, 0, 0), SD_ERR_EXISTS);
+		assert_int_equal(watch_temps[0], 1);
+		sd_store_close(s);
+	}
+	assert_int_equal(create_watched(f, "TMP90000", 0, 0, 0), SD_OK);
+	assert_int_equal(watch_temps[0], 0);
+}
+
+/* No /proc either (both links answer ENOENT while the folder is there):
+ * the create writes its bytes again, into a temporary file, and the store
+ * keeps to that. */
+static void test_without_proc_creates_use_a_temporary_file(void **state)
+{
+	fixture *f = *state;
+	assert_int_equal(create_watched(f, "NOPROC00", 0, ENOENT, ENOENT), SD_OK);
+	assert_int_equal(watch_links, 3);
+	assert_int_equal(watch_opens, 2);
+	assert_int_equal(watch_temps[1], 0);
+	assert_int_equal(watch_temps[2], 1);
+	assert_int_equal(create_watched(f, "NOPROC01", 0, 0, 0), SD_OK);
+	assert_int_equal(watch_links, 1);
+	assert_int_equal(watch_temps[0], 1);
+}
+
 /* A file system without RENAME_EXCHANGE (renameat2 answers EINVAL; here
  * the "rename" step's first call does) falls back to a temporary file
  * renamed over KEY.json: that save and every later one of the store
@@ -1174,10 +1334,10 @@ static const struct {
 	{"dirsync", EIO, SD_ERR_INTERNAL},     {"dirsync", ENOSPC, SD_ERR_STORAGE_FULL},
 };
 
-/* A failed create leaves no session file and no temporary file. */
-static void test_failed_create_leaves_no_file(void **state)
+/* A failed create leaves no session file, no temporary file, no other name
+ * and no descriptor open on a file of the store, whichever step fails. */
+static void failed_creates_leave_nothing(fixture *f)
 {
-	fixture *f = *state;
 	size_t len;
 	char *bytes = doc_bytes("CR000000", 1, "{}", &len);
 	for (size_t i = 0; i < sizeof create_faults / sizeof create_faults[0]; i++) {
@@ -1189,6 +1349,7 @@ static void test_failed_create_leaves_no_file(void **state)
 		arm(create_faults[i].step, create_faults[i].err);
 		sd_err e = sd_store_create(f->s, key, bytes, len);
 		disarm();
+		assert_int_equal(session_fds(f), 0);
 		if (fault_hits != 1)
 			fail_msg("case %zu: step %s reached %d times", i, create_faults[i].step, fault_hits);
 		if (e != create_faults[i].want)
@@ -1210,6 +1371,21 @@ static void test_failed_create_leaves_no_file(void **state)
 		free(snap2);
 	}
 	free(bytes);
+}
+
+static void test_failed_create_leaves_no_file(void **state) { failed_creates_leave_nothing(*state); }
+
+static int no_tmpfile(const char *step) { return strcmp(step, "open") == 0 ? EOPNOTSUPP : 0; }
+
+/* The same on the fallback: a temporary file, linked, then unlinked. */
+static void test_failed_create_leaves_no_file_without_o_tmpfile(void **state)
+{
+	fixture *f = *state;
+	sd_store_fault_hook = no_tmpfile; /* every open: the temporary file's too */
+	assert_int_equal(sd_store_create(f->s, "ZZ000000", "{}", 2), SD_ERR_INTERNAL);
+	disarm();
+	assert_no_temp(f, "ZZ000000");
+	failed_creates_leave_nothing(f);
 }
 
 /* With durability none, nothing is fsynced: the fsync steps are never
@@ -1558,6 +1734,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock_of_a_missing_session_is_not_found, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_at_a_session_path_is_refused_at_once, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_under_the_lock_deletes_the_file, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_a_create_makes_no_temporary_name, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_a_refused_empty_path_link_goes_through_proc, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_without_o_tmpfile_creates_use_a_temporary_file, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_without_proc_creates_use_a_temporary_file, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_without_exchange_saves_use_a_temporary_file, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_saves_trade_two_inodes_and_delete_takes_both, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_of_a_spare_never_takes_an_unsaved_version, setup_full, teardown),
@@ -1576,6 +1756,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_folder_sync_after_rename_is_reported_not_durable, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_folder_sync_after_an_exchange_drops_the_spare, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_create_leaves_no_file, setup_full, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_create_leaves_no_file_without_o_tmpfile, setup_full, teardown),
 		cmocka_unit_test_setup_teardown(test_durability_none_never_fsyncs, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_scan_reports_sessions_and_temps_and_skips_strays, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_scan_of_an_empty_store_finds_nothing, setup_none, teardown),

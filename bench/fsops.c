@@ -146,37 +146,38 @@ static int fan_ready(fsops_store *s, const char *key, const char *dir)
 
 /* A temporary file in dir holding buf (fdatasync with full); its name in
  * tmp. Nothing is left behind on failure. */
-static int write_temp(const fsops_store *s, const char *dir, const char *key, const char *buf, size_t len,
-		      char *tmp, size_t n)
+/* The new file's bytes in an inode without a name (O_TMPFILE in dir), as
+ * store.c's create writes them: an open descriptor, or -1 with errno. */
+static int write_unnamed(const fsops_store *s, const char *dir, const char *buf, size_t len)
 {
-	sd_layout_temp_template(dir, key, tmp, n);
-	int fd = mkostemps(tmp, (int)strlen(SD_LAYOUT_TMP_SUFFIX), O_CLOEXEC);
+	int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -1;
-	int r = fchmod(fd, 0640) != 0 || fsops_write_all(fd, buf, len) != 0 || (s->full && fdatasync(fd) != 0) ? -1 : 0;
-	int saved = errno;
-	if (close(fd) != 0 && r == 0)
-		r = -1, saved = errno;
-	if (r != 0) {
-		unlink(tmp);
+	if (fchmod(fd, 0640) != 0 || fsops_write_all(fd, buf, len) != 0 || (s->full && fdatasync(fd) != 0)) {
+		int saved = errno;
+		close(fd);
 		errno = saved;
+		return -1;
 	}
-	return r;
+	return fd;
 }
 
-/* The one place a file is created: link(2) of a temporary file, as
- * store.c's create_unfenced (an O_TMPFILE + linkat variant would change
- * this function only). */
+/* The one place a file is created, as store.c's create: the bytes in an
+ * O_TMPFILE inode, named by linkat(AT_EMPTY_PATH) (EEXIST when the key is
+ * taken), then [the folder's fsync]. */
 int fsops_create(fsops_store *s, char key[SD_KEY_LEN + 1], const char *buf, size_t len)
 {
 	for (int tries = 0; tries < 8; tries++) {
-		char dir[SD_PATH_MAX], tmp[SD_PATH_MAX], path[SD_PATH_MAX];
+		char dir[SD_PATH_MAX], path[SD_PATH_MAX];
 		fsops_fan_dir(s, key, dir, sizeof dir);
 		fsops_path(s, key, path, sizeof path);
-		if (fan_ready(s, key, dir) != 0 || write_temp(s, dir, key, buf, len, tmp, sizeof tmp) != 0)
+		if (fan_ready(s, key, dir) != 0)
 			return -1;
-		int r = link(tmp, path), saved = errno;
-		unlink(tmp);
+		int fd = write_unnamed(s, dir, buf, len);
+		if (fd < 0)
+			return -1;
+		int r = linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH), saved = errno;
+		close(fd);
 		if (r == 0)
 			return s->full ? fsops_sync_dir(dir) : 0;
 		if (saved != EEXIST) {

@@ -3,7 +3,7 @@
  * benchmark's ceilings: build/bench/rawfs (the steps alone) and
  * build/bench/fcgi_ceiling (the steps behind FastCGI). The layout is
  * sessiond's (sd_layout.h): DIR/sessions/XY/KEY.json, its spare
- * .KEY.spare, temporary files .KEY.XXXXXX.tmp. With full durability the
+ * .KEY.spare. With full durability the
  * bracketed steps run, as with sessiond's --durability full.
  *   fsops_replace: open the session's spare (made by the first replace),
  *                  [its flock and F_OFD write lock], write over it from
@@ -11,9 +11,9 @@
  *                  renameat2 RENAME_EXCHANGE with KEY.json, close,
  *                  [fsync of the folder]                       (a save)
  *   fsops_create:  the fan-out folder (made and [its parent fsynced] the
- *                  first time this process meets it), temporary file,
- *                  write, [fdatasync], close, link to KEY.json, unlink the
- *                  temporary file, [fsync of the folder]  (an instantiate)
+ *                  first time this process meets it), an O_TMPFILE
+ *                  inode, write, [fdatasync], linkat(AT_EMPTY_PATH) to
+ *                  KEY.json, close, [fsync of the folder]  (an instantiate)
  * Every function returns 0, or -1 with errno. */
 #ifndef BENCH_FSOPS_H
 #define BENCH_FSOPS_H

@@ -6,8 +6,8 @@
  *   replace: the session's spare (.KEY.spare, made by the first replace)
  *            written over, [fdatasync], renameat2 RENAME_EXCHANGE with
  *            KEY.json, [fsync of the folder]                (a save)
- *   create:  temporary file, write, [fdatasync], close, link to a fresh
- *            KEY.json, unlink the temporary file, [fsync of the folder]
+ *   create:  an O_TMPFILE inode, write, [fdatasync], linkat to a fresh
+ *            KEY.json, close, [fsync of the folder]
  *                                                          (an instantiate)
  * The bracketed steps run with --durability full only, as in sessiond, and
  * DIR/sessions is marked FS_TOPDIR_FL, as sessiond marks its own. Locks

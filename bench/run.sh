@@ -18,7 +18,7 @@
 #               with as many writer threads as connections
 #   instantiate wrk POST /api/instantiate of the document
 #               vs the PHP baseline's instantiate, and, as information,
-#               build/bench/rawfs --mode create (temp file, link)
+#               build/bench/rawfs --mode create (O_TMPFILE, linkat)
 #   load, save  again with fastcgi_keep_conn on (nginx upstream keepalive)
 #   mixed       the load generator, 80/15/5 load/save/instantiate, per-endpoint p99
 #   users, contention   the load generator with BENCH_BIG_USERS (1000) virtual
@@ -43,8 +43,8 @@
 #                                   inode check, read it; the spare written
 #                                   over, [fdatasync], RENAME_EXCHANGE,
 #                                   [folder fsync] (save / it)
-#                 --mode create     read the body; temp file, [fdatasync],
-#                                   link, [folder fsync] (instantiate / it)
+#                 --mode create     read the body; O_TMPFILE, [fdatasync],
+#                                   linkat, [folder fsync] (instantiate / it)
 #               ([...]: with full only); measured third in each round of
 #               the duel they belong to
 # and the targets as same-run ratios, each marked met or missed,

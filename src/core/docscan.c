@@ -15,7 +15,6 @@
  *
  * The same pieces serve the save fast path's canonical writer
  * (sd_doccanon.h), at the end of this file. */
-#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -668,12 +667,14 @@ static int cnumber(canon *c)
 		return 0; /* long reals are left to jansson */
 	memcpy(t, b, n);
 	t[n] = '\0';
-	errno = 0;
-	double d = strtod(t, NULL);
-	if (isinf(d) || isnan(d))
+	char *stop;
+	double d = strtod(t, &stop);
+	/* (strtod stops short under a locale whose decimal point is not '.':
+	 * sessiond sets none, but then jansson decides.) */
+	if (stop != t + n || isinf(d) || isnan(d))
 		return 0;
 	int k = snprintf(o, sizeof o, "%.17g", d);
-	if (k <= 0 || (size_t)k >= sizeof o - 3)
+	if (k <= 0 || (size_t)k >= sizeof o - 3 || strchr(o, ','))
 		return 0;
 	char *e = strchr(o, 'e');
 	if (!e && !strchr(o, '.')) {

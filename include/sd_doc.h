@@ -42,14 +42,20 @@ typedef struct sd_ttl_limits {
 
 /* A parsed POST /api/save body. Borrowed references into root. */
 typedef struct sd_save_body {
-	json_t *root;          /* owned: the whole parsed body */
+	json_t *root;          /* owned: the whole parsed body (from the fast
+				  path, sd_doc_parse_save_canon_at: only meta) */
 	char key[SD_KEY_LEN + 1];
 	int has_version;
 	int64_t version;
-	json_t *data;          /* borrowed, NULL when absent */
+	json_t *data;          /* borrowed, NULL when absent or given as data_canon */
+	char *data_canon;      /* owned, from the fast path: the body's data as
+				  sd_doc_dump writes it in a document (depth 1),
+				  in jansson's allocator; NULL otherwise */
+	size_t data_canon_len;
 	json_t *meta;          /* borrowed, NULL when absent (always an object) */
-	const char *token;     /* borrowed: the "token" member, NULL when absent;
-				  never stored in the document */
+	const char *token;     /* borrowed: the "token" member (from the fast
+				  path: its bytes in the body, not NUL-terminated),
+				  NULL when absent; never stored in the document */
 	size_t token_len;
 	sd_ttl_req ttl;        /* "expires_in" */
 } sd_save_body;
@@ -109,6 +115,17 @@ sd_err sd_doc_parse_save_at(const char *buf, size_t len, const char *url_key, sd
 			    char msg[SD_MSG_MAX]);
 sd_err sd_doc_parse_inst_at(const char *buf, size_t len, const char *url_from, sd_inst_body *b,
 			    char msg[SD_MSG_MAX]);
+/* sd_doc_parse_save_at with a fast path for the save route: a body whose
+ * every member the one-pass scan is sure of (docscan.c: the six fields, no
+ * repeats, a key, token and version without escapes or doubt) builds no
+ * tree for its data: b->data_canon holds the data's canonical bytes
+ * (sd_doc_canon) and b->data is NULL; meta alone is parsed (b->root), and
+ * b->token points into buf, which must outlive b. The same memory bound is
+ * reserved first as for the full parse. Any other body goes through
+ * sd_doc_parse_save_at, so the answer, and every error with its message,
+ * is the same. */
+sd_err sd_doc_parse_save_canon_at(const char *buf, size_t len, const char *url_key, sd_save_body *b,
+				  char msg[SD_MSG_MAX]);
 sd_err sd_doc_parse_delete_at(const char *buf, size_t len, const char *url_key, sd_delete_body *b,
 			      char msg[SD_MSG_MAX]);
 void sd_delete_body_free(sd_delete_body *b);

@@ -2,8 +2,10 @@
  * data. A file in the canonical layout that sd_doc_dump writes is checked
  * in one pass (sd_doc_peek) and split into its header fields, its meta and
  * its data; a save then parses only the old meta (small), and writes the
- * new document with the body's data, or, when the body sends none, the old
- * data's bytes as they are (when they are themselves canonical). The
+ * new document with the body's data (its canonical bytes as they are when
+ * the save fast path gave them, b->data_canon), or, when the body sends
+ * none, the old data's bytes as they are (when they are themselves
+ * canonical). The
  * bytes written are the same as parsing the whole file, applying the save
  * (sd_doc_apply_save, sd_doc_set_expiry) and sd_doc_dump would write;
  * tests/unit/test_doc.c compares both over a table of documents. A file in
@@ -43,7 +45,8 @@ int sd_doc_canonical(const char *v, size_t n, int depth);
  * body has it, version + 1, updated = now, b->ttl applied at now_ms (as
  * sd_doc_apply_save and sd_doc_set_expiry do). On SD_OK, *out (malloc'd,
  * *out_len bytes) is the new file and *doc the new document's fields
- * except "data" when the old data was kept as bytes. SD_ERR_VERSION_LIMIT
+ * except "data" when the data was written as bytes (the old data kept, or
+ * the body's b->data_canon). SD_ERR_VERSION_LIMIT
  * when the version is at its largest, SD_ERR_INTERNAL when memory ran out
  * (sd_mem_exceeded says whether the budget did). */
 sd_err sd_doc_splice_save(const sd_doc_parts *old, const sd_save_body *b, const char *now, int64_t now_ms,

@@ -238,20 +238,20 @@ static json_t *build(const sd_doc_parts *old, json_t *meta, json_t *data, const 
 	return d;
 }
 
-/* bytes (ending in "null\n}\n", the placeholder for data) with the old
- * data's bytes in place of null. Frees bytes. */
-static char *put_data(char *bytes, size_t *len, const sd_doc_parts *old)
+/* bytes (ending in "null\n}\n", the placeholder for data) with the n
+ * bytes at data (canonical at depth 1) in place of null. Frees bytes. */
+static char *put_data(char *bytes, size_t *len, const char *data, size_t n)
 {
 	static const char tail[] = "null\n}\n";
 	size_t keep = *len - (sizeof tail - 1);
 	char *s = NULL;
 	if (*len >= sizeof tail - 1 && memcmp(bytes + keep, tail, sizeof tail - 1) == 0)
-		s = malloc(keep + old->data_len + 4);
+		s = malloc(keep + n + 4);
 	if (s) {
 		memcpy(s, bytes, keep);
-		memcpy(s + keep, old->data, old->data_len);
-		memcpy(s + keep + old->data_len, "\n}\n", 4);
-		*len = keep + old->data_len + 3;
+		memcpy(s + keep, data, n);
+		memcpy(s + keep + n, "\n}\n", 4);
+		*len = keep + n + 3;
 	}
 	free(bytes);
 	return s;
@@ -270,7 +270,15 @@ sd_err sd_doc_splice_save(const sd_doc_parts *old, const sd_save_body *b, const 
 		json_decref(meta);
 		meta = m;
 	}
-	int keep_data = !b->data && sd_doc_canonical(old->data, old->data_len, 1);
+	/* Data written as bytes: the body's, when the fast path gave it so,
+	 * or else, when the body has none, the old data when it is canonical. */
+	const char *bytes_of = b->data_canon;
+	size_t bytes_len = b->data_canon_len;
+	if (!bytes_of && !b->data && sd_doc_canonical(old->data, old->data_len, 1)) {
+		bytes_of = old->data;
+		bytes_len = old->data_len;
+	}
+	int keep_data = bytes_of != NULL;
 	json_t *data = b->data ? json_incref(b->data)
 		       : keep_data ? json_null()
 				   : sd_doc_loadb(old->data, old->data_len, STORED_FLAGS, NULL);
@@ -279,7 +287,7 @@ sd_err sd_doc_splice_save(const sd_doc_parts *old, const sd_save_body *b, const 
 	json_decref(data);
 	char *bytes = d ? sd_doc_dump(d, out_len) : NULL;
 	if (bytes && keep_data) {
-		bytes = put_data(bytes, out_len, old);
+		bytes = put_data(bytes, out_len, bytes_of, bytes_len);
 		json_object_del(d, "data");
 	}
 	if (!bytes) {

@@ -460,7 +460,7 @@ static void do_save(const sd_app *app, const sd_request *req, sd_response *resp)
 	if (e == SD_OK)
 		e = query_key(req->query, "key", &in_url, key, r.msg);
 	if (e == SD_OK)
-		e = sd_doc_parse_save_at(req->body, req->body_len, in_url ? key : NULL, &b, r.msg);
+		e = sd_doc_parse_save_canon_at(req->body, req->body_len, in_url ? key : NULL, &b, r.msg);
 	if (e == SD_OK && !in_url) /* operators watch this reach 0 before going multi-node */
 		sd_metrics_add(SD_M_SAVES_WITHOUT_URL_KEY, 1);
 	if (e == SD_OK)

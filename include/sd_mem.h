@@ -8,7 +8,17 @@
  * turns an exceeded request budget into 413 too_large and an exhausted pool
  * into 503 busy, in err.c's table, and writes nothing. sd_mem_end() hands
  * large amounts of freed memory back to the system at once (malloc_trim),
- * so resident memory falls back after a burst. */
+ * so resident memory falls back after a burst.
+ *
+ * During a request, jansson's small blocks (up to 1 KiB) come from an arena
+ * rather than from malloc: each thread bump-allocates from a chunk of its
+ * own (128 KiB), which it rewinds and keeps for the next request once
+ * nothing in it is live, so most requests call neither malloc nor free.
+ * A block may be freed by any thread at any time (a chunk counts its live
+ * blocks; one that its thread has moved on from goes back when its last
+ * block is freed). Blocks are counted at the size malloc would have given
+ * them, a chunk a thread moved on from at its whole size; mem.c says what
+ * the arena holds beyond that and why it is bounded. */
 #ifndef SD_MEM_H
 #define SD_MEM_H
 
@@ -59,5 +69,9 @@ const char *sd_mem_message(void);
 const char *sd_mem_too_complex(void);
 /* Bytes of JSON memory held now by the whole process. */
 size_t sd_mem_in_use(void);
+/* For tests: the arena's chunks held now (threads' current ones and those
+ * still holding blocks), and whether p is an arena block. */
+size_t sd_mem_chunks(void);
+int sd_mem_in_arena(const void *p);
 
 #endif

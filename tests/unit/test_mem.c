@@ -12,7 +12,18 @@
  *   jansson allocates, for the worst shape of each kind of JSON;
  * - nothing is refused half-way through a parse: a body, or a stored
  *   document, whose longest token does not fit is refused before jansson
- *   sees it. */
+ *   sees it;
+ * - the arena (mem.c): small blocks inside a request come from the
+ *   thread's chunk, large ones and those outside a request from malloc,
+ *   all counted as malloc would count them; a block freed by another
+ *   thread, after its own has moved on, gives its chunk back; a thread
+ *   keeps one chunk from request to request, and gives it back when it
+ *   ends. */
+#include <malloc.h>
+#include <pthread.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#endif
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -425,9 +436,275 @@ static void test_a_reservation_counts_in_the_pool_until_released(void **state)
 	assert_int_equal(sd_mem_in_use(), base);
 }
 
+
+/* The allocator sessiond installs, called directly. */
+static void *(*jm)(size_t);
+static void (*jf)(void *);
+
+/* What malloc gives a block of n bytes split from a fresh chunk, with its
+ * header: what the arena counts. */
+static size_t footprint(size_t n)
+{
+	size_t f = (n + 8 + 15) / 16 * 16;
+	return f < 32 ? 32 : f;
+}
+
+/* One small request, so that this thread holds its chunk. */
+static void warm(void)
+{
+	sd_mem_begin(1024 * 1024);
+	jf(jm(1));
+	sd_mem_end();
+}
+
+/* A fixed sequence of sizes counts what malloc counted for it. Seen
+ * failing: with a 16-byte header on top of the size rounded up to 16, the
+ * pool held 0x90 after the first four blocks, not 0x80. */
+static void test_arena_counts_what_malloc_counted(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = {0, 1, 8, 24, 25, 40, 56, 72, 128, 1000, 1024, 1025, 4096};
+	enum { N = sizeof sizes / sizeof *sizes };
+	void *p[N];
+	size_t base = sd_mem_in_use(), want = 0;
+	sd_mem_begin(1024 * 1024);
+	for (size_t i = 0; i < N; i++) {
+		size_t n = sizes[i];
+		p[i] = jm(n);
+		assert_non_null(p[i]);
+		assert_int_equal((uintptr_t)p[i] % 16, 0);
+		memset(p[i], 'x', n);
+		if (n <= 1024) {
+			assert_true(sd_mem_in_arena(p[i]));
+#ifndef __SANITIZE_ADDRESS__ /* (whose malloc has no such rounding) */
+			/* glibc's own figure for the same size: the same, or 16
+			 * more when it hands out a whole free chunk (valgrind's
+			 * malloc has no rounding either) */
+			void *m = malloc(n);
+			size_t got = malloc_usable_size(m) + 8;
+			free(m);
+			if (!getenv("SD_UNDER_VALGRIND") && got != footprint(n) && got != footprint(n) + 16)
+				fail_msg("%zu bytes: malloc counts %zu, the arena %zu", n, got, footprint(n));
+#endif
+			want += footprint(n);
+		} else {
+			assert_false(sd_mem_in_arena(p[i]));
+			want += malloc_usable_size(p[i]) + 8;
+		}
+		assert_int_equal(sd_mem_in_use(), base + want);
+	}
+	for (size_t i = 0; i < N; i++)
+		jf(p[i]);
+	assert_int_equal(sd_mem_in_use(), base);
+	assert_int_equal(sd_mem_end(), want);
+}
+
+/* In a request, out of one, freed in the other. Seen failing: with the
+ * arena serving blocks outside requests too, p came from it. */
+static void test_arena_serves_small_blocks_inside_a_request_only(void **state)
+{
+	(void)state;
+	size_t base = sd_mem_in_use();
+	void *p = jm(100); /* outside: malloc */
+	assert_false(sd_mem_in_arena(p));
+	sd_mem_begin(1024 * 1024);
+	void *q = jm(100), *big = jm(1025);
+	assert_true(sd_mem_in_arena(q));
+	assert_false(sd_mem_in_arena(big)); /* past 1 KiB: malloc */
+	assert_int_equal(sd_mem_in_use(), base + malloc_usable_size(p) + 8 + footprint(100) + malloc_usable_size(big) + 8);
+	jf(p); /* a malloc block freed inside a request */
+	json_t *s = json_string("a value"); /* jansson's own, through the arena */
+	assert_true(sd_mem_in_arena(s));
+	assert_int_equal(sd_mem_end(), footprint(100) + malloc_usable_size(big) + 8);
+	jf(q); /* an arena block freed outside */
+#ifdef __SANITIZE_ADDRESS__
+	/* Freed, it is poisoned, as is what follows the last block. */
+	assert_true(__asan_address_is_poisoned(q));
+	assert_true(__asan_address_is_poisoned((char *)s + 64 * 1024));
+#endif
+	jf(big);
+	assert_string_equal(json_string_value(s), "a value");
+	json_decref(s);
+	assert_int_equal(sd_mem_in_use(), base);
+}
+
+/* A request keeps blocks past its end, over several chunks: the chunks it
+ * moved on from count whole in the pool, and each goes back when its last
+ * block is freed. Seen failing: with the free of a retired chunk's last
+ * block not giving it back, no chunk came back and the pool still counted
+ * them (0xd620000 held, not 0xa0000). */
+static void test_a_chunk_goes_back_with_its_last_block(void **state)
+{
+	(void)state;
+	enum { N = 4 * 128 }; /* blocks of 1 KiB: about four chunks */
+	static void *b[N];
+	warm();
+	size_t base = sd_mem_in_use(), k0 = sd_mem_chunks();
+	sd_mem_begin(64 * 1024 * 1024);
+	for (int i = 0; i < N; i++) {
+		b[i] = jm(1024);
+		assert_true(sd_mem_in_arena(b[i]));
+	}
+	assert_true(sd_mem_chunks() >= k0 + 3);
+	size_t peak = sd_mem_end();
+	assert_int_equal(peak, N * footprint(1024));
+	/* Every chunk moved on from (all of them now) counts whole. */
+	size_t held = sd_mem_chunks();
+	assert_int_equal(sd_mem_in_use(), base + held * 128 * 1024);
+	for (int i = 1; i < N; i++)
+		jf(b[i]);
+	assert_int_equal(sd_mem_chunks(), k0); /* b[0]'s, the thread's before */
+	assert_int_equal(sd_mem_in_use(), base + 128 * 1024);
+	jf(b[0]);
+	assert_int_equal(sd_mem_chunks(), k0 - 1);
+	assert_int_equal(sd_mem_in_use(), base);
+	warm(); /* the next request takes one again */
+	assert_int_equal(sd_mem_chunks(), k0);
+}
+
+struct handoff {
+	json_t *kept;
+	size_t chunks_during;
+	int rounds;
+};
+
+/* A thread's requests: the first keeps a document past its end (for the
+ * main thread to free), the others free all they make. */
+static void *requests(void *arg)
+{
+	struct handoff *h = arg;
+	for (int i = 0; i < h->rounds; i++) {
+		sd_mem_begin(1024 * 1024);
+		json_t *d = json_pack("{s:s, s:[i,i,i], s:{s:b}}", "name", "a cart", "items", 1, 2, 3, "prefs", "dark", 1);
+		assert_non_null(d);
+		if (i == 0)
+			h->kept = d;
+		else
+			json_decref(d);
+		sd_mem_end();
+	}
+	h->chunks_during = sd_mem_chunks();
+	return NULL;
+}
+
+/* A document made on a thread that has since moved on (further requests)
+ * and ended, freed on this one: its chunk goes back then, and the thread's
+ * own chunk went back when it ended. Seen failing: without the thread's
+ * destructor its chunk stayed held (k0 + 2 chunks after the join);
+ * under AddressSanitizer, reading the document after its thread ended
+ * would report a use after poison had its chunk been given back early. */
+static void test_a_block_freed_on_another_thread_after_its_own_moved_on(void **state)
+{
+	(void)state;
+	warm();
+	size_t base = sd_mem_in_use(), k0 = sd_mem_chunks();
+	struct handoff h = {.rounds = 50};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, requests, &h), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(h.chunks_during, k0 + 2); /* its current one and the one kept */
+	assert_int_equal(sd_mem_chunks(), k0 + 1); /* the one kept */
+	assert_true(sd_mem_in_arena(h.kept));
+	assert_string_equal(json_string_value(json_object_get(h.kept, "name")), "a cart");
+	json_decref(h.kept);
+	assert_int_equal(sd_mem_chunks(), k0);
+	assert_int_equal(sd_mem_in_use(), base);
+}
+
+/* Requests that free what they make reuse one chunk, from its start: no
+ * chunk taken, none held beyond one a thread. Seen failing: with
+ * sd_mem_end not rewinding the chunk, request 1's first block came after
+ * request 0's. */
+static void test_steady_requests_hold_one_chunk_a_thread(void **state)
+{
+	(void)state;
+	warm();
+	size_t base = sd_mem_in_use(), k0 = sd_mem_chunks();
+	void *first = NULL;
+	for (int i = 0; i < 1000; i++) {
+		sd_mem_begin(1024 * 1024);
+		json_t *d = json_pack("{s:s, s:[i,i,i]}", "name", "a cart", "items", 1, 2, 3);
+		assert_non_null(d);
+		char *text = json_dumps(d, JSON_COMPACT);
+		assert_non_null(text);
+		if (!first)
+			first = d;
+		else if ((void *)d != first)
+			fail_msg("request %d: its first block at %p, not %p", i, (void *)d, first);
+		jf(text);
+		json_decref(d);
+		sd_mem_end();
+		assert_int_equal(sd_mem_chunks(), k0);
+	}
+	assert_int_equal(sd_mem_in_use(), base);
+	/* Two threads of 200 requests each: one chunk each while they run. */
+	struct handoff h[2] = {{.rounds = 200}, {.rounds = 200}};
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, requests, &h[i]), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_true(h[i].chunks_during <= k0 + 4);
+		json_decref(h[i].kept);
+	}
+	assert_int_equal(sd_mem_chunks(), k0);
+	assert_int_equal(sd_mem_in_use(), base);
+}
+
+struct churn {
+	void **blocks;
+	int n;
+};
+
+static void *free_all(void *arg)
+{
+	struct churn *c = arg;
+	for (int i = 0; i < c->n; i++)
+		jf(c->blocks[i]);
+	return NULL;
+}
+
+/* One thread frees a request's blocks (several chunks' worth) while the
+ * thread that made them goes on with requests of its own: every chunk
+ * ends up back, the pool where it was. Run under AddressSanitizer and
+ * valgrind by make check (a chunk given back while a block in it was still
+ * to be freed is a use after poison there). */
+static void test_blocks_freed_while_their_thread_goes_on(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	static void *b[N];
+	warm();
+	size_t base = sd_mem_in_use(), k0 = sd_mem_chunks();
+	sd_mem_begin(64 * 1024 * 1024);
+	for (int i = 0; i < N; i++) {
+		b[i] = jm(8 + (size_t)i % 200);
+		assert_non_null(b[i]);
+		memset(b[i], 1, 8 + (size_t)i % 200);
+	}
+	sd_mem_end();
+	struct churn c = {b, N};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, free_all, &c), 0);
+	for (int r = 0; r < 200; r++) {
+		sd_mem_begin(1024 * 1024);
+		void *x[50];
+		for (int i = 0; i < 50; i++)
+			x[i] = jm(64);
+		for (int i = 0; i < 50; i++)
+			jf(x[i]);
+		sd_mem_end();
+	}
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(sd_mem_chunks(), k0);
+	assert_int_equal(sd_mem_in_use(), base);
+}
+
 int main(void)
 {
 	sd_mem_install(POOL);
+	json_get_alloc_funcs(&jm, &jf);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_over_the_request_budget_fails_and_frees_everything),
 		cmocka_unit_test(test_request_finding_the_pool_taken_is_busy),
@@ -437,6 +714,12 @@ int main(void)
 		cmocka_unit_test(test_a_token_past_the_budget_is_refused_before_parsing),
 		cmocka_unit_test(test_a_token_past_the_pool_is_busy_before_parsing),
 		cmocka_unit_test(test_a_reservation_counts_in_the_pool_until_released),
+		cmocka_unit_test(test_arena_counts_what_malloc_counted),
+		cmocka_unit_test(test_arena_serves_small_blocks_inside_a_request_only),
+		cmocka_unit_test(test_a_chunk_goes_back_with_its_last_block),
+		cmocka_unit_test(test_a_block_freed_on_another_thread_after_its_own_moved_on),
+		cmocka_unit_test(test_steady_requests_hold_one_chunk_a_thread),
+		cmocka_unit_test(test_blocks_freed_while_their_thread_goes_on),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,7 +65,9 @@ typedef struct sd_inst_body {
 	json_t *root;          /* owned, may be NULL for an empty body */
 	int has_from;
 	char from[SD_KEY_LEN + 1];
-	json_t *data;          /* borrowed, NULL when absent */
+	json_t *data;          /* borrowed, NULL when absent or given as data_canon */
+	char *data_canon;      /* owned, from the fast path: as sd_save_body's */
+	size_t data_canon_len;
 	json_t *meta;          /* borrowed, NULL when absent */
 	const char *token;     /* borrowed: a token of the "from" session, NULL when absent */
 	size_t token_len;
@@ -125,6 +127,12 @@ sd_err sd_doc_parse_inst_at(const char *buf, size_t len, const char *url_from, s
  * sd_doc_parse_save_at, so the answer, and every error with its message,
  * is the same. */
 sd_err sd_doc_parse_save_canon_at(const char *buf, size_t len, const char *url_key, sd_save_body *b,
+				  char msg[SD_MSG_MAX]);
+/* The same for the instantiate route: a body of only data, meta and
+ * expires_in that the scan is sure of builds no tree for its data
+ * (b->data_canon); a copy ("from") and anything else go through
+ * sd_doc_parse_inst_at, with the same answers. */
+sd_err sd_doc_parse_inst_canon_at(const char *buf, size_t len, const char *url_from, sd_inst_body *b,
 				  char msg[SD_MSG_MAX]);
 sd_err sd_doc_parse_delete_at(const char *buf, size_t len, const char *url_key, sd_delete_body *b,
 			      char msg[SD_MSG_MAX]);

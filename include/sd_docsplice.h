@@ -41,6 +41,18 @@ int sd_doc_split(const char *buf, size_t len, const char *key, sd_doc_parts *p);
  * document's members are at depth 1): indentation, escapes, numbers. */
 int sd_doc_canonical(const char *v, size_t n, int depth);
 
+/* A new session's document: key, version 1, created = updated = now,
+ * meta and data (NULL: empty objects), ttl applied at now_ms (as sd_doc_new,
+ * sd_doc_set_expiry and sd_doc_dump do), where data may instead come as
+ * canon, canon_len bytes already canonical at depth 1 (sd_doc_canon), which
+ * are copied as they are. On SD_OK, *out (malloc'd, *out_len bytes) is the
+ * file and *doc the document (without "data" when it came as bytes);
+ * SD_ERR_INTERNAL when memory ran out (sd_mem_exceeded says whether the
+ * budget did), with nothing held. */
+sd_err sd_doc_splice_new(const char *key, const json_t *meta, const json_t *data, const char *canon,
+			 size_t canon_len, const sd_ttl_req *ttl, const char *now, int64_t now_ms, json_t **doc,
+			 char **out, size_t *out_len);
+
 /* Apply a save to a split document: meta merged, data replaced when the
  * body has it, version + 1, updated = now, b->ttl applied at now_ms (as
  * sd_doc_apply_save and sd_doc_set_expiry do). On SD_OK, *out (malloc'd,

@@ -444,14 +444,40 @@ sd_err sd_doc_parse_save_at(const char *buf, size_t len, const char *url_key, sd
 	return e;
 }
 
+/* The members the save and instantiate fast paths share, each into its
+ * place; 0 when the fast path is not sure of it (then the full path gives
+ * the verdict). meta is parsed under the caller's reservation: nothing is
+ * refused half-way. */
+static int meta_member(const sd_doc_member *m, json_t **root, json_t **meta)
+{
+	*root = m->kind == '{' ? json_loadb(m->value, m->value_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL)
+			       : NULL;
+	*meta = *root;
+	return json_is_object(*root);
+}
+
+static int ttl_member(const sd_doc_member *m, sd_ttl_req *t)
+{
+	t->present = 1;
+	t->clear = m->kind == 'n';
+	t->seconds = m->num;
+	return m->kind == 'n' || (m->kind == 'i' && m->num >= 1);
+}
+
+/* Which of fields (NULL-terminated) m names; the count of fields when none. */
+static int field_of(const sd_doc_member *m, const char *const *fields)
+{
+	int f = 0;
+	while (fields[f] && !(strlen(fields[f]) == m->name_len && memcmp(fields[f], m->name, m->name_len) == 0))
+		f++;
+	return f;
+}
+
 /* One member of a save body as the fast path found it (m, sd_doccanon.h)
  * into b; 0 when the fast path is not sure of it. */
 static int save_member(const sd_doc_member *m, sd_save_body *b, char *body_key)
 {
-	int f = 0;
-	while (f < SAVE__N && !(strlen(save_fields[f]) == m->name_len && memcmp(save_fields[f], m->name, m->name_len) == 0))
-		f++;
-	switch (f) {
+	switch (field_of(m, save_fields)) {
 	case SAVE_KEY:
 		return m->kind == 's' && sd_key_normalize(m->value, m->value_len, body_key) == SD_OK;
 	case SAVE_VERSION:
@@ -461,16 +487,9 @@ static int save_member(const sd_doc_member *m, sd_save_body *b, char *body_key)
 	case SAVE_DATA:
 		return m->kind == 'c';
 	case SAVE_META:
-		/* Under the caller's reservation: nothing is refused half-way. */
-		b->root = m->kind == '{' ? json_loadb(m->value, m->value_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL)
-					 : NULL;
-		b->meta = b->root;
-		return json_is_object(b->root);
+		return meta_member(m, &b->root, &b->meta);
 	case SAVE_EXPIRES_IN:
-		b->ttl.present = 1;
-		b->ttl.clear = m->kind == 'n';
-		b->ttl.seconds = m->num;
-		return m->kind == 'n' || (m->kind == 'i' && m->num >= 1);
+		return ttl_member(m, &b->ttl);
 	case SAVE_TOKEN:
 		b->token = m->value;
 		b->token_len = m->value_len;
@@ -479,24 +498,37 @@ static int save_member(const sd_doc_member *m, sd_save_body *b, char *body_key)
 	}
 }
 
-/* The save fast path: 1 with b filled in when the body is one it is sure
- * of; 0, with nothing held, when sd_doc_parse_save_at must decide. */
-static int save_fast(const char *buf, size_t len, const char *url_key, sd_save_body *b)
+/* The first steps of a fast path: buf scanned, the full parse's memory
+ * bound reserved (its refusal is left to the full parse, to give the same
+ * answer: the canonical data may not take more memory than the bound of
+ * the tree it stands for), and its members found, with data's canonical
+ * bytes. 1 with the reservation held (the caller reads the members, then
+ * sd_mem_release()); 0 with nothing held. */
+static int fast_members(const char *buf, size_t len, sd_doc_member *m, int max, int *k, char **data,
+			size_t *data_len)
 {
 	struct scan s;
 	if (!buf || len == 0)
 		return 0;
 	scan(buf, len, &s);
-	/* The full parse's reservation (its refusal is left to it, to give
-	 * the same answer): the canonical data may not take more memory than
-	 * the bound of the tree it stands for. */
 	if (s.nul < len || s.deep || sd_mem_reserve(s.bound) != 0)
 		return 0;
+	if (sd_doc_canon_members(buf, len, "data", 1, s.bound, m, max, k, data, data_len))
+		return 1;
+	sd_mem_release();
+	return 0;
+}
+
+/* The save fast path: 1 with b filled in when the body is one it is sure
+ * of; 0, with nothing held, when sd_doc_parse_save_at must decide. */
+static int save_fast(const char *buf, size_t len, const char *url_key, sd_save_body *b)
+{
 	sd_doc_member m[SAVE__N];
 	int k;
 	char body_key[SD_KEY_LEN + 1] = "";
-	int ok = sd_doc_canon_members(buf, len, "data", 1, s.bound, m, SAVE__N, &k, &b->data_canon,
-				      &b->data_canon_len);
+	int ok = fast_members(buf, len, m, SAVE__N, &k, &b->data_canon, &b->data_canon_len);
+	if (!ok)
+		return 0;
 	for (int i = 0; ok && i < k; i++)
 		ok = save_member(&m[i], b, body_key);
 	sd_mem_release();
@@ -574,8 +606,47 @@ sd_err sd_doc_parse_inst_at(const char *buf, size_t len, const char *url_from, s
 
 void sd_inst_body_free(sd_inst_body *b)
 {
-	if (b)
-		root_free(&b->root);
+	if (!b)
+		return;
+	root_free(&b->root);
+	sd_doc_canon_free(b->data_canon);
+	b->data_canon = NULL;
+	b->data_canon_len = 0;
+}
+
+/* The fields an instantiate's fast path takes; "from" and "token" (a copy)
+ * are left to the full path. */
+enum { INST_DATA, INST_META, INST_EXPIRES_IN, INST__N };
+static const char *const inst_fast_fields[INST__N + 1] = {"data", "meta", "expires_in", NULL};
+
+/* The instantiate fast path, as save_fast: 1 with b filled in, or 0 with
+ * nothing held when sd_doc_parse_inst_at must decide. */
+static int inst_fast(const char *buf, size_t len, const char *url_from, sd_inst_body *b)
+{
+	sd_doc_member m[INST__N];
+	int k;
+	if (url_from || !fast_members(buf, len, m, INST__N, &k, &b->data_canon, &b->data_canon_len))
+		return 0;
+	int ok = 1;
+	for (int i = 0; ok && i < k; i++) {
+		switch (field_of(&m[i], inst_fast_fields)) {
+		case INST_DATA: ok = m[i].kind == 'c'; break;
+		case INST_META: ok = meta_member(&m[i], &b->root, &b->meta); break;
+		case INST_EXPIRES_IN: ok = ttl_member(&m[i], &b->ttl); break;
+		default: ok = 0; /* from, token, or unknown: the full path */
+		}
+	}
+	sd_mem_release();
+	if (!ok)
+		sd_inst_body_free(b);
+	return ok;
+}
+
+sd_err sd_doc_parse_inst_canon_at(const char *buf, size_t len, const char *url_from, sd_inst_body *b,
+				  char msg[SD_MSG_MAX])
+{
+	memset(b, 0, sizeof *b);
+	return inst_fast(buf, len, url_from, b) ? SD_OK : sd_doc_parse_inst_at(buf, len, url_from, b, msg);
 }
 
 sd_err sd_doc_parse_delete_at(const char *buf, size_t len, const char *url_key, sd_delete_body *b,

@@ -298,3 +298,26 @@ sd_err sd_doc_splice_save(const sd_doc_parts *old, const sd_save_body *b, const 
 	*out = bytes;
 	return SD_OK;
 }
+
+sd_err sd_doc_splice_new(const char *key, const json_t *meta, const json_t *data, const char *canon,
+			 size_t canon_len, const sd_ttl_req *ttl, const char *now, int64_t now_ms, json_t **doc,
+			 char **out, size_t *out_len)
+{
+	json_t *null = canon ? json_null() : NULL;
+	json_t *d = sd_doc_new(key, meta, canon ? null : data, now);
+	json_decref(null);
+	char *bytes = d && sd_doc_set_expiry(d, ttl, now_ms) == SD_OK ? sd_doc_dump(d, out_len) : NULL;
+	if (bytes && canon) {
+		bytes = put_data(bytes, out_len, canon, canon_len);
+		json_object_del(d, "data");
+	}
+	if (!bytes) {
+		json_decref(d);
+		*doc = NULL;
+		*out = NULL;
+		return SD_ERR_INTERNAL;
+	}
+	*doc = d;
+	*out = bytes;
+	return SD_OK;
+}

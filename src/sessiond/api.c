@@ -79,15 +79,12 @@ sd_err sd_api_instantiate(sd_store *s, const sd_inst_body *b, const sd_key_draw 
 	for (i = 0; i < SD_API_KEY_TRIES; i++) {
 		char key[SD_KEY_LEN + 1];
 		sd_key_draw_new(key, draw);
-		json_t *doc = sd_doc_new(key, meta, data, now);
-		if (doc && sd_doc_set_expiry(doc, &b->ttl, now_ms) != SD_OK) {
-			json_decref(doc);
-			doc = NULL;
-		}
 		size_t len;
-		char *bytes = doc ? sd_doc_dump(doc, &len) : NULL;
-		if (!bytes) { /* out of memory (the request's budget, the pool): no key was tried */
-			json_decref(doc);
+		json_t *doc;
+		char *bytes;
+		e = sd_doc_splice_new(key, meta, data, b->data_canon, b->data_canon_len, &b->ttl, now, now_ms, &doc,
+				      &bytes, &len);
+		if (e != SD_OK) { /* out of memory (the request's budget, the pool): no key was tried */
 			e = sd_mem_error(SD_ERR_INTERNAL);
 			if (sd_mem_exceeded())
 				snprintf(r->msg, sizeof r->msg, "%s", sd_mem_message());

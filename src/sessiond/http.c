@@ -378,7 +378,7 @@ static void do_instantiate(const sd_app *app, const sd_request *req, sd_response
 	sd_key_draw draw;
 	sd_err e = query_key(req->query, "from", &in_url, from, r.msg);
 	if (e == SD_OK)
-		e = sd_doc_parse_inst_at(req->body, req->body_len, in_url ? from : NULL, &b, r.msg);
+		e = sd_doc_parse_inst_canon_at(req->body, req->body_len, in_url ? from : NULL, &b, r.msg);
 	if (e == SD_OK && b.has_from) /* copying reads the source: a frozen one too */
 		e = sd_node_route(app->view, b.from, 0);
 	if (e == SD_OK) /* the new key: in a bucket this node owns and is not moving */

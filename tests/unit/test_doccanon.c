@@ -400,6 +400,83 @@ static void test_save_writes_same(void **state)
 	json_decref(data);
 }
 
+/* Instantiate bodies: F taken by the fast path, - left to the full parse. */
+static const struct {
+	const char *body;
+	char fast;
+} inst_bodies[] = {
+	{"{\"data\":{\"cart\":[{\"sku\":\"A-1\",\"qty\":2,\"price\":19.99}],\"total\":44.98}}", 'F'},
+	{" {\"data\" : [1e2, -0, \"\\u00e9\\n\\ud83d\\ude00\"] } ", 'F'},
+	{"{\"data\":null,\"meta\":{\"m\":{\"n\":[1]}},\"expires_in\":3600}", 'F'},
+	{"{\"expires_in\":null,\"meta\":{}}", 'F'},
+	{"{\"data\":{}}", 'F'},
+	{"{}", 'F'},
+	{"{\"data\":1,\"from\":\"CANON001\"}", '-'},
+	{"{\"from\":\"CANON001\"}", '-'},
+	{"{\"from\":\"CANON001\",\"token\":\"abc\"}", '-'},
+	{"{\"data\":1,\"token\":\"abc\"}", '-'},
+	{"{\"data\":1,\"key\":\"CANON001\"}", '-'},
+	{"{\"data\":{\"a\":1,\"\\u0061\":2}}", '-'},
+	{"{\"data\":1,\"data\":2}", '-'},
+	{"{\"data\":[1,]}", '-'},
+	{"{\"data\":1e400}", '-'},
+	{"{\"meta\":[]}", '-'},
+	{"{\"expires_in\":0}", '-'},
+	{"{\"expires_in\":1.5}", '-'},
+	{"[1]", '-'},
+	{"{\"data\":1} x", '-'},
+};
+
+/* An instantiate body parsed fast and in full gives the same answer, and
+ * the new session's file is the same bytes: the tree dumped, or the
+ * canonical data put in place (sd_doc_splice_new). Seen failing with
+ * put_data given one byte less of the canonical data. */
+static void test_inst_same(void **state)
+{
+	(void)state;
+	static const char *const froms[] = {NULL, SKEY};
+	const char *now = "2026-02-03T04:05:06.789Z";
+	for (size_t i = 0; i < sizeof inst_bodies / sizeof *inst_bodies; i++)
+		for (size_t u = 0; u < sizeof froms / sizeof *froms; u++) {
+			const char *body = inst_bodies[i].body;
+			sd_inst_body a, b;
+			char ma[SD_MSG_MAX] = "", mb[SD_MSG_MAX] = "";
+			sd_err ea = sd_doc_parse_inst_at(body, strlen(body), froms[u], &a, ma);
+			sd_err eb = sd_doc_parse_inst_canon_at(body, strlen(body), froms[u], &b, mb);
+			if (ea != eb || strcmp(ma, mb) != 0)
+				fail_msg("%s (from %s): full %d %s, fast %d %s", body, froms[u] ? froms[u] : "-", ea,
+					 ma, eb, mb);
+			if (ea != SD_OK)
+				continue;
+			/* The fast path's root is meta alone (or none); the full parse's, the body. */
+			int taken = b.root == b.meta;
+			if (!froms[u] && taken != (inst_bodies[i].fast == 'F'))
+				fail_msg("%s: fast path %s", body, taken ? "taken" : "not taken");
+			assert_int_equal(a.has_from, b.has_from);
+			assert_string_equal(a.from, b.from);
+			assert_int_equal(a.ttl.present, b.ttl.present);
+			assert_int_equal(a.ttl.clear, b.ttl.clear);
+			assert_int_equal(a.ttl.seconds, b.ttl.seconds);
+			assert_true((!a.meta && !b.meta) || json_equal(a.meta, b.meta));
+			json_t *da, *db;
+			char *oa, *ob;
+			size_t la, lb;
+			assert_int_equal(sd_doc_splice_new(SKEY, a.meta, a.data, NULL, 0, &a.ttl, now, 0, &da, &oa, &la),
+					 SD_OK);
+			assert_int_equal(sd_doc_splice_new(SKEY, b.meta, b.data, b.data_canon, b.data_canon_len, &b.ttl,
+							   now, 0, &db, &ob, &lb),
+					 SD_OK);
+			if (la != lb || memcmp(oa, ob, la) != 0)
+				fail_msg("%s:\n--- tree\n%s\n--- fast\n%.*s", body, oa, (int)lb, ob);
+			assert_true(json_equal(json_object_get(da, "meta"), json_object_get(db, "meta")));
+			assert_true(json_equal(json_object_get(da, "created"), json_object_get(db, "created")));
+			free(oa), free(ob);
+			json_decref(da), json_decref(db);
+			sd_inst_body_free(&a);
+			sd_inst_body_free(&b);
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_save_parse_agrees),
 		cmocka_unit_test(test_save_parse_budget),
 		cmocka_unit_test(test_save_writes_same),
+		cmocka_unit_test(test_inst_same),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,6 +283,29 @@ good TRUNC001 >"$IT_TMP/one.jsonl"; echo >>"$IT_TMP/one.jsonl"
 ctl --data-dir "$BAD" import --force <"$IT_TMP/one.jsonl"
 ok "import --force replaces a damaged file" rc_is 0 jqf '.key == "TRUNC001"' "$B/TR/TRUNC001.json"
 
+# --- damaged sessions that have a spare: one --repair leaves a clean store ---
+# Four keys in one folder, so that the scan meets some spares before their
+# session and some after it. Before the spare moved with its session, the
+# first run left each spare behind (or reported it as a stray) and the
+# second fsck found 4 strays: "a second fsck finds nothing" failed so.
+SP=$IT_TMP/spares
+spk=(SPARE001 SPARE002 SPARE003 SPARE004)
+for k in "${spk[@]}"; do good "$k"; echo; done >"$IT_TMP/spares.jsonl"
+ctl --data-dir "$SP" import <"$IT_TMP/spares.jsonl"
+ctl --data-dir "$SP" import --force <"$IT_TMP/spares.jsonl"  # a save each: the first version becomes the spare
+ok "spares: each save left its spare" test "$(find "$SP/sessions/SP" -name '.SPARE00?.spare' | wc -l)" = 4
+for k in "${spk[@]}"; do echo garbage >"$(path "$SP" "$k")"; done
+ctl --data-dir "$SP" fsck --repair --json
+ok "spares: fsck --repair finds the 4 damaged sessions and repairs them" \
+  rc_is 1 js '.problems == 4 and .repaired == 4 and all(.findings[]; .kind == "damaged")'
+ok "spares: each session and its spare are in quarantine/" \
+  test "$(cd "$SP/quarantine" && ls -A | sort | tr '\n' ' ')" = \
+  "SP_.SPARE001.spare SP_.SPARE002.spare SP_.SPARE003.spare SP_.SPARE004.spare SP_SPARE001.json SP_SPARE002.json SP_SPARE003.json SP_SPARE004.json "
+ok "spares: the quarantined spare is the first version" jqf '.key == "SPARE001"' "$SP/quarantine/SP_.SPARE001.spare"
+ok "spares: nothing left in the folder" test -z "$(ls -A "$SP/sessions/SP")"
+ctl --data-dir "$SP" fsck --json
+ok "spares: a second fsck finds nothing" rc_is 0 js '.problems == 0 and .clean and (.findings | length) == 0'
+
 # --- unreadable entries (root reads everything: drop the capabilities) ---
 UNR=$IT_TMP/unreadable
 ctl --data-dir "$UNR" import <"$IT_TMP/backup.jsonl"

@@ -273,13 +273,13 @@ static int do_fsync(int fd, const char *step)
 	return strcmp(step, "fsync") == 0 ? fdatasync(fd) : fsync(fd);
 }
 
-/* Lock all of fd (F_OFD_SETLKW: a lock of the open file, which neither
- * flock nor another thread's descriptor shares): type F_RDLCK or F_WRLCK.
- * The writer of a spare (I1) takes the write lock so; readers of a session
- * poll for their read lock (read_lock). */
-static int ofd_lock(int fd, short type)
+/* Write-lock all of fd, waiting (F_OFD_SETLKW: a lock of the open file,
+ * which neither flock nor another thread's descriptor shares): the writer
+ * of a spare (I1). Readers of a session poll for their read lock instead
+ * (read_lock). */
+static int ofd_write_lock(int fd)
 {
-	struct flock fl = {.l_type = type, .l_whence = SEEK_SET};
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
 	int r;
 	while ((r = fcntl(fd, F_OFD_SETLKW, &fl)) != 0 && errno == EINTR)
 		;
@@ -702,7 +702,7 @@ static int open_spare(const sd_store *s, const char *spare, off_t *size)
 	int r;
 	while ((r = flock_poll(fd, deadline, &backoff_us)) != 0 && errno == EWOULDBLOCK)
 		;
-	if (r != 0 || ofd_lock(fd, F_WRLCK) != 0) {
+	if (r != 0 || ofd_write_lock(fd) != 0) {
 		int saved = errno;
 		close(fd);
 		errno = saved;

@@ -5,7 +5,7 @@
 #                   CORS_ORIGIN=LIST: allowed origins, sessiond and nginx)
 #   make current    make all, but not for a new version alone (after a commit)
 #   make cluster    NODES sessiond nodes behind a routing nginx on 127.0.0.1:$(PORT),
-#                   data in ./var/cluster/ (docs/cluster.md)
+#                   data in ./var/cluster/ (docs/cluster.md; LIMITS, CORS_ORIGIN as for run)
 #   make test       install what is missing, run every test, then again under ASan+UBSan
 #   make bench      measure against the ceilings (docs/performance.md), on
 #                   its own stack with the limits off (as LIMITS=off)
@@ -175,7 +175,7 @@ run: deps
 
 cluster: deps
 	@$(MAKE) --no-print-directory current
-	@exec scripts/cluster.sh --nodes $(NODES) --port $(PORT) --dir $(CURDIR)/var/cluster --limits '$(LIMITS)'
+	@exec scripts/cluster.sh --nodes $(NODES) --port $(PORT) --dir $(CURDIR)/var/cluster --limits '$(LIMITS)' --cors-origin '$(CORS_ORIGIN)'
 
 # The whole suite: normal build, then ASan+UBSan build; one summary line.
 test: deps

@@ -50,6 +50,10 @@ int sd_err_status(sd_err e);
 const char *sd_err_code(sd_err e);
 /* A default human sentence for the error. Static storage. */
 const char *sd_err_message(sd_err e);
+/* The Retry-After (seconds) of an answer with HTTP status status, 0 for
+ * none: every 503 has one, whichever outcome or endpoint gave it (429
+ * computes its own from the miss limit). */
+int sd_status_retry_after(int status);
 /* Map an errno from a write path: ENOSPC/EDQUOT to SD_ERR_STORAGE_FULL,
  * anything else to SD_ERR_INTERNAL. */
 sd_err sd_err_from_errno(int errnum);

@@ -28,8 +28,13 @@
 #define SD_LAYOUT_TMP_SUFFIX ".tmp"
 #define SD_LAYOUT_SPARE_SUFFIX ".spare"
 
-/* The fan-out folder index of name (0 <= i < 36*36, in SD_KEY_ALPHABET
- * order) when name is exactly two key characters, else -1. */
+/* The index (0 <= i < 36*36, in SD_KEY_ALPHABET order) of the two key
+ * characters s starts with, -1 when they are not (with fold, a-z count as
+ * A-Z); what follows them is not looked at. A bucket (sd_bucket_index) and
+ * a fan-out folder are both this index. */
+int sd_layout_pair_index(const char *s, int fold);
+/* The fan-out folder index of name when name is exactly two key
+ * characters (upper case), else -1. */
 int sd_layout_fan_index(const char *name);
 /* Its inverse: the two characters of folder index i (0 <= i < 36*36) and
  * a NUL. sd_bucket_name (sd_shard.h) is this mapping too. */

@@ -132,6 +132,12 @@ sd_err sd_store_scan_bucket(sd_store *s, const char *fan, sd_store_visitor fn, v
  * SD_ERR_NOT_IN_STORE when it is not under DATA_DIR/sessions,
  * SD_ERR_NAMES_EXHAUSTED when every name is taken. er as for sd_store_read. */
 sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n, sd_error *er);
+/* Quarantine a damaged session: its spare (.KEY.spare, the previous
+ * version; spare_dest gets its new path, "" when it had none), then
+ * KEY.json (dest), as sd_store_quarantine moves each, so that no spare is
+ * left without its session. Hold the session's lock. */
+sd_err sd_store_quarantine_session(sd_store *s, const char *key, char *dest, size_t n, char *spare_dest,
+				  size_t sn, sd_error *er);
 
 /* Remove a temporary file met by sd_store_scan if it is still there, still a
  * regular file and its mtime is at least min_age_ms old (a writer renames

@@ -10,7 +10,9 @@
 #       DIR/shard.table (written balanced by scripts/shard-new when missing),
 #       DIR/secret (one secret for all nodes), DIR/nNAME/ each node's data,
 #       DIR/run/ sockets, logs and the router's configuration. Nodes are
-#       n1..nN, each on the unix socket DIR/run/nI.sock.
+#       n1..nN, each on the unix socket DIR/run/nI.sock. The router's
+#       settings (below) as it starts are kept in DIR/run/router.settings,
+#       and every later render reads them from there.
 #   cluster_check_router TABLE
 #                        render the router's configuration for TABLE into a
 #                        folder of its own and check it (nginx -t), leaving
@@ -23,7 +25,10 @@
 #   cluster_node_pid N   the pid of node N (e.g. n2)
 #   cluster_stop         stop the router, then the nodes
 # Tunables: CLUSTER_CONNECT_TIMEOUT (router to node, default 1s), and
-# stack.sh's SESSIOND, STACK_LIMITS, STACK_NGINX_WORKERS, STACK_MAX_BODY.
+# stack.sh's SESSIOND, STACK_LIMITS, STACK_NGINX_WORKERS (default 2),
+# STACK_MAX_BODY, STACK_ACCESS_LOG; the router's CORS origins are the
+# nodes' (--cors-origin among the sessiond options, else
+# SESSIOND_CORS_ORIGIN).
 
 CLUSTER_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/stack.sh
@@ -32,6 +37,24 @@ declare -A CLUSTER_PID=()
 
 # The table's node names, in file order.
 cluster_table_nodes() { awk '$1 == "node" { print $2 }' "$1"; }
+
+# Write the router's settings as this cluster starts with them into
+# DIR/run/router.settings and read them back: scripts/move-bucket, another
+# process with another environment, renders the router from the same file
+# (cluster_attach), so a move keeps them.
+cluster_save_settings() {
+  local f=$CLUSTER_RUN/router.settings cors
+  cors=$(stack_cors_origin "${CLUSTER_OPTS[@]}")
+  {
+    echo "# The router's settings as scripts/cluster.sh started it; every render reads them."
+    printf 'CLUSTER_PORT=%q\n' "$CLUSTER_PORT"
+    printf 'STACK_CORS_ORIGIN=%q\n' "$cors"
+    printf 'STACK_ACCESS_LOG=%q\n' "${STACK_ACCESS_LOG:-}"
+    printf 'STACK_MAX_BODY=%q\n' "${STACK_MAX_BODY:-1m}"
+    printf 'STACK_NGINX_WORKERS=%q\n' "${STACK_NGINX_WORKERS:-2}"
+    printf 'CLUSTER_CONNECT_TIMEOUT=%q\n' "${CLUSTER_CONNECT_TIMEOUT:-1s}"
+  } > "$f.new" && mv "$f.new" "$f" && . "$f"
+}
 
 # Render the router's configuration into RUN (default $CLUSTER_RUN), the
 # map from TABLE (default the cluster's shard.table).
@@ -89,7 +112,7 @@ cluster_start() {
     CLUSTER_PID[$n]=$STACK_LAST_PID
     echo "$STACK_LAST_PID" > "$CLUSTER_RUN/$n.pid"
   done
-  cluster_render_router || { cluster_stop; return 1; }
+  cluster_save_settings && cluster_render_router || { cluster_stop; return 1; }
   stack_spawn "$CLUSTER_RUN/router.out" nginx -p "$CLUSTER_RUN" -c "$CLUSTER_RUN/router.conf" -e "$CLUSTER_RUN/nginx-error.log"
   CLUSTER_ROUTER_PID=$STACK_LAST_PID
   if ! stack_wait 100 curl -sf "http://127.0.0.1:$CLUSTER_PORT/api/health"; then
@@ -103,10 +126,15 @@ cluster_start() {
 cluster_node_pid() { echo "${CLUSTER_PID[$1]}"; }
 
 # These work from another process too (scripts/move-bucket): they need
-# only CLUSTER_DIR, and find the port and the pids in DIR/run/.
+# only CLUSTER_DIR, and find the port, the router's settings and the pids
+# in DIR/run/.
 cluster_attach() {
   CLUSTER_RUN=$CLUSTER_DIR/run
-  [ -n "${CLUSTER_PORT:-}" ] || CLUSTER_PORT=$(sed -n 's/^ *listen 127.0.0.1:\([0-9]*\).*/\1/p' "$CLUSTER_RUN/router.conf")
+  if [ -f "$CLUSTER_RUN/router.settings" ]; then
+    . "$CLUSTER_RUN/router.settings"
+  else # a router started before the settings were kept: its port at least
+    [ -n "${CLUSTER_PORT:-}" ] || CLUSTER_PORT=$(sed -n 's/^ *listen 127.0.0.1:\([0-9]*\).*/\1/p' "$CLUSTER_RUN/router.conf")
+  fi
 }
 
 cluster_check_router() {
@@ -144,10 +172,11 @@ cluster_stop() { stack_stop; CLUSTER_PID=(); rm -f "$CLUSTER_RUN"/n*.pid; }
 # Executed (not sourced): `make cluster`, in the foreground.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -uo pipefail
-  port=8080 nodes=3 dir="$(pwd)/var/cluster" limits=on
+  port=8080 nodes=3 dir="$(pwd)/var/cluster" limits=on opts=()
   while [ $# -gt 0 ]; do
     case $1 in
       --port) port=$2; shift 2 ;;
+      --cors-origin) [ -n "$2" ] && opts=(--cors-origin "$2"); shift 2 ;;
       --nodes) nodes=$2; shift 2 ;;
       --dir) dir=$2; shift 2 ;;
       --limits) limits=$2; shift 2 ;;
@@ -160,10 +189,10 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     exit 1
   fi
   stack_foreground_trap cluster "the router and the nodes" cluster_stop
-  STACK_LIMITS=$limits STACK_ACCESS_LOG="$dir/run/access.log" cluster_start "$dir" "$port" "$nodes" || exit 1
+  STACK_LIMITS=$limits STACK_ACCESS_LOG="$dir/run/access.log" cluster_start "$dir" "$port" "$nodes" "${opts[@]}" || exit 1
   cat <<MSG
 Router on http://127.0.0.1:$port, $nodes nodes (${CLUSTER_NODES[*]}); shard table $CLUSTER_DIR/shard.table,
-data in $CLUSTER_DIR/<node>/, logs in $CLUSTER_RUN. Limits: $limits.
+data in $CLUSTER_DIR/<node>/, logs in $CLUSTER_RUN. Limits: $limits; CORS origins: ${STACK_CORS_ORIGIN:-none}.
 Try:
   curl -s -X POST http://127.0.0.1:$port/api/instantiate -H 'Content-Type: application/json' -d '{"data":{"hello":"world"}}'
   curl -s 'http://127.0.0.1:$port/api/load?key=KEY'

@@ -144,14 +144,22 @@ stack_add_sessiond() {
   return 1
 }
 
-stack_start() {
-  local run=$1 port=$2 data=$3; shift 3
+# The CORS origins sessiond takes from its options OPTS...: the last
+# --cors-origin, which wins over the environment, else SESSIOND_CORS_ORIGIN.
+stack_cors_origin() {
   local a prev="" cors=${SESSIOND_CORS_ORIGIN:-}
-  for a in "$@"; do   # sessiond's --cors-origin, which wins over the environment
+  for a in "$@"; do
     [ "$prev" = --cors-origin ] && cors=$a
     [[ $a == --cors-origin=* ]] && cors=${a#--cors-origin=}
     prev=$a
   done
+  printf '%s' "$cors"
+}
+
+stack_start() {
+  local run=$1 port=$2 data=$3; shift 3
+  local cors
+  cors=$(stack_cors_origin "$@")
   mkdir -p "$run" "$data"
   export STACK_RUN=$run STACK_PORT=$port STACK_DATA=$data
   stack_add_sessiond "$run" "$data" sessiond "$@" || { stack_stop; return 1; }

@@ -45,6 +45,10 @@ int sd_err_status(sd_err e) { return valid(e) ? table[e].status : 500; }
 const char *sd_err_code(sd_err e) { return valid(e) ? table[e].code : "internal"; }
 const char *sd_err_message(sd_err e) { return valid(e) ? table[e].message : table[SD_ERR_INTERNAL].message; }
 
+/* A 503 is over in moments (a lock, a frozen bucket, the memory pool) or is
+ * the operator's to fix (a disk); either way one second is when to ask again. */
+int sd_status_retry_after(int status) { return status == 503 ? 1 : 0; }
+
 sd_err sd_err_from_errno(int errnum)
 {
 	if (errnum == ENOSPC || errnum == EDQUOT)

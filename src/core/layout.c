@@ -3,13 +3,23 @@
 #include <string.h>
 #include "sd_layout.h"
 
+/* A key character's position, a-z as A-Z when fold. */
+static int pos(unsigned char c, int fold)
+{
+	return sd_key_pos(fold && c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+}
+
+int sd_layout_pair_index(const char *s, int fold)
+{
+	int a = pos((unsigned char)s[0], fold);
+	int b = a < 0 ? -1 : pos((unsigned char)s[1], fold);
+	return b < 0 ? -1 : a * SD_KEY_ALPHABET_LEN + b;
+}
+
 int sd_layout_fan_index(const char *name)
 {
-	int a = sd_key_pos((unsigned char)name[0]);
-	int b = a < 0 ? -1 : sd_key_pos((unsigned char)name[1]);
-	if (b < 0 || name[2] != '\0')
-		return -1;
-	return a * SD_KEY_ALPHABET_LEN + b;
+	int i = sd_layout_pair_index(name, 0);
+	return i >= 0 && name[2] == '\0' ? i : -1; /* two characters read: name[2] is there */
 }
 
 void sd_layout_fan_name(int i, char out[3])

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "sd_key.h"
 #include "sd_layout.h"
 #include "sd_shard.h"
 
@@ -23,24 +22,7 @@ struct sd_shard {
 	unsigned char state[SD_BUCKETS];
 };
 
-/* A bucket character in any case: its position in SD_KEY_ALPHABET. */
-static int alpha_pos(unsigned char c)
-{
-	return sd_key_pos(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
-}
-
-int sd_bucket_index(const char *key)
-{
-	if (!key)
-		return -1;
-	int a = alpha_pos((unsigned char)key[0]);
-	if (a < 0)
-		return -1;
-	int b = alpha_pos((unsigned char)key[1]);
-	if (b < 0)
-		return -1;
-	return a * SD_KEY_ALPHABET_LEN + b;
-}
+int sd_bucket_index(const char *key) { return key ? sd_layout_pair_index(key, 1) : -1; }
 
 void sd_bucket_name(int bucket, char out[3]) { sd_layout_fan_name(bucket, out); }
 

@@ -121,6 +121,16 @@ sd_err store_sys_fail(sd_error *er, sd_err code, int errnum)
 /* Returns the errno a test wants this step to fail with, 0 normally. */
 static int fault(const char *step) { return sd_store_fault_hook ? sd_store_fault_hook(step) : 0; }
 
+/* fault() for a step that fails as -1 with errno: -1 with errno the
+ * test's, else 0. */
+static int fault_errno(const char *step)
+{
+	int f = fault(step);
+	if (f)
+		errno = f;
+	return f ? -1 : 0;
+}
+
 
 /* mkdir -p that fsyncs the parent of every folder it creates, so that a
  * power cut cannot take a new folder (and every session in it) away. */
@@ -240,11 +250,8 @@ static void fan_dir(const sd_store *s, const char *key, char *buf, size_t n)
 
 static int write_all(int fd, const char *buf, size_t len)
 {
-	int f = fault("write");
-	if (f) {
-		errno = f;
+	if (fault_errno("write") != 0)
 		return -1;
-	}
 	while (len > 0) {
 		ssize_t w = write(fd, buf, len);
 		if (w < 0) {
@@ -260,11 +267,8 @@ static int write_all(int fd, const char *buf, size_t len)
 
 static int do_fsync(int fd, const char *step)
 {
-	int f = fault(step);
-	if (f) {
-		errno = f;
+	if (fault_errno(step) != 0)
 		return -1;
-	}
 	sd_metrics_add(SD_M_FSYNCS, 1);
 	/* A file's bytes and what finds them (size, blocks) need fdatasync,
 	 * not its times: a save that keeps the length then skips the inode
@@ -272,13 +276,13 @@ static int do_fsync(int fd, const char *step)
 	return strcmp(step, "fsync") == 0 ? fdatasync(fd) : fsync(fd);
 }
 
-/* Lock all of fd (F_OFD_SETLKW: a lock of the open file, which neither
- * flock nor another thread's descriptor shares): type F_RDLCK or F_WRLCK.
- * The writer of a spare (I1) takes the write lock so; readers of a session
- * poll for their read lock (read_lock). */
-static int ofd_lock(int fd, short type)
+/* Write-lock all of fd, waiting (F_OFD_SETLKW: a lock of the open file,
+ * which neither flock nor another thread's descriptor shares): the writer
+ * of a spare (I1). Readers of a session poll for their read lock instead
+ * (read_lock). */
+static int ofd_write_lock(int fd)
 {
-	struct flock fl = {.l_type = type, .l_whence = SEEK_SET};
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
 	int r;
 	while ((r = fcntl(fd, F_OFD_SETLKW, &fl)) != 0 && errno == EINTR)
 		;
@@ -350,11 +354,8 @@ static int write_temp(const sd_store *s, const char *dir, const char *key, const
 		      size_t len, char *tmp, size_t tmpn)
 {
 	sd_layout_temp_template(dir, key, tmp, tmpn);
-	int f = fault("open");
-	if (f) {
-		errno = f;
+	if (fault_errno("open") != 0)
 		return -1;
-	}
 	int fd = mkostemps(tmp, (int)strlen(SD_LAYOUT_TMP_SUFFIX), O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -767,11 +768,8 @@ sd_err sd_store_lock(sd_store *s, const char *key, sd_lock **out, char **buf, si
  * *size gets the spare's size (0 when this open made it). */
 static int open_spare(const sd_store *s, const char *spare, off_t *size)
 {
-	int f = fault("open");
-	if (f) {
-		errno = f;
+	if (fault_errno("open") != 0)
 		return -1;
-	}
 	int fd = open(spare, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		if (errno == ELOOP || errno == EISDIR || errno == ENXIO || errno == EWOULDBLOCK ||
@@ -800,7 +798,7 @@ static int open_spare(const sd_store *s, const char *spare, off_t *size)
 	int r;
 	while ((r = flock_poll(fd, deadline, &backoff_us)) != 0 && errno == EWOULDBLOCK)
 		;
-	if (r != 0 || ofd_lock(fd, F_WRLCK) != 0) {
+	if (r != 0 || ofd_write_lock(fd) != 0) {
 		int saved = errno;
 		close(fd);
 		errno = saved;

@@ -194,6 +194,31 @@ sd_err sd_store_quarantine(sd_store *s, const char *path, char *dest, size_t n, 
 	return e;
 }
 
+sd_err sd_store_quarantine_session(sd_store *s, const char *key, char *dest, size_t n, char *spare_dest,
+				  size_t sn, sd_error *er)
+{
+	char dir[SD_PATH_MAX], path[SD_PATH_MAX], spare[SD_PATH_MAX];
+	sd_layout_fan_dir(s->sessions, key, dir, sizeof dir);
+	sd_layout_session_path(s->sessions, key, path, sizeof path);
+	sd_layout_spare_path(dir, key, spare, sizeof spare);
+	int b = sd_bucket_index(key);
+	sd_err e = sd_bucket_enter(s->buckets, b);
+	if (e != SD_OK)
+		return e;
+	/* The spare first, in the order of a delete (I8): a process that dies
+	 * between the two moves leaves the damaged session, which the next
+	 * fsck --repair moves, not a spare without its session. */
+	e = quarantine_unfenced(s, spare, spare_dest, sn, er);
+	if (e == SD_ERR_NOT_FOUND) {
+		snprintf(spare_dest, sn, "%s", "");
+		e = SD_OK;
+	}
+	if (e == SD_OK)
+		e = quarantine_unfenced(s, path, dest, n, er);
+	sd_bucket_leave(s->buckets, b);
+	return e;
+}
+
 sd_err sd_store_scan_bucket(sd_store *s, const char *fan, sd_store_visitor fn, void *ctx)
 {
 	char path[SD_PATH_MAX];

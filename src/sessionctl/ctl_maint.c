@@ -50,13 +50,14 @@ static void finding(struct fsck_ctx *f, const char *kind, const char *path, cons
 	f->shown++;
 }
 
-/* Quarantine a damaged session: under its lock, and only if what the lock
- * reads is still damaged (an import --force may have fixed it meanwhile). */
+/* Quarantine a damaged session and its spare: under its lock, and only if
+ * what the lock reads is still damaged (an import --force may have fixed
+ * it meanwhile). */
 static int repair_session(struct fsck_ctx *f, const sd_entry *e, char *action, size_t n)
 {
 	sd_store *s = f->c->store;
 	sd_lock *l;
-	char *buf = NULL, msg[SD_MSG_MAX], dest[SD_PATH_MAX];
+	char *buf = NULL, msg[SD_MSG_MAX], dest[SD_PATH_MAX], spare[SD_PATH_MAX];
 	size_t len;
 	json_t *doc = NULL;
 	sd_error er;
@@ -73,8 +74,10 @@ static int repair_session(struct fsck_ctx *f, const sd_entry *e, char *action, s
 	if (sd_doc_parse_stored(buf, len, e->key, &doc, msg) == SD_OK) {
 		snprintf(action, n, "left in place: rewritten meanwhile and valid now");
 		done = 1;
-	} else if (sd_store_quarantine(s, e->path, dest, sizeof dest, &er) == SD_OK) {
-		snprintf(action, n, "moved to %s", ctl_rel(f->c, dest));
+	} else if (sd_store_quarantine_session(s, e->key, dest, sizeof dest, spare, sizeof spare, &er) == SD_OK) {
+		int m = snprintf(action, n, "moved to %s", ctl_rel(f->c, dest));
+		if (spare[0] && m >= 0 && (size_t)m < n)
+			snprintf(action + m, n - (size_t)m, ", its spare to %s", ctl_rel(f->c, spare));
 		done = 1;
 	} else {
 		snprintf(action, n, "not moved: %s", er.msg);
@@ -181,13 +184,18 @@ static void check_spare(struct fsck_ctx *f, const sd_entry *e)
 static int fsck_visit(const sd_entry *e, void *arg)
 {
 	struct fsck_ctx *f = arg;
+	/* Gone since the scan read its name: removed (a delete, gc), renamed
+	 * into place (a temporary file), or moved to the quarantine with its
+	 * session (a spare). Nothing is wrong with an entry that is not there. */
+	if (e->stat_errno == ENOENT)
+		return 0;
 	if (e->kind == SD_ENTRY_SESSION)
 		check_session(f, e);
 	else if (e->kind == SD_ENTRY_TEMP && e->stat_errno == 0 && S_ISREG(e->st.st_mode))
 		check_temp(f, e);
 	else if (e->kind == SD_ENTRY_SPARE)
 		check_spare(f, e);
-	else if (!(e->kind == SD_ENTRY_TEMP && e->stat_errno == ENOENT)) /* renamed into place */
+	else
 		check_stray(f, e, NULL);
 	return 0;
 }

@@ -296,8 +296,13 @@ static int walk_visit(const sd_entry *e, void *arg)
 		json_decref(doc);
 		return stop;
 	}
-	if (e->kind == SD_ENTRY_SPARE) /* fsck checks that its session exists */
+	if (e->kind == SD_ENTRY_SPARE) { /* fsck checks that its session exists */
+		if (e->stat_errno == 0) {
+			c->spares++;
+			c->spare_bytes += (int64_t)e->st.st_size;
+		}
 		return 0;
+	}
 	if (e->kind == SD_ENTRY_TEMP && (e->stat_errno == ENOENT || S_ISREG(e->st.st_mode))) {
 		if (e->stat_errno == 0)
 			c->temp++;

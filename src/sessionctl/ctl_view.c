@@ -273,7 +273,7 @@ static const char *const age_label[N_AGES] = {"under 1h", "1h to 1d", "1d to 7d"
 static const char *const age_json[N_AGES] = {"under_1h", "1h_to_1d", "1d_to_7d", "7d_to_30d", "over_30d"};
 
 struct stats_ctx {
-	int64_t now, n, total, largest;
+	int64_t now, n, bytes, largest; /* bytes: of the session files */
 	char largest_key[SD_KEY_LEN + 1];
 	int64_t age[N_AGES];
 };
@@ -283,7 +283,7 @@ static int stats_add(sd_ctl *c, const char *key, const json_t *doc, size_t size,
 	(void)c;
 	struct stats_ctx *s = arg;
 	s->n++;
-	s->total += (int64_t)size;
+	s->bytes += (int64_t)size;
 	if (!s->largest_key[0] || (int64_t)size > s->largest ||
 	    ((int64_t)size == s->largest && strcmp(key, s->largest_key) < 0)) {
 		s->largest = (int64_t)size;
@@ -301,8 +301,12 @@ static void stats_table(const sd_ctl *c, const struct stats_ctx *s)
 {
 	char h[32];
 	printf("%-20s %lld\n", "sessions", (long long)s->n);
-	printf("%-20s %s (%lld bytes)\n", "total size", ctl_human_size(s->total, h, sizeof h),
-	       (long long)s->total);
+	printf("%-20s %lld\n", "spares", (long long)c->spares);
+	const char *size_label[3] = {"session bytes", "spare bytes", "total size"};
+	int64_t bytes[3] = {s->bytes, c->spare_bytes, s->bytes + c->spare_bytes};
+	for (int i = 0; i < 3; i++)
+		printf("%-20s %s (%lld bytes)\n", size_label[i], ctl_human_size(bytes[i], h, sizeof h),
+		       (long long)bytes[i]);
 	if (s->n)
 		printf("%-20s %s, %s (%lld bytes)\n", "largest", s->largest_key,
 		       ctl_human_size(s->largest, h, sizeof h), (long long)s->largest);
@@ -325,8 +329,10 @@ static json_t *stats_json(const sd_ctl *c, const struct stats_ctx *s)
 		json_object_set_new(ages, age_json[i], json_integer(s->age[i]));
 	json_t *largest = s->n ? json_pack("{s:s, s:I}", "key", s->largest_key, "size", (json_int_t)s->largest)
 			       : json_null();
-	return json_pack("{s:I, s:I, s:o, s:o, s:I, s:I, s:I}", "sessions", (json_int_t)s->n,
-			 "total_size", (json_int_t)s->total, "largest", largest, "updated", ages,
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:I, s:I}", "sessions", (json_int_t)s->n,
+			 "spares", (json_int_t)c->spares, "session_size", (json_int_t)s->bytes, "spare_size",
+			 (json_int_t)c->spare_bytes, "total_size", (json_int_t)(s->bytes + c->spare_bytes),
+			 "largest", largest, "updated", ages,
 			 "temp_files", (json_int_t)c->temp, "damaged", (json_int_t)c->damaged, "stray",
 			 (json_int_t)c->stray);
 }

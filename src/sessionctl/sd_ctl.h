@@ -32,6 +32,8 @@ typedef struct sd_ctl {
 	int64_t damaged;     /* session files that do not read or validate */
 	int64_t stray;       /* entries that are not sessions, unreadable folders */
 	int64_t temp;        /* temporary files (writes in progress or crash leftovers) */
+	int64_t spares;      /* spares (.KEY.spare: the previous version of a saved session) */
+	int64_t spare_bytes; /* their size */
 } sd_ctl;
 
 typedef int (*ctl_cmd_fn)(sd_ctl *c, int argc, char **argv);

@@ -37,9 +37,10 @@ static const struct command {
 	 "  --json   the document on one line\n"},
 	{"stats", ctl_stats,
 	 "Usage: sessionctl [--data-dir DIR] stats [--json]\n"
-	 "Number of sessions, total and largest size, how long ago they were updated\n"
-	 "(within 1h, 1d, 7d, 30d, older), temporary files present, damaged and stray\n"
-	 "entries.\n"},
+	 "Number of sessions and of their spares (the previous version a save keeps),\n"
+	 "the bytes of each and their total, the largest session, how long ago they\n"
+	 "were updated (within 1h, 1d, 7d, 30d, older), temporary files present,\n"
+	 "damaged and stray entries.\n"},
 	{"fsck", ctl_fsck,
 	 "Usage: sessionctl [--data-dir DIR] fsck [--repair] [--json]\n"
 	 "Check every entry of the store: each session file must parse as JSON, have\n"

@@ -107,8 +107,6 @@ static void set_error(sd_response *resp, sd_err e, const char *msg, const json_t
 		json_object_set_new(b, "version", json_integer(sd_doc_version(current)));
 		json_object_set(b, "current", (json_t *)current);
 	}
-	if (e == SD_ERR_BUSY || e == SD_ERR_FROZEN)
-		sd_response_header(resp, "Retry-After: 1");
 	/* busy's causes apart for operators: lock timeouts and frozen buckets
 	 * have their counters, the memory pool this one (sd_mem says which) */
 	if (e == SD_ERR_BUSY && sd_mem_exceeded() == SD_MEM_OVER_POOL)
@@ -710,23 +708,27 @@ static void count_miss(const sd_app *app, const sd_request *req, const sd_respon
 static void handle(const sd_app *app, const sd_request *req, sd_response *resp);
 
 /* Pin the node's view (shard table, secrets) for the whole request: a
- * SIGHUP reload swaps in a new one without freeing this. */
+ * SIGHUP reload swaps in a new one without freeing this. Retry-After goes
+ * on the final answer, by its status (err.c). */
 void sd_http_handle(const sd_app *app, const sd_request *req, sd_response *resp)
 {
 	memset(resp, 0, sizeof *resp);
 	resp->endpoint = SD_EP_OTHER;
 	if (!app->node) {
 		handle(app, req, resp);
-		return;
+	} else {
+		sd_app a = *app;
+		a.view = sd_node_pin(app->node);
+		a.secret = &a.view->secret;
+		a.previous = a.view->has_previous ? &a.view->previous : NULL;
+		if (a.view->id[0])
+			sd_response_header(resp, "X-Sessiond-Node: %s", a.view->id);
+		handle(&a, req, resp);
+		sd_node_unpin(app->node, a.view);
 	}
-	sd_app a = *app;
-	a.view = sd_node_pin(app->node);
-	a.secret = &a.view->secret;
-	a.previous = a.view->has_previous ? &a.view->previous : NULL;
-	if (a.view->id[0])
-		sd_response_header(resp, "X-Sessiond-Node: %s", a.view->id);
-	handle(&a, req, resp);
-	sd_node_unpin(app->node, a.view);
+	int retry_s = sd_status_retry_after(resp->status);
+	if (retry_s)
+		sd_response_header(resp, "Retry-After: %d", retry_s);
 }
 
 static void handle(const sd_app *app, const sd_request *req, sd_response *resp)

@@ -20,6 +20,8 @@
 # 13 a node down: 503 busy for its keys, 201 for instantiate
 # 14 a router reload during a storm loses nothing acknowledged
 # 15 a token from node A verifies on node B after a bucket move
+# 16 the router's configuration a move regenerates keeps the settings the
+#    cluster started with (CORS origins, access log, body size, workers)
 # "(node table)": these need sessiond's --shard-table/--node-id (the node's
 # half of issue 13); with a sessiond without them they are reported SKIP.
 #
@@ -34,7 +36,13 @@
 # and checks their logs, all in $RUN), without its single-node stack.
 it_prepare
 CDIR=$IT_TMP/cluster RUN=$IT_TMP/cluster/run
-cluster_start "$CDIR" "$PORT" 3 2>"$IT_TMP/start.err" || { cat "$IT_TMP/start.err"; echo "cluster did not start"; exit 1; }
+# Settings other than the defaults, for 16: scripts/move-bucket, another
+# process without them in its environment, must keep them.
+APP=http://app.example
+STACK_NGINX_WORKERS=3 STACK_MAX_BODY=2m STACK_ACCESS_LOG=$RUN/access.log \
+  cluster_start "$CDIR" "$PORT" 3 --cors-origin "$APP" 2>"$IT_TMP/start.err" ||
+  { cat "$IT_TMP/start.err"; echo "cluster did not start"; exit 1; }
+cp "$RUN/router.conf" "$IT_TMP/router.conf.start"; cp "$RUN/sessiond-cors.conf" "$IT_TMP/cors.conf.start"
 TABLE=$CDIR/shard.table
 NODE_TABLE=0
 "$SESSIOND" --help 2>&1 | grep -q -- --shard-table && NODE_TABLE=1
@@ -203,6 +211,19 @@ ok "10: the storm really ran ($acked acknowledged)" test "$acked" -ge 10
 eq "10: with the freeze, 0 lost updates" "$lost $phantom" "0 0"
 ok "10: the table names the new owner" grep -q "^EF $EF_TO owned" "$TABLE"
 ok "10: the old owner set its copy aside" bash -c "ls -d '$CDIR'/*/moved/EF.* >/dev/null"
+
+# --- 16: the move above regenerated the router's configuration ---
+# Before the settings were kept in run/router.settings, move-bucket rendered
+# nginx's defaults: 2 workers, 1m, no access log, no CORS origin (the two
+# cmp checks and the CORS header failed so).
+ok "16: the started router had the settings" grep -q "worker_processes 3;" "$IT_TMP/router.conf.start"
+ok "16: after a move, the router's configuration is the one it started with (workers, body size, access log)" \
+  cmp -s "$RUN/router.conf" "$IT_TMP/router.conf.start"
+ok "16: ... and its CORS map too" cmp -s "$RUN/sessiond-cors.conf" "$IT_TMP/cors.conf.start"
+req GET /api/load -H "Origin: $APP" -A check-16-after-move
+eq "16: after the move, the router's own 400 has CORS for the origin the cluster started with" \
+  "$STATUS $(hdr Access-Control-Allow-Origin)" "400 $APP"
+ok "16: ... and nginx still writes the access log" stack_wait 20 grep -q '"check-16-after-move"' "$RUN/access.log"
 move_storm GH "$(owner GH)" "$(other GH)" --skip-freeze
 read -r lost phantom acked <<<"$MS_RESULT"
 echo "10: --skip-freeze: $acked acknowledged increments, $lost lost"

@@ -41,6 +41,8 @@ ok "instantiate on a full disk: 507 or 503, nothing half-made" status_in 507 503
 ok "no temporary file after instantiate" no_temp_files "$DATA"
 req GET /api/health
 eq "health on a full disk: 503" "$STATUS" 503
+# every 503 says when to come back (before: busy and frozen only; this failed)
+eq "health on a full disk: Retry-After" "$(hdr Retry-After)" 1
 req GET "/api/load?key=$K"
 ok "loads still work on a full disk" answered 200 '.data.keep == "me" and .version == 1'
 

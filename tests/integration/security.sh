@@ -221,6 +221,7 @@ if mount -t tmpfs -o size=1m tmpfs "$MNT" 2>/dev/null; then
   req GET /api/health
   ok "health: 503 storage_full, state below_min_free" \
     answered 503 '.error == "storage_full" and .storage.state == "below_min_free"'
+  eq "health below --min-free: Retry-After (every 503 has one)" "$(hdr Retry-After)" 1
   rm -f "$MNT/filler"
   req POST /api/instantiate "${CT[@]}" -d '{"data":"more"}'
   eq "space back: instantiate 201 again" "$STATUS" 201

@@ -956,6 +956,9 @@ static void test_health_answers_200_and_writes_nothing(void **state)
 	assert_int_equal(rename(sess, away), 0);
 	sd_http_handle(&f->app, &q, &r);
 	assert_int_equal(r.status, 503);
+	/* Every 503 says when to come back (before: only busy and frozen did,
+	 * and this assert failed with no Retry-After). */
+	assert_hdr(&r, "Retry-After", "1");
 	b = body_json(&r);
 	assert_string_equal(json_string_value(json_object_get(b, "status")), "unavailable");
 	assert_true(json_is_string(json_object_get(b, "error")));

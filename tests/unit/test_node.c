@@ -118,7 +118,7 @@ static sd_response call(fixture *f, const char *method, const char *path, const 
 
 static const char *hdr(const sd_response *r, const char *name)
 {
-	static char val[SD_HDR_MAX];
+	static __thread char val[SD_HDR_MAX]; /* per thread: test_reload_during_requests calls it from four */
 	size_t nl = strlen(name);
 	for (const char *p = r->headers; p && *p;) {
 		const char *eol = strstr(p, "\r\n");

@@ -807,18 +807,28 @@ static void test_a_request_finding_the_memory_pool_taken_answers_503_counted(voi
  * instantiate's link fails, so the session exists but is not known to be
  * durable: the 500 body carries its key (before: a bare 500, the session
  * orphaned). The same after a save's rename: the message says the new
- * version may be in place. A temporary file that cannot be removed is
+ * version may be in place. A temporary file that cannot be removed (a
+ * create's, on its fallback for a file system without O_TMPFILE) is
  * counted (before: ignored silently). */
 static const char *last_step;
 static int after_commit_fault(const char *step)
 {
 	int hit = strcmp(step, "dirsync") == 0 && last_step &&
 		  (strcmp(last_step, "link") == 0 || strcmp(last_step, "rename") == 0);
-	if (strcmp(step, "unlink") != 0) /* the temporary file's removal sits between */
+	if (strcmp(step, "unlink") != 0) /* on a fallback, the temporary file's removal sits between */
 		last_step = step;
 	return hit ? EIO : 0;
 }
-static int unlink_fault(const char *step) { return strcmp(step, "unlink") == 0 ? EACCES : 0; }
+/* A create on the temporary-file fallback (the first open, of the file
+ * without a name, answers EOPNOTSUPP as a file system without O_TMPFILE
+ * would), whose temporary file then cannot be removed. */
+static int unlink_fault_opens;
+static int unlink_fault(const char *step)
+{
+	if (strcmp(step, "open") == 0)
+		return unlink_fault_opens++ == 0 ? EOPNOTSUPP : 0;
+	return strcmp(step, "unlink") == 0 ? EACCES : 0;
+}
 
 static void test_failure_after_the_commit_answers_500_saying_it_may_be_in_place(void **state)
 {
@@ -853,6 +863,7 @@ static void test_failure_after_the_commit_answers_500_saying_it_may_be_in_place(
 	json_decref(d);
 
 	sd_store_fault_hook = unlink_fault;
+	unlink_fault_opens = 0;
 	uint64_t before = sd_metrics_get(SD_M_TEMP_UNLINK_FAILURES);
 	q = POST("/api/instantiate", "{}");
 	sd_http_handle(&f->app, &q, &r);

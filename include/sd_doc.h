@@ -186,7 +186,10 @@ int64_t sd_doc_version(const json_t *doc);
 
 /* Apply a save to doc in place: data replaced when present, meta merged,
  * version incremented, updated set to now. Version checks are the caller's.
- * SD_ERR_VERSION_LIMIT when the version is already the largest. */
+ * Data given as bytes (b->data_canon) is parsed here under a reservation of
+ * its own; sd_api_save leaves it out and writes the bytes as they are
+ * (sd_doc_dump_canon_data). SD_ERR_VERSION_LIMIT when the version is
+ * already the largest. */
 sd_err sd_doc_apply_save(json_t *doc, const sd_save_body *b, const char *now);
 
 /* RFC 7386 JSON Merge Patch: returns a new reference to the result of

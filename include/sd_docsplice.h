@@ -41,6 +41,12 @@ int sd_doc_split(const char *buf, size_t len, const char *key, sd_doc_parts *p);
  * document's members are at depth 1): indentation, escapes, numbers. */
 int sd_doc_canonical(const char *v, size_t n, int depth);
 
+/* sd_doc_dump of doc with canon, canon_len bytes already canonical at
+ * depth 1 (sd_doc_canon) as its data, copied as they are; doc's own
+ * "data" goes (the document keeps none, as a spliced one). malloc'd, or
+ * NULL when memory ran out. */
+char *sd_doc_dump_canon_data(json_t *doc, const char *canon, size_t canon_len, size_t *len);
+
 /* A new session's document: key, version 1, created = updated = now,
  * meta and data (NULL: empty objects), ttl applied at now_ms (as sd_doc_new,
  * sd_doc_set_expiry and sd_doc_dump do), where data may instead come as

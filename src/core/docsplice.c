@@ -299,6 +299,15 @@ sd_err sd_doc_splice_save(const sd_doc_parts *old, const sd_save_body *b, const 
 	return SD_OK;
 }
 
+char *sd_doc_dump_canon_data(json_t *doc, const char *canon, size_t canon_len, size_t *len)
+{
+	char *bytes = json_object_set_new(doc, "data", json_null()) == 0 ? sd_doc_dump(doc, len) : NULL;
+	if (bytes)
+		bytes = put_data(bytes, len, canon, canon_len);
+	json_object_del(doc, "data");
+	return bytes;
+}
+
 sd_err sd_doc_splice_new(const char *key, const json_t *meta, const json_t *data, const char *canon,
 			 size_t canon_len, const sd_ttl_req *ttl, const char *now, int64_t now_ms, json_t **doc,
 			 char **out, size_t *out_len)

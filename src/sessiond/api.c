@@ -289,13 +289,20 @@ sd_err sd_api_save(sd_store *s, const sd_save_body *b, const sd_precond *pre, sd
 				doc = NULL;
 			}
 		}
+		/* Data the fast parse gave as canonical bytes is put in place as
+		 * they are, not parsed again: a second parse would reserve its
+		 * bound beside the bytes, and refuse a body the full parse takes. */
+		sd_save_body kept = *b;
+		kept.data_canon = NULL;
 		if (e == SD_OK) {
 			staged = 1;
-			e = sd_doc_apply_save(doc, b, now);
+			e = sd_doc_apply_save(doc, &kept, now);
 		}
 		if (e == SD_OK)
 			e = sd_doc_set_expiry(doc, &b->ttl, now_ms);
-		bytes = e == SD_OK ? sd_doc_dump(doc, &len) : NULL;
+		if (e == SD_OK)
+			bytes = b->data_canon ? sd_doc_dump_canon_data(doc, b->data_canon, b->data_canon_len, &len)
+					      : sd_doc_dump(doc, &len);
 	}
 	if (staged)
 		e = write_staged(l, b->key, &doc, bytes, len, e, r);

@@ -257,6 +257,15 @@ static char *put_data(char *bytes, size_t *len, const char *data, size_t n)
 	return s;
 }
 
+char *sd_doc_dump_canon_data(json_t *doc, const char *canon, size_t canon_len, size_t *len)
+{
+	char *bytes = json_object_set_new(doc, "data", json_null()) == 0 ? sd_doc_dump(doc, len) : NULL;
+	if (bytes)
+		bytes = put_data(bytes, len, canon, canon_len);
+	json_object_del(doc, "data");
+	return bytes;
+}
+
 sd_err sd_doc_splice_save(const sd_doc_parts *old, const sd_save_body *b, const char *now, int64_t now_ms,
 			  json_t **doc, char **out, size_t *out_len)
 {
@@ -285,11 +294,9 @@ sd_err sd_doc_splice_save(const sd_doc_parts *old, const sd_save_body *b, const 
 	json_t *d = meta && data ? build(old, meta, data, b, now, now_ms) : NULL;
 	json_decref(meta);
 	json_decref(data);
-	char *bytes = d ? sd_doc_dump(d, out_len) : NULL;
-	if (bytes && keep_data) {
-		bytes = put_data(bytes, out_len, bytes_of, bytes_len);
-		json_object_del(d, "data");
-	}
+	char *bytes = !d ? NULL
+		    : keep_data ? sd_doc_dump_canon_data(d, bytes_of, bytes_len, out_len)
+				: sd_doc_dump(d, out_len);
 	if (!bytes) {
 		json_decref(d);
 		return SD_ERR_INTERNAL;
@@ -299,27 +306,15 @@ sd_err sd_doc_splice_save(const sd_doc_parts *old, const sd_save_body *b, const 
 	return SD_OK;
 }
 
-char *sd_doc_dump_canon_data(json_t *doc, const char *canon, size_t canon_len, size_t *len)
-{
-	char *bytes = json_object_set_new(doc, "data", json_null()) == 0 ? sd_doc_dump(doc, len) : NULL;
-	if (bytes)
-		bytes = put_data(bytes, len, canon, canon_len);
-	json_object_del(doc, "data");
-	return bytes;
-}
 
 sd_err sd_doc_splice_new(const char *key, const json_t *meta, const json_t *data, const char *canon,
 			 size_t canon_len, const sd_ttl_req *ttl, const char *now, int64_t now_ms, json_t **doc,
 			 char **out, size_t *out_len)
 {
-	json_t *null = canon ? json_null() : NULL;
-	json_t *d = sd_doc_new(key, meta, canon ? null : data, now);
-	json_decref(null);
-	char *bytes = d && sd_doc_set_expiry(d, ttl, now_ms) == SD_OK ? sd_doc_dump(d, out_len) : NULL;
-	if (bytes && canon) {
-		bytes = put_data(bytes, out_len, canon, canon_len);
-		json_object_del(d, "data");
-	}
+	json_t *d = sd_doc_new(key, meta, canon ? NULL : data, now);
+	char *bytes = !d || sd_doc_set_expiry(d, ttl, now_ms) != SD_OK ? NULL
+		      : canon ? sd_doc_dump_canon_data(d, canon, canon_len, out_len)
+			      : sd_doc_dump(d, out_len);
 	if (!bytes) {
 		json_decref(d);
 		*doc = NULL;

@@ -60,6 +60,7 @@ typedef struct opts {
 	uint64_t max_errors;
 	int sessions_per_user;
 	char path[512];
+	const char *body_file; /* raw: POST this file's bytes (NULL: GET) */
 	const char *json_file;
 	uint64_t seed;
 	int quiet;
@@ -137,6 +138,7 @@ typedef struct run {
 	hot *hot;
 	int n_hot;
 	json_t *pad;
+	char *raw_body;         /* raw: --body's bytes, NUL-terminated */
 	phase ph;
 	int open_loop;
 	lg_sched sched;

@@ -4,9 +4,11 @@
  * session the run wrote and settle lost updates). Every phase has a
  * deadline, every request a timeout, and every retry loop a count. The
  * pieces: see lg_run.h. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include "lg_run.h"
@@ -268,14 +270,55 @@ static void run_free(run *r)
 		curl_multi_cleanup(r->multi);
 	curl_slist_free_all(r->hdrs);
 	json_decref(r->pad);
+	free(r->raw_body);
 	if (r->epfd >= 0)
 		close(r->epfd);
+}
+
+/* --body's bytes into r->raw_body: 0, or -1 with a message printed (a file
+ * that cannot be read, or holds a NUL: the body is sent as a C string). */
+static int read_raw_body(run *r)
+{
+	const char *path = r->o.body_file;
+	FILE *f = fopen(path, "rb");
+	size_t cap = 0, len = 0;
+	char *p = NULL;
+	int bad = !f;
+	while (!bad) {
+		if (len + 4096 + 1 > cap) {
+			char *q = realloc(p, cap = cap ? cap * 2 : 8192);
+			if (!q) {
+				bad = 1;
+				break;
+			}
+			p = q;
+		}
+		size_t n = fread(p + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0) {
+			bad = ferror(f);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (bad || memchr(p, '\0', len)) {
+		fprintf(stderr, "loadgen: cannot use %s as a body: %s\n", path,
+			bad ? strerror(errno ? errno : EIO) : "it holds a NUL byte");
+		free(p);
+		return -1;
+	}
+	p[len] = '\0';
+	r->raw_body = p;
+	return 0;
 }
 
 /* 0 pass, 1 checks failed, 3 could not run. */
 static int loadgen(run *r)
 {
 	const opts *o = &r->o;
+	if (o->body_file && read_raw_body(r) != 0)
+		return 3;
 	if (raise_fd_limit(o->users + 64) != 0) {
 		fprintf(stderr, "loadgen: cannot raise the open-file limit to %d (ulimit -n)\n", o->users + 64);
 		return 3;
@@ -283,6 +326,14 @@ static int loadgen(run *r)
 	if (run_init(r) != 0) {
 		fprintf(stderr, "loadgen: out of memory or libcurl/epoll setup failed\n");
 		return 3;
+	}
+	if (o->sc == SC_MIXED) {
+		run_side_phase(r, PH_SETUP, 60 * SEC);
+		if (r->setup_failed || interrupted) {
+			fprintf(stderr, "loadgen: could not give every user a first session%s%s\n",
+				r->n_samples ? ": " : "", r->n_samples ? r->samples[0] : "");
+			return 3;
+		}
 	}
 	if (o->sc == SC_CONTENTION) {
 		run_side_phase(r, PH_SETUP, 60 * SEC);

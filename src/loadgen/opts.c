@@ -23,7 +23,8 @@ static const char usage[] =
 	"                        must equal the acknowledged increments;\n"
 	"                      mixed: --mix of load/save/instantiate on own sessions,\n"
 	"                        each with a 1-day expires_in; 1 save in 10 is a delete;\n"
-	"                      raw: GET --path, expecting 2xx (for ceilings)\n"
+	"                        each user's first session is made before the run\n"
+	"                      raw: GET --path (POST --body), expecting 2xx (for ceilings)\n"
 	"                      (default users)\n"
 	"  --users N           virtual users = concurrent connections (default 10, max 10000)\n"
 	"  --duration D        how long to run, e.g. 30s, 500ms, 2m (default 30s; with\n"
@@ -42,6 +43,7 @@ static const char usage[] =
 	"                      min(D, 1ms * 2^retries) (default 0: retry at once)\n"
 	"  --max-errors N      stop the run early after N errors (default 1000)\n"
 	"  --path P            raw: the path to GET (default /api/health)\n"
+	"  --body FILE         raw: POST FILE's bytes (JSON) to --path instead\n"
 	"  --json FILE         also write the report as JSON to FILE\n"
 	"  --seed N            seed for keys and operation choices (default: time)\n"
 	"  --quiet             no progress line\n"
@@ -114,6 +116,12 @@ static int set_path(opts *o, const char *v)
 	return 0;
 }
 
+static int set_body(opts *o, const char *v)
+{
+	o->body_file = v;
+	return 0;
+}
+
 static int set_json(opts *o, const char *v)
 {
 	o->json_file = v;
@@ -147,6 +155,7 @@ static const opt_row rows[] = {
 	{"max-retries", OV_INT, F(max_retries), 0, 1000000, NULL},
 	{"max-errors", OV_U64, F(max_errors), 1, UINT64_C(1) << 40, NULL},
 	{"path", OV_FN, 0, 0, 0, set_path},
+	{"body", OV_FN, 0, 0, 0, set_body},
 	{"json", OV_FN, 0, 0, 0, set_json},
 	{"seed", OV_U64, F(seed), 0, UINT64_MAX, NULL},
 	{"quiet", OV_FLAG, F(quiet), 0, 0, NULL},
@@ -217,6 +226,10 @@ static int check_opts(opts *o)
 {
 	if (o->requests && !o->duration_set)
 		o->duration_ns = 600 * SEC;
+	if (o->body_file && o->sc != SC_RAW) {
+		fprintf(stderr, "loadgen: --body is for --scenario raw\n");
+		return 2;
+	}
 	if (strncmp(o->url, "http://", 7) != 0) {
 		fprintf(stderr, "loadgen: --url must start with http://\n");
 		return 2;

@@ -82,8 +82,16 @@ static void prep_counter_load(run *r, vu *u, int idx)
 }
 
 /* Setup (contention): user i creates hot keys i, i + users, ... */
+static int prep_instantiate(run *r, vu *u);
+
+/* Setup: contention creates its hot sessions; mixed gives each user its
+ * first own session, so that the measured run is the mix from its first
+ * request (else every user's first request would be an instantiate: a
+ * burst of creates at the start, seen as instantiate's whole p99). */
 static int prep_setup(run *r, vu *u)
 {
+	if (r->o.sc == SC_MIXED)
+		return u->n_own > 0 || u->retries >= SETUP_TRIES ? 1 : prep_instantiate(r, u);
 	if (u->pos >= r->n_hot)
 		return 1;
 	u->idx = u->pos;
@@ -115,6 +123,8 @@ static int prep_run(run *r, vu *u)
 	switch (r->o.sc) {
 	case SC_RAW:
 		u->next = NX_RAW;
+		if (r->raw_body && !(u->body = strdup(r->raw_body)))
+			return -1;
 		prep_get(r, u, EP_RAW, r->o.path, NULL);
 		return 0;
 	case SC_USERS:
@@ -420,8 +430,18 @@ static void on_counter(run *r, vu *u, long status, json_t *j)
 	}
 }
 
+static void on_owned(run *r, vu *u, long status, json_t *j);
+
 static void on_setup(run *r, vu *u, long status, json_t *j)
 {
+	if (r->o.sc == SC_MIXED) {
+		on_owned(r, u, status, j);
+		if (u->n_own == 0 && ++u->retries >= SETUP_TRIES) {
+			r->setup_failed++;
+			sample(r, "setup: instantiate answered %ld: %.160s", status, u->resp.p ? u->resp.p : "");
+		}
+		return;
+	}
 	hot *h = &r->hot[u->idx];
 	const char *key = json_string_value(json_object_get(j, "key"));
 	const char *tok = json_string_value(json_object_get(j, "token"));

@@ -147,10 +147,17 @@ static inline const struct fuzz_seed *fuzz_seed_of(const char *key)
 }
 
 /* The version in the answer's ETag header, or -1 when it has none. */
+/* The version in the answer's ETag header: a line that starts with it (a
+ * request's header echoed in another one, e.g. an Origin whose value holds
+ * 'ETag: "', is not it), or -1. */
 static inline long long fuzz_etag_of(const sd_response *r)
 {
-	const char *p = strstr(r->headers, "ETag: \"");
-	return p ? strtoll(p + 7, NULL, 10) : -1;
+	for (const char *p = r->headers; p; p = strchr(p, '\n')) {
+		p += *p == '\n';
+		if (strncmp(p, "ETag: \"", 7) == 0)
+			return strtoll(p + 7, NULL, 10);
+	}
+	return -1;
 }
 
 /* RFC 9110 reference for If-Match (weak = 0, strong comparison) and

@@ -81,13 +81,11 @@ static void prep_counter_load(run *r, vu *u, int idx)
 	prep_get(r, u, EP_LOAD, "/api/load", r->hot[idx].key);
 }
 
-/* Setup (contention): user i creates hot keys i, i + users, ... */
-static int prep_instantiate(run *r, vu *u);
-
-/* Setup: contention creates its hot sessions; mixed gives each user its
- * first own session, so that the measured run is the mix from its first
- * request (else every user's first request would be an instantiate: a
- * burst of creates at the start, seen as instantiate's whole p99). */
+/* Setup: contention's user i creates hot keys i, i + users, ...; mixed
+ * gives each user its first own session, so that the measured run is the
+ * mix from its first request (else every user's first request would be an
+ * instantiate: a burst of creates at the start, seen as instantiate's
+ * whole p99). */
 static int prep_setup(run *r, vu *u)
 {
 	if (r->o.sc == SC_MIXED)
@@ -429,8 +427,6 @@ static void on_counter(run *r, vu *u, long status, json_t *j)
 		unexpected(r, u, status);
 	}
 }
-
-static void on_owned(run *r, vu *u, long status, json_t *j);
 
 static void on_setup(run *r, vu *u, long status, json_t *j)
 {
